@@ -1,0 +1,45 @@
+"""Reading audio files: 16 kHz mono float32, with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+from bench.errors import BenchError
+
+SAMPLE_RATE = 16_000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif")
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Return a 1-D float32 tensor at ``sample_rate`` (channels averaged, resampled if needed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"audio file not found: {path}")
+    try:
+        samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError) as error:
+        raise BenchError(f"cannot read audio file {path}: {str(error).splitlines()[0] or 'not a supported audio format'}") from error
+    if samples.shape[0] == 0:
+        raise BenchError(f"audio file {path} contains no samples")
+    waveform = torch.from_numpy(np.ascontiguousarray(samples.mean(axis=1)))
+    if file_rate != sample_rate:
+        import torchaudio.functional
+
+        waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
+    return waveform
+
+
+def list_audio_files(path: str | Path) -> tuple[Path, list[Path]]:
+    """Return (root, sorted audio files): a single file, or every audio file below a directory."""
+    path = Path(path)
+    if path.is_file():
+        return path.parent, [path]
+    if not path.is_dir():
+        raise BenchError(f"--audio {path}: no such file or directory")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise BenchError(f"--audio {path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) below this directory")
+    return path, files

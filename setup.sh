@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One command to set everything up into .venv/ and run the main job on the built-in data.
+#   bash setup.sh            # install (system packages + .venv) and run the main job
+#   bash setup.sh --no-run   # install only (what .ci/run uses)
+# Idempotent: rerunning it reuses what is already installed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+run_main_job=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-run) run_main_job=0 ;;
+    -h|--help) sed -n 2,5p "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (use --no-run or --help)" >&2; exit 2 ;;
+  esac
+done
+
+# 1) System packages: espeak-ng and sox synthesise the superb-mini corpus.
+need_apt=()
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "setup: installing system packages: ${need_apt[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# 2) Python environment. torch/torchaudio are pinned in pyproject.toml to a pair that imports
+#    on CPU-only machines and uses CUDA where present (no post-install workaround is needed).
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import bench, torchaudio, s3prl, transformers' >/dev/null 2>&1 \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "setup: installing the harness and its pinned dependencies (first time: a few minutes)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  touch .venv/.installed
+fi
+# Detect a broken torchaudio (a CUDA-linked build beside a CPU-only torch) and say how to fix it.
+.venv/bin/python -c 'import upstream.s3prl_compat as c; c.check_torchaudio()'
+
+[ "$run_main_job" -eq 1 ] || { echo "setup: done (install only)"; exit 0; }
+
+# 3) The main job on the built-in sample audio.
+echo "setup: main job"
+.venv/bin/bench upstreams
+.venv/bin/bench extract --upstream s3prl:fbank --audio "$(.venv/bin/python -c 'import bench.sample_audio as s; print(s.SAMPLE_DIR)')" --out runs/sample-features
+echo "setup: done. Features are in runs/sample-features (see README, 'bench extract')."

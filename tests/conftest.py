@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fixtures` importable from every test folder
+
+from fixtures.hf_models import FAMILIES, build_tiny_hf  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dirs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny_hf")
+    return {family: build_tiny_hf(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_meralion_dir(tmp_path_factory) -> Path:
+    from fixtures.meralion_fixture import build_tiny_meralion
+
+    return build_tiny_meralion(tmp_path_factory.mktemp("tiny_meralion") / "model")
+
