@@ -56,6 +56,60 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.runner import expand_tasks, format_summary, run_task
+    from upstream.registry import load_upstream
+
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
+    tasks = expand_tasks(args.task)
+    from downstream_tasks import get_task
+
+    for task in tasks:
+        get_task(task)  # unknown names fail before the encoder loads
+    if args.seeds < 1:
+        raise BenchError("--seeds must be at least 1")
+    upstream = load_upstream(args.upstream, device=args.device, dtype=args.dtype)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    results = []
+    for task in tasks:
+        result = run_task(upstream, task, data_root, Path(args.output), seeds, lr_sweep=args.lr_sweep,
+                          profile=args.profile, overrides=args.overrides, force=args.force,
+                          cache_root=Path(args.cache_dir) if args.cache_dir else None, progress=not args.quiet)
+        results.append(result)
+    print(format_summary(results))
+    print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.cache import default_cache_root, list_caches, remove_cache
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
+    entries = list_caches(root)
+    if args.action == "ls":
+        if not entries:
+            print(f"no cached features under {root}")
+        for entry in entries:
+            print(f"{entry['key']}  {entry['kind']}  {entry['upstream_name']}  {entry['corpus']}  "
+                  f"{entry['utterances']} utterances  {entry['bytes'] / 2**20:.1f} MiB  {entry['path']}")
+        return 0
+    keys = [entry["key"] for entry in entries] if args.all else args.keys
+    if not keys:
+        raise BenchError("bench cache rm needs KEY ... or --all (see `bench cache ls`)")
+    for key in keys:
+        try:
+            print(f"removed {remove_cache(key, root)}")
+        except FileNotFoundError:
+            raise BenchError(f"no cache entry '{key}' under {root} (see `bench cache ls`)") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -81,6 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--batch-size", type=int, default=8, help="utterances per forward, length-sorted (default: 8)")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_cmd_extract)
+
+    run = commands.add_parser(
+        "run", help="train and score SUPERB task heads on a frozen upstream",
+        description="Train a task head on the frozen upstream's weighted hidden states (features are encoded once and "
+                    "cached), select the checkpoint on dev as the recipe does, score test, and write result records to "
+                    "OUTPUT/<task>/<upstream>/result.json (one unit record per fold/seed/learning rate under units/). "
+                    "Rerunning resumes; finished units are reused. Trailing key=value arguments override the task "
+                    "config (e.g. total_steps=500 optimizer.lr=1e-3).")
+    run.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
+    run.add_argument("--task", required=True, help="ks, sid, er, ic, a comma-separated list, or all")
+    run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
+    run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    run.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
+    run.add_argument("--profile", default="superb", choices=["superb", "mini"],
+                     help="superb: the recipe's hyper-parameters; mini: short schedules for superb-mini (default: superb)")
+    run.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    run.add_argument("--seeds", type=int, default=1, help="number of seeds: seed, seed+1, ... (default: 1)")
+    run.add_argument("--lr-sweep", action="store_true", help="train every learning rate of the config's lr_sweep and select on dev")
+    run.add_argument("--force", action="store_true", help="redo finished units")
+    run.add_argument("--cache-dir", default=None, help="feature cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    run.set_defaults(handler=_cmd_run)
+
+    cache = commands.add_parser("cache", help="show or free the feature cache",
+                                description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: delete them.")
+    cache.add_argument("action", choices=["ls", "rm"])
+    cache.add_argument("keys", nargs="*", help="cache keys to remove (from `bench cache ls`)")
+    cache.add_argument("--all", action="store_true", help="with rm: remove every entry")
+    cache.add_argument("--cache-dir", default=None, help="cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
+    cache.set_defaults(handler=_cmd_cache)
     return parser
 
 

@@ -28,3 +28,11 @@ def tiny_meralion_dir(tmp_path_factory) -> Path:
 
     return build_tiny_meralion(tmp_path_factory.mktemp("tiny_meralion") / "model")
 
+
+
+@pytest.fixture(scope="session")
+def mini_tiny(tmp_path_factory) -> Path:
+    """The tiny superb-mini corpus (all eight layouts, seconds to generate), shared by the whole session."""
+    from bench.superb_mini.corpus import generate_corpus
+
+    return generate_corpus(tmp_path_factory.mktemp("superb_mini") / "tiny", seed=0, size="tiny", progress=False)

@@ -1,0 +1,227 @@
+"""The feature cache: each utterance goes through the encoder once, for every run, seed, sweep point and task.
+
+For the utterance-level tasks (KS, SID, ER, IC) the head is linear up to mean pooling, so what a run needs
+from an utterance is the time-mean of each hidden state: an L x D matrix. To keep the recipes' random crops
+(SID's 8 s training crops, KS's 1 s `_silence_` crops) we store means of fixed time blocks with their frame
+counts; the mean over any block-aligned crop is then exact: sum(mean_b * count_b) / sum(count_b).
+
+Layout: ``<cache-root>/pooled/<key>/`` with ``meta.json`` (what the key stands for) and shards written
+atomically, each as ``<id>.means.npy`` (blocks, L, D), ``<id>.counts.npy`` (blocks,) and ``<id>.json``
+(utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and
+is ignored, so a killed extraction resumes with the utterances it had not finished.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.atomic import write_json_atomic, write_npy_atomic
+from bench.audio import load_audio
+from downstream_tasks.base import Utterance
+from upstream.base import SAMPLE_RATE, Upstream
+
+CACHE_FORMAT_VERSION = 1
+CACHE_DTYPES = {"fp32": np.float32, "fp16": np.float16}
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "superb-bench"))
+
+
+@dataclass(frozen=True)
+class PooledCacheKey:
+    """Everything that changes the cached numbers. Two runs with equal keys share the cache."""
+
+    upstream_name: str
+    upstream_source: str
+    weights_hash: str | None
+    corpus: str
+    corpus_root: str
+    gain_db: float
+    block_seconds: float | None
+    dtype: str
+    format_version: int = CACHE_FORMAT_VERSION
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def apply_gain(waveform: torch.Tensor, gain_db: float) -> torch.Tensor:
+    """sox's `gain` effect (s3prl's KS applies -3 dB): a plain scale of the waveform."""
+    return waveform if gain_db == 0 else waveform * (10.0 ** (gain_db / 20.0))
+
+
+def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(L, T, D) valid frames -> per-block means (blocks, L, D) and frame counts (blocks,)."""
+    num_frames = hidden_states.shape[1]
+    size = num_frames if block_frames is None else block_frames
+    means, counts = [], []
+    for start in range(0, max(num_frames, 1), max(size, 1)):
+        block = hidden_states[:, start : start + size]
+        means.append(block.double().mean(dim=1).float().numpy())
+        counts.append(block.shape[1])
+    return np.stack(means), np.asarray(counts, dtype=np.int64)
+
+
+def crop_block_range(num_blocks: int, crop_blocks: int | None, generator: torch.Generator) -> tuple[int, int]:
+    """A random block-aligned window of `crop_blocks` blocks (the whole utterance if it is shorter)."""
+    if crop_blocks is None or num_blocks <= crop_blocks:
+        return 0, num_blocks
+    start = int(torch.randint(0, num_blocks - crop_blocks + 1, (1,), generator=generator))
+    return start, start + crop_blocks
+
+
+class PooledFeatures:
+    """The cached block means of a list of utterances, concatenated for fast batching."""
+
+    def __init__(self, means: np.ndarray, counts: np.ndarray, first_block: np.ndarray, num_blocks: np.ndarray,
+                 crop_blocks: list[int | None]) -> None:
+        self.means = torch.from_numpy(np.ascontiguousarray(means, dtype=np.float32))
+        self.counts = torch.from_numpy(counts).float()
+        self.first_block = first_block
+        self.num_blocks = num_blocks
+        self.crop_blocks = crop_blocks
+
+    def batch(self, indices: Sequence[int], generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, L, D): each utterance's per-layer mean over a random crop (training) or all of it."""
+        rows = []
+        for index in indices:
+            crop = self.crop_blocks[index] if generator is not None else None
+            start, stop = crop_block_range(int(self.num_blocks[index]), crop, generator)
+            first = int(self.first_block[index])
+            weights = self.counts[first + start : first + stop]
+            block = self.means[first + start : first + stop]
+            rows.append(torch.einsum("b,bld->ld", weights, block) / weights.sum())
+        return torch.stack(rows)
+
+
+class PooledCache:
+    def __init__(self, key: PooledCacheKey, root: Path | None = None) -> None:
+        self.key = key
+        self.directory = (root or default_cache_root()) / "pooled" / key.digest()
+
+    # ---- index ----------------------------------------------------------------------------------
+    def _index(self) -> dict[str, tuple[str, int, int, int]]:
+        """uid -> (shard id, first block, number of blocks, audio file size)."""
+        index: dict[str, tuple[str, int, int, int]] = {}
+        for shard_json in sorted(self.directory.glob("shards/*.json")):
+            shard = json.loads(shard_json.read_text())
+            for uid, size, first, count in zip(shard["uids"], shard["sizes"], shard["first_block"], shard["num_blocks"]):
+                index[uid] = (shard_json.stem, first, count, size)
+        return index
+
+    def missing(self, utterances: Sequence[Utterance]) -> list[Utterance]:
+        index = self._index()
+        return [u for u in utterances if u.uid not in index or index[u.uid][3] != u.path.stat().st_size]
+
+    # ---- filling --------------------------------------------------------------------------------
+    def fill(self, utterances: Sequence[Utterance], get_upstream: Callable[[], Upstream], batch_size: int = 8,
+             shard_size: int | None = None, progress: bool = True) -> int:
+        """Encode every utterance not yet cached; return how many were encoded. Loads the upstream only if needed.
+
+        Each shard (`shard_size` utterances, default $BENCH_CACHE_SHARD_UTTERANCES or 256) is committed on its own,
+        so a killed extraction loses at most one shard of work.
+        """
+        shard_size = shard_size or int(os.environ.get("BENCH_CACHE_SHARD_UTTERANCES", 256))
+        todo = self.missing(utterances)
+        if not todo:
+            return 0
+        upstream = get_upstream()
+        info = upstream.info()
+        if info.weights_hash != self.key.weights_hash:
+            raise RuntimeError("the upstream's weights do not match the cache key")
+        write_json_atomic(self.directory / "meta.json", {**asdict(self.key), "num_hidden_states": info.num_hidden_states,
+                                                          "hidden_size": info.hidden_size, "stride_samples": info.stride_samples})
+        stride = info.stride_samples
+        block_frames = None if self.key.block_seconds is None else max(1, round(self.key.block_seconds * SAMPLE_RATE / stride))
+        dtype = CACHE_DTYPES[self.key.dtype]
+        todo = sorted(todo, key=lambda u: u.path.stat().st_size, reverse=True)  # length-sorted batches
+        bar = tqdm(total=len(todo), desc=f"encode {self.key.corpus} with {self.key.upstream_name}", unit="utt", disable=not progress)
+        for shard_start in range(0, len(todo), shard_size):
+            shard = todo[shard_start : shard_start + shard_size]
+            means, counts, first_block, num_blocks = [], [], [], []
+            total = 0
+            for batch_start in range(0, len(shard), batch_size):
+                batch = shard[batch_start : batch_start + batch_size]
+                waveforms = [apply_gain(load_audio(u.path), self.key.gain_db) for u in batch]
+                output = upstream(waveforms)
+                stacked = torch.stack(output["hidden_states"]).cpu()
+                for row, _ in enumerate(batch):
+                    frames = int(output["hidden_states_lengths"][row])
+                    utterance_means, utterance_counts = block_means(stacked[:, row, :frames], block_frames)
+                    means.append(utterance_means.astype(dtype))
+                    counts.append(utterance_counts)
+                    first_block.append(total)
+                    num_blocks.append(len(utterance_counts))
+                    total += len(utterance_counts)
+                bar.update(len(batch))
+            shard_id = f"{time.time_ns()}-{os.getpid()}"
+            write_npy_atomic(self.directory / "shards" / f"{shard_id}.means.npy", np.concatenate(means))
+            write_npy_atomic(self.directory / "shards" / f"{shard_id}.counts.npy", np.concatenate(counts))
+            write_json_atomic(self.directory / "shards" / f"{shard_id}.json", {
+                "uids": [u.uid for u in shard], "sizes": [u.path.stat().st_size for u in shard],
+                "first_block": first_block, "num_blocks": num_blocks,
+            })
+        bar.close()
+        return len(todo)
+
+    # ---- reading --------------------------------------------------------------------------------
+    def load(self, utterances: Sequence[Utterance]) -> PooledFeatures:
+        index = self._index()
+        absent = [u.uid for u in utterances if u.uid not in index]
+        if absent:
+            raise RuntimeError(f"{len(absent)} utterances are not in the cache (first: {absent[0]}); fill it first")
+        block_seconds = self.key.block_seconds
+        shards: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        means, counts, first_block, num_blocks, crop_blocks = [], [], [], [], []
+        total = 0
+        for utterance in utterances:
+            shard_id, first, count, _ = index[utterance.uid]
+            if shard_id not in shards:
+                base = self.directory / "shards" / shard_id
+                shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="r"), np.load(f"{base}.counts.npy", mmap_mode="r"))
+            shard_means, shard_counts = shards[shard_id]
+            means.append(np.asarray(shard_means[first : first + count], dtype=np.float32))
+            counts.append(np.asarray(shard_counts[first : first + count]))
+            first_block.append(total)
+            num_blocks.append(count)
+            total += count
+            crop = utterance.random_crop_seconds
+            if crop is None or block_seconds is None:
+                crop_blocks.append(None)
+            else:
+                crop_blocks.append(max(1, math.floor(crop / block_seconds + 1e-9)))
+        return PooledFeatures(np.concatenate(means), np.concatenate(counts), np.asarray(first_block),
+                              np.asarray(num_blocks), crop_blocks)
+
+
+def list_caches(root: Path | None = None) -> list[dict]:
+    """One entry per cache directory: its key, number of utterances and size on disk."""
+    entries = []
+    for directory in sorted(((root or default_cache_root()) / "pooled").glob("*")):
+        meta_path = directory / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        utterances = sum(len(json.loads(p.read_text())["uids"]) for p in directory.glob("shards/*.json"))
+        size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+        entries.append({"key": directory.name, "kind": "pooled", "path": str(directory), "utterances": utterances,
+                        "bytes": size, **{k: meta.get(k) for k in ("upstream_name", "corpus", "block_seconds", "dtype")}})
+    return entries
+
+
+def remove_cache(key: str, root: Path | None = None) -> Path:
+    directory = (root or default_cache_root()) / "pooled" / key
+    if not directory.is_dir():
+        raise FileNotFoundError(key)
+    shutil.rmtree(directory)
+    return directory

@@ -1,0 +1,67 @@
+"""Task configs: `configs/<task>.yaml` holds profile `superb` (the recipe's values) and `mini` (overrides for superb-mini).
+
+`key=value` overrides address the resolved profile with dotted keys (`optimizer.lr=1e-3`, `total_steps=500`);
+an unknown key is an error that lists the valid ones.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bench.errors import BenchError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PROFILES = ("superb", "mini")
+
+
+def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        keys.extend(_leaf_keys(value, f"{dotted}.") if isinstance(value, DictConfig) else [dotted])
+    return keys
+
+
+def parse_value(text: str) -> Any:
+    """YAML scalars and lists, with numbers like `3e-4` (plain YAML reads them as strings) as floats."""
+    value = yaml.safe_load(text) if text else None
+
+    def number(item: Any) -> Any:
+        if isinstance(item, str):
+            try:
+                return float(item)
+            except ValueError:
+                return item
+        return item
+
+    return [number(item) for item in value] if isinstance(value, list) else number(value)
+
+
+def load_task_config(task: str, profile: str = "superb", overrides: Sequence[str] = ()) -> DictConfig:
+    path = CONFIG_DIR / f"{task}.yaml"
+    if not path.is_file():
+        raise BenchError(f"no config for task '{task}': expected {path}")
+    if profile not in PROFILES:
+        raise BenchError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
+    raw = OmegaConf.load(path)
+    config = raw.superb
+    if profile != "superb":
+        config = OmegaConf.merge(config, raw.get(profile, {}))
+    OmegaConf.set_struct(config, True)
+    valid = _leaf_keys(config)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise BenchError(f"override '{override}' is not key=value")
+        if key not in valid:
+            raise BenchError(f"unknown config key '{key}' for task {task}; valid keys: {', '.join(valid)}")
+        try:
+            OmegaConf.update(config, key, parse_value(value), merge=True)
+        except OmegaConfBaseException as error:
+            raise BenchError(f"override '{override}': {error}".splitlines()[0]) from error
+    return config

@@ -1,0 +1,274 @@
+"""`bench run`: train a task's head on a frozen upstream, select on dev, score on test, write records.
+
+A run expands into *units*, one per (fold, seed, learning rate). A unit has a stable id (a hash of the upstream's
+identity, task, fold, seed, learning rate, resolved config and data fingerprint), owns one directory with its
+checkpoints, log, predictions and `record.json`, and is never redone once that record exists (unless forced).
+The learning rate is selected on the dev metric averaged over folds and seeds, as SUPERB tuned it per task.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from omegaconf import OmegaConf
+
+from bench.atomic import write_json_atomic, write_text_atomic
+from bench.cache import PooledCache, PooledCacheKey
+from bench.config import load_task_config
+from bench.errors import BenchError
+from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fingerprint, device_description, now,
+                          peak_memory_mb, versions)
+from bench.trainer import CachedSource, UtteranceClassifier, evaluate, train
+from downstream_tasks import TASKS, get_task
+from downstream_tasks.base import ClassificationTask, TaskData
+from upstream.base import Upstream
+from upstream.featurizer import WeightedSumFeaturizer
+from upstream.registry import load_upstream
+
+
+@dataclass(frozen=True)
+class RunUnit:
+    """One idempotent job: what a later executor fans out over machines."""
+
+    upstream: str
+    task: str
+    fold: str | None
+    seed: int
+    learning_rate: float
+    config_digest: str
+    upstream_digest: str
+    data_digest: str
+
+    @property
+    def unit_id(self) -> str:
+        payload = json.dumps(self.__dict__, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-80:]
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class TaskRun:
+    """Everything one `bench run` of one task needs, prepared once and shared by its units."""
+
+    def __init__(self, upstream: Upstream, task: ClassificationTask, data_root: Path, output_dir: Path, profile: str,
+                 overrides: Sequence[str], cache_root: Path | None, progress: bool) -> None:
+        self.upstream = upstream
+        self.info = upstream.info()
+        self.task = task
+        self.data_root = data_root
+        self.config = load_task_config(task.name, profile, overrides)
+        self.profile = profile
+        self.cache_root = cache_root
+        self.progress = progress
+        self.directory = output_dir / task.name / slug(upstream.name)
+        self.folds = list(task.folds)
+        self.data = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
+        files = {(u.uid, u.path.stat().st_size) for data in self.data.values() for u in data.all_utterances()}
+        self.dataset = dataset_fingerprint(data_root, sorted(files))
+        config_for_id = OmegaConf.to_container(self.config, resolve=True)
+        config_for_id.pop("lr_sweep", None)
+        self.config_digest = _digest(config_for_id)
+        self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
+        self.timings: dict[str, float] = {}
+
+    # ---- cache ----------------------------------------------------------------------------------
+    def cache_for(self, data: TaskData) -> PooledCache:
+        key = PooledCacheKey(self.info.name, self.info.source, self.info.weights_hash, data.corpus,
+                             str(data.corpus_root.resolve()), float(self.config.data.gain_db),
+                             None if self.config.cache.block_seconds is None else float(self.config.cache.block_seconds),
+                             str(self.config.cache.dtype))
+        return PooledCache(key, self.cache_root)
+
+    def fill_cache(self) -> int:
+        started = time.perf_counter()
+        encoded = 0
+        for data in self.data.values():
+            encoded += self.cache_for(data).fill(data.all_utterances(), lambda: self.upstream, progress=self.progress)
+        self.timings["extract_s"] = round(time.perf_counter() - started, 3)
+        self.timings["extract_encoded_utterances"] = encoded
+        self.extract_memory = peak_memory_mb(self.upstream.device)
+        return encoded
+
+    # ---- units ----------------------------------------------------------------------------------
+    def unit(self, fold: str | None, seed: int, lr: float) -> RunUnit:
+        return RunUnit(self.info.name, self.task.name, fold, seed, float(lr), self.config_digest, self.upstream_digest,
+                       self.dataset["files_sha256"])
+
+    def unit_dir(self, unit: RunUnit) -> Path:
+        parts = [unit.fold or "all", f"seed{unit.seed}", f"lr{unit.learning_rate:g}", unit.unit_id]
+        return self.directory / "units" / "-".join(parts)
+
+    def run_unit(self, unit: RunUnit, force: bool = False) -> dict:
+        run_dir = self.unit_dir(unit)
+        record_path = run_dir / "record.json"
+        if record_path.exists() and not force:
+            return json.loads(record_path.read_text())
+        if force and run_dir.exists():
+            for name in ("record.json", "checkpoint.pt", "best.pt"):
+                (run_dir / name).unlink(missing_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(self.config))
+        log = logging.getLogger(f"bench.unit.{unit.unit_id}")
+        log.setLevel(logging.INFO)
+        handler = logging.FileHandler(run_dir / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        try:
+            return self._train_and_score(unit, run_dir, log)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+    def _train_and_score(self, unit: RunUnit, run_dir: Path, log: logging.Logger) -> dict:
+        data = self.data[unit.fold]
+        cache = self.cache_for(data)
+        source = CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()})
+        torch.manual_seed(unit.seed)
+        model = UtteranceClassifier(WeightedSumFeaturizer(self.info.num_hidden_states),
+                                    self.task.build_head(self.info.hidden_size, data, self.config))
+        log.info("unit %s: task %s fold %s seed %d lr %g upstream %s", unit.unit_id, self.task.name, unit.fold,
+                 unit.seed, unit.learning_rate, self.info.name)
+        outcome = train(self.task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
+                        progress=self.progress, log=log)
+        train_memory = peak_memory_mb(self.upstream.device)
+        started = time.perf_counter()
+        best = torch.load(run_dir / "best.pt", weights_only=False)
+        model.load_state_dict(best["model"])
+        test_metrics, predictions, order = evaluate(model, self.task, data, source, "test", int(self.config.batch_size))
+        self._write_predictions(run_dir / "test_predictions.tsv", data, predictions, order)
+        eval_seconds = time.perf_counter() - started
+        log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
+        record = {
+            "schema": UNIT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
+            "unit_id": unit.unit_id, "task": self.task.name, "fold": unit.fold, "seed": unit.seed,
+            "learning_rate": unit.learning_rate,
+            "upstream": self.info.as_dict(),
+            "metric": {"name": self.task.metric, "higher_is_better": self.task.higher_is_better, "unit": "fraction"},
+            "metrics": {"test": test_metrics, "dev": outcome.best_dev},
+            "best_step": outcome.best_step, "dev_history": outcome.dev_history,
+            "resumed_from_step": outcome.resumed_from_step,
+            "layer_weights": list(model.featurizer.layer_weights().values()),
+            "splits": {split: len(utterances) for split, utterances in data.splits.items()},
+            "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
+            "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
+            "peak_memory": {"train": train_memory, "eval": peak_memory_mb(self.upstream.device)},
+            "device": device_description(self.upstream.device), "versions": versions(), "dataset": self.dataset,
+        }
+        write_json_atomic(run_dir / "record.json", record)
+        return record
+
+    def _write_predictions(self, path: Path, data: TaskData, predictions: torch.Tensor, order: list[int]) -> None:
+        utterances = data.splits["test"]
+        lines = ["uid\tprediction\ttruth"]
+        for row, index in enumerate(order):
+            predicted = "|".join(names[i] for names, i in zip(data.label_names, predictions[row].tolist()))
+            truth = "|".join(names[i] for names, i in zip(data.label_names, utterances[index].label))
+            lines.append(f"{utterances[index].uid}\t{predicted}\t{truth}")
+        write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], lrs: list[float]) -> dict:
+    """Select the learning rate on dev (mean over folds and seeds), then report test mean ± std over seeds."""
+    task = run.task
+    sweep = []
+    for lr in lrs:
+        dev_values = [unit_records[(fold, seed, lr)]["metrics"]["dev"][task.metric] for fold in run.folds for seed in seeds]
+        sweep.append({"learning_rate": lr, "dev_" + task.metric: statistics.fmean(dev_values)})
+    pick = max if task.higher_is_better else min
+    chosen = pick(sweep, key=lambda point: point["dev_" + task.metric])["learning_rate"]
+    per_seed = []
+    for seed in seeds:
+        folds = [unit_records[(fold, seed, chosen)]["metrics"]["test"] for fold in run.folds]
+        per_seed.append({"seed": seed, **task.combine_folds(folds),
+                         "per_fold": {str(fold): metrics for fold, metrics in zip(run.folds, folds)} if len(run.folds) > 1 else None})
+    metric_names = [key for key in per_seed[0] if key not in ("seed", "per_fold")]
+    means, stds = {}, {}
+    for name in metric_names:
+        means[name], stds[name] = _mean_std([entry[name] for entry in per_seed])
+    chosen_units = [unit_records[(fold, seed, chosen)] for fold in run.folds for seed in seeds]
+    num_layers = len(chosen_units[0]["layer_weights"])
+    layer_weights = [statistics.fmean(unit["layer_weights"][i] for unit in chosen_units) for i in range(num_layers)]
+    return {
+        "schema": RESULT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
+        "task": task.name, "task_title": task.title, "upstream": run.info.as_dict(),
+        "metric": {"name": task.metric, "higher_is_better": task.higher_is_better, "unit": "fraction"},
+        "metrics": means, "metrics_std": stds, "seeds": seeds, "per_seed": per_seed,
+        "learning_rate": chosen, "lr_sweep": sweep if len(lrs) > 1 else None,
+        "layer_weights": layer_weights,
+        "units": [{"unit_id": record["unit_id"], "fold": fold, "seed": seed, "learning_rate": lr,
+                   "path": str(run.unit_dir(run.unit(fold, seed, lr)).relative_to(run.directory))}
+                  for (fold, seed, lr), record in sorted(unit_records.items(), key=lambda item: str(item[0]))],
+        "profile": run.profile, "config": OmegaConf.to_container(run.config, resolve=True),
+        "timings": {"extract_s": run.timings.get("extract_s"), "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
+                    "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
+                    "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
+        "peak_memory": {"extract": getattr(run, "extract_memory", None)},
+        "device": device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
+    }
+
+
+def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Path, seeds: list[int],
+             lr_sweep: bool = False, profile: str = "superb", overrides: Sequence[str] = (), force: bool = False,
+             cache_root: Path | None = None, progress: bool = True,
+             on_unit: Callable[[RunUnit], None] | None = None) -> dict:
+    """Run every unit of one task and write `<output>/<task>/<upstream>/result.json`; return that record."""
+    task = get_task(task_name)
+    run = TaskRun(upstream, task, data_root, output_dir, profile, overrides, cache_root, progress)
+    lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
+    result_path = run.directory / "result.json"
+    units = [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds]
+    if result_path.exists() and not force:
+        previous = json.loads(result_path.read_text())
+        if sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units):
+            return previous
+    run.fill_cache()
+    records = {}
+    for unit in units:
+        if on_unit:
+            on_unit(unit)
+        records[(unit.fold, unit.seed, unit.learning_rate)] = run.run_unit(unit, force=force)
+    result = summarise(run, records, seeds, lrs)
+    write_json_atomic(result_path, result)
+    return result
+
+
+def expand_tasks(task: str) -> list[str]:
+    return list(TASKS) if task == "all" else [name.strip() for name in task.split(",") if name.strip()]
+
+
+def format_summary(results: list[dict]) -> str:
+    lines = [f"{'task':<5} {'upstream':<24} {'metric':<7} {'test':>15} {'lr':>8} {'seeds':>5} {'train s':>8}"]
+    for result in results:
+        name = result["metric"]["name"]
+        value, std = 100 * result["metrics"][name], 100 * result["metrics_std"][name]
+        cell = f"{value:.2f}" + (f" ± {std:.2f}" if len(result["seeds"]) > 1 else "")
+        lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + ' %':<7} {cell:>15} "
+                     f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}")
+    return "\n".join(lines)
+
+
+def chance_level(task: ClassificationTask, data: TaskData) -> float:
+    """Accuracy of always predicting the most frequent test label (what 'beats chance' is measured against)."""
+    from collections import Counter
+
+    labels = [u.label for u in data.splits["test"]]
+    return Counter(labels).most_common(1)[0][1] / len(labels) if labels else math.nan

@@ -1,0 +1,226 @@
+"""Training a SUPERB utterance head on a frozen encoder: s3prl's runner loop, from cached features.
+
+The loop follows `s3prl/downstream/runner.py`: `total_steps` counts optimizer updates, the loss is divided by
+`gradient_accumulate_steps`, gradients are clipped to `gradient_clipping` and a NaN norm skips the update, the
+dev set is scored every `eval_step` updates and the best dev checkpoint is kept, there is no LR schedule.
+Everything random (head init, sampling order, crops) draws from generators whose state is checkpointed every
+`save_step` updates, so a killed run resumes to the same result as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from bench.atomic import atomic_path
+from bench.audio import load_audio
+from bench.cache import PooledFeatures, apply_gain, crop_block_range
+from downstream_tasks.base import ClassificationTask, TaskData, Utterance
+from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
+from upstream.featurizer import WeightedSumFeaturizer
+
+DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
+
+
+class FeatureSource(Protocol):
+    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any: ...
+
+
+class CachedSource:
+    """Per-layer crop means from the pooled cache: (B, L, D)."""
+
+    def __init__(self, features: dict[str, PooledFeatures]) -> None:
+        self.features = features
+
+    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Tensor:
+        return self.features[split].batch(indices, generator)
+
+
+class OnTheFlySource:
+    """Runs the encoder on every batch, as s3prl does: ((L x (B, T, D)), lengths).
+
+    Crops are the same block-aligned frame windows the cache uses, drawn from the generator in the same order,
+    so training from this source and from the cache must give the same parameters (the exactness test).
+    """
+
+    def __init__(self, upstream: Upstream, data: TaskData, gain_db: float, block_seconds: float | None) -> None:
+        self.upstream = upstream
+        self.data = data
+        self.gain_db = gain_db
+        stride = upstream.get_downsample_rates("hidden_states")
+        self.block_frames = None if block_seconds is None else max(1, round(block_seconds * SAMPLE_RATE / stride))
+        self.block_seconds = block_seconds
+
+    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> tuple[list[Tensor], Tensor]:
+        utterances = [self.data.splits[split][i] for i in indices]
+        output = self.upstream([apply_gain(load_audio(u.path), self.gain_db) for u in utterances])
+        stacked = torch.stack(output["hidden_states"])  # (L, B, T, D)
+        windows = []
+        for row, utterance in enumerate(utterances):
+            frames = int(output["hidden_states_lengths"][row])
+            size = frames if self.block_frames is None else self.block_frames
+            num_blocks = max(1, math.ceil(frames / size))
+            crop = None
+            if generator is not None and utterance.random_crop_seconds and self.block_seconds:
+                crop = max(1, math.floor(utterance.random_crop_seconds / self.block_seconds + 1e-9))
+            start, stop = crop_block_range(num_blocks, crop, generator)
+            windows.append(stacked[:, row, start * size : min(stop * size, frames)])
+        lengths = torch.tensor([window.shape[1] for window in windows])
+        per_utterance = [pad_and_stack([window[layer] for window in windows]) for layer in range(stacked.shape[0])]
+        return per_utterance, lengths
+
+
+class UtteranceClassifier(nn.Module):
+    """Weighted sum of hidden states -> SUPERB mean-pool head."""
+
+    def __init__(self, featurizer: WeightedSumFeaturizer, head: nn.Module) -> None:
+        super().__init__()
+        self.featurizer = featurizer
+        self.head = head
+
+    def forward(self, features: Any) -> Tensor:
+        if isinstance(features, Tensor):  # (B, L, D) per-layer means
+            return self.head.forward_pooled(self.featurizer.combine(features.transpose(0, 1)))
+        hidden_states, lengths = features
+        combined, lengths = self.featurizer(hidden_states, lengths)
+        return self.head.forward_frames(combined, lengths)
+
+
+@dataclass
+class TrainOutcome:
+    best_step: int
+    best_dev: dict[str, float]
+    dev_history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    resumed_from_step: int = 0
+
+
+def labels_of(utterances: Sequence[Utterance]) -> Tensor:
+    return torch.tensor([u.label for u in utterances], dtype=torch.long)
+
+
+class SampleOrder:
+    """The training sampler: class-balanced draws with replacement (KS) or a fresh shuffle per epoch."""
+
+    def __init__(self, num_items: int, batch_size: int, weights: list[float] | None, generator: torch.Generator) -> None:
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.weights = None if weights is None else torch.tensor(weights, dtype=torch.double)
+        self.generator = generator
+        self.order: list[int] = []
+        self.position = 0
+
+    def _new_epoch(self) -> None:
+        if self.weights is not None:  # WeightedRandomSampler(weights, len), DataLoader(drop_last=True)
+            drawn = torch.multinomial(self.weights, self.num_items, replacement=True, generator=self.generator).tolist()
+            usable = len(drawn) - len(drawn) % self.batch_size or len(drawn)
+            self.order = drawn[:usable]
+        else:  # DataLoader(shuffle=True)
+            self.order = torch.randperm(self.num_items, generator=self.generator).tolist()
+        self.position = 0
+
+    def next_batch(self) -> list[int]:
+        if self.position >= len(self.order):
+            self._new_epoch()
+        batch = self.order[self.position : self.position + self.batch_size]
+        self.position += len(batch)
+        return batch
+
+    def state(self) -> dict:
+        return {"order": self.order, "position": self.position, "generator": self.generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        self.order, self.position = list(state["order"]), int(state["position"])
+        self.generator.set_state(state["generator"])
+
+
+def evaluate(model: UtteranceClassifier, task: ClassificationTask, data: TaskData, source: FeatureSource, split: str,
+             batch_size: int) -> tuple[dict[str, float], Tensor, list[int]]:
+    """Metrics on a split (whole utterances); dev of a balanced task is a fixed-seed balanced resample."""
+    utterances = data.splits[split]
+    weights = task.dev_sample_weights(utterances) if split == "dev" else None
+    if weights is not None:
+        generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
+        order = torch.multinomial(torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True,
+                                  generator=generator).tolist()
+    else:
+        order = list(range(len(utterances)))
+    model.eval()
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            predictions.append(task.predict(model(source.batch(split, indices, None)), data))
+    model.train()
+    predicted = torch.cat(predictions) if predictions else torch.empty(0, len(data.label_names), dtype=torch.long)
+    return task.metrics(predicted, labels_of([utterances[i] for i in order])), predicted, order
+
+
+def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
+    if best is None:
+        return True
+    return value > best if higher_is_better else value < best
+
+
+def train(task: ClassificationTask, data: TaskData, source: FeatureSource, model: UtteranceClassifier, config: Any,
+          lr: float, seed: int, run_dir: Path, progress: bool = True, log: logging.Logger | None = None) -> TrainOutcome:
+    """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep `run_dir/best.pt`."""
+    log = log or logging.getLogger("bench.trainer")
+    optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr)
+    train_utterances = data.splits["train"]
+    train_labels = labels_of(train_utterances)
+    generator = torch.Generator().manual_seed(seed)
+    sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances), generator)
+    step, best_value, best_step, best_dev, history = 0, None, 0, {}, []
+    checkpoint_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state(state["sampler"])
+        step, best_value, best_step = state["step"], state["best_value"], state["best_step"]
+        best_dev, history = state["best_dev"], state["history"]
+        log.info("resumed from step %d", step)
+    resumed_from = step
+    total_steps, accumulate = int(config.total_steps), int(config.gradient_accumulate_steps)
+    eval_step, save_step = int(config.eval_step), int(config.save_step)
+    started = time.perf_counter()
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {task.name} lr={lr:g} seed={seed}", unit="step", disable=not progress)
+    model.train()
+    while step < total_steps:
+        for _ in range(accumulate):
+            indices = sampler.next_batch()
+            logits = model(source.batch("train", indices, generator))
+            loss = task.loss(logits, train_labels[indices], data) / accumulate
+            loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.gradient_clipping))
+        if math.isnan(float(grad_norm)):
+            log.warning("grad norm is NaN at step %d; update skipped", step + 1)
+        else:
+            optimizer.step()
+        optimizer.zero_grad()
+        step += 1
+        bar.update(1)
+        if step % eval_step == 0 or step == total_steps:
+            dev_metrics, _, _ = evaluate(model, task, data, source, "dev", int(config.batch_size))
+            value = dev_metrics[task.metric]
+            history.append({"step": step, **dev_metrics})
+            log.info("step %d dev %s", step, dev_metrics)
+            if _improved(value, best_value, task.higher_is_better):
+                best_value, best_step, best_dev = value, step, dev_metrics
+                with atomic_path(best_path) as tmp:
+                    torch.save({"model": model.state_dict(), "step": step, "dev": dev_metrics}, tmp)
+        if step % save_step == 0 or step == total_steps:
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state(),
+                            "step": step, "best_value": best_value, "best_step": best_step, "best_dev": best_dev,
+                            "history": history}, tmp)
+    bar.close()
+    return TrainOutcome(best_step, best_dev, history, time.perf_counter() - started, resumed_from)

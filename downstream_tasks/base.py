@@ -1,0 +1,144 @@
+"""What a task declares: its data (read from the real dataset layout), its head, loss, metrics and protocol.
+
+The runner, the cache and the CLI only talk to these interfaces; a new task is one module plus one YAML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bench.errors import BenchError
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One example: an audio file and its label(s).
+
+    ``uid`` is the file's path relative to the corpus root, so tasks that share a corpus (SID and ASV share
+    VoxCeleb1) share cache entries. ``random_crop_seconds`` asks the trainer for a fresh random crop of that
+    length at every access (SID's 8 s training crops, KS's 1 s ``_silence_`` crops of background noise).
+    """
+
+    uid: str
+    path: Path
+    label: tuple[int, ...]
+    speaker: str | None = None
+    random_crop_seconds: float | None = None
+
+
+@dataclass
+class TaskData:
+    """The utterances of one fold: ``splits`` maps train/dev/test to utterances; ``corpus_root`` anchors uids."""
+
+    corpus: str
+    corpus_root: Path
+    splits: dict[str, list[Utterance]]
+    label_names: list[list[str]] = field(default_factory=list)
+
+    def all_utterances(self) -> list[Utterance]:
+        seen: dict[str, Utterance] = {}
+        for utterances in self.splits.values():
+            for utterance in utterances:
+                seen.setdefault(utterance.uid, utterance)
+        return list(seen.values())
+
+
+def require_dir(path: Path, dataset: str, layout: str) -> Path:
+    """A missing dataset folder is a one-line error naming the expected layout."""
+    if not path.is_dir():
+        raise BenchError(f"{dataset} not found: expected the directory {path} ({layout}); "
+                         "pass the folder that contains it as --data-root, or generate superb-mini with `bench data mini`")
+    return path
+
+
+def require_file(path: Path, dataset: str, what: str) -> Path:
+    if not path.is_file():
+        raise BenchError(f"{dataset}: missing {path} ({what})")
+    return path
+
+
+class MeanPoolLinearHead(nn.Module):
+    """SUPERB's utterance head: Linear(D, 256) -> mean over valid frames -> Linear(256, C).
+
+    It has no non-linearity, so ``forward_pooled`` on the time-mean of the features equals
+    ``forward_frames`` on the frames: the reason a per-layer time-mean cache is exact.
+    """
+
+    def __init__(self, input_dim: int, num_outputs: int, projector_dim: int = 256) -> None:
+        super().__init__()
+        self.projector = nn.Linear(input_dim, projector_dim)
+        self.classifier = nn.Linear(projector_dim, num_outputs)
+
+    def forward_frames(self, features: Tensor, lengths: Tensor) -> Tensor:
+        projected = self.projector(features)
+        mask = (torch.arange(features.shape[1], device=features.device)[None, :] < lengths.to(features.device)[:, None])
+        pooled = (projected * mask.unsqueeze(-1)).sum(dim=1) / lengths.to(features.device).clamp(min=1).unsqueeze(-1)
+        return self.classifier(pooled)
+
+    def forward_pooled(self, pooled_features: Tensor) -> Tensor:
+        return self.classifier(self.projector(pooled_features))
+
+
+class ClassificationTask:
+    """An utterance-level task with one or more categorical outputs (IC has three: action, object, location).
+
+    Loss is the sum of the cross-entropies of the output slices; a prediction is a hit only when every slice is right.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    corpus: ClassVar[str]
+    metric: ClassVar[str] = "acc"
+    higher_is_better: ClassVar[bool] = True
+    folds: ClassVar[Sequence[str | None]] = (None,)
+    head_input: ClassVar[str] = "pooled"  # what the head consumes: per-layer time-means
+
+    def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
+        raise NotImplementedError
+
+    def output_sizes(self, data: TaskData) -> list[int]:
+        return [len(names) for names in data.label_names]
+
+    def build_head(self, input_dim: int, data: TaskData, config: Any) -> MeanPoolLinearHead:
+        return MeanPoolLinearHead(input_dim, sum(self.output_sizes(data)), int(config.head.projector_dim))
+
+    def loss(self, logits: Tensor, labels: Tensor, data: TaskData) -> Tensor:
+        total = logits.new_zeros(())
+        for slice_logits, slice_labels in zip(self._slices(logits, data), labels.T):
+            total = total + F.cross_entropy(slice_logits, slice_labels)
+        return total
+
+    def predict(self, logits: Tensor, data: TaskData) -> Tensor:
+        return torch.stack([part.argmax(dim=-1) for part in self._slices(logits, data)], dim=1)
+
+    def metrics(self, predictions: Tensor, labels: Tensor) -> dict[str, float]:
+        hits = (predictions == labels).all(dim=1).float()
+        return {"acc": float(hits.mean()) if hits.numel() else float("nan")}
+
+    def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
+        """Folds average metric by metric (ER's five sessions); single-fold tasks pass through."""
+        keys = per_fold[0].keys()
+        return {key: sum(fold[key] for fold in per_fold) / len(per_fold) for key in keys}
+
+    def train_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
+        """Per-utterance sampling weights for the training sampler; None means plain shuffling."""
+        return None
+
+    def dev_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
+        return None
+
+    def _slices(self, logits: Tensor, data: TaskData) -> list[Tensor]:
+        return list(torch.split(logits, self.output_sizes(data), dim=-1))
+
+
+def class_balanced_weights(labels: Sequence[int]) -> list[float]:
+    """s3prl's WeightedRandomSampler weights: N / count(class) for each example."""
+    counts: dict[int, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return [len(labels) / counts[label] for label in labels]
