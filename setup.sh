@@ -45,8 +45,13 @@ fi
 
 [ "$run_main_job" -eq 1 ] || { echo "setup: done (install only)"; exit 0; }
 
-# 3) The main job on the built-in sample audio.
+# 3) The main job: superb-mini (generated once, then reused), then the utterance-level tasks with SUPERB's
+#    FBANK baseline and, beside it, FBANK without per-utterance normalisation.
 echo "setup: main job"
 .venv/bin/bench upstreams
-.venv/bin/bench extract --upstream s3prl:fbank --audio "$(.venv/bin/python -c 'import bench.sample_audio as s; print(s.SAMPLE_DIR)')" --out runs/sample-features
-echo "setup: done. Features are in runs/sample-features (see README, 'bench extract')."
+.venv/bin/bench extract --upstream s3prl:fbank --audio "$(.venv/bin/python -c 'import bench.sample_audio as s; print(s.SAMPLE_DIR)')" --out runs/sample-features --quiet
+.venv/bin/bench data mini --out data/superb-mini --size small
+for upstream in fbank fbank_no_cmvn; do
+  .venv/bin/bench run --upstream "$upstream" --task all --data-root data/superb-mini --profile mini --output runs/superb-mini
+done
+echo "setup: done. Records are in runs/superb-mini/<task>/<upstream>/result.json (see README, 'bench run')."

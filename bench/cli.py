@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_cmd_extract)
 
+    data = commands.add_parser("data", help="generate datasets (superb-mini)",
+                               description="Generate the superb-mini corpus in the official layouts of the SUPERB datasets.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="DATASET", required=True)
+    from bench.superb_mini.cli import add_parser as add_mini_parser
+
+    add_mini_parser(data_commands).set_defaults(handler=lambda args: args.func(args))
+
     run = commands.add_parser(
         "run", help="train and score SUPERB task heads on a frozen upstream",
         description="Train a task head on the frozen upstream's weighted hidden states (features are encoded once and "

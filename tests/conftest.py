@@ -31,8 +31,15 @@ def tiny_meralion_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mini_tiny(tmp_path_factory) -> Path:
+def mini_tiny() -> Path:
     """The tiny superb-mini corpus (all eight layouts, seconds to generate), shared by the whole session."""
-    from bench.superb_mini.corpus import generate_corpus
+    from fixtures.corpora import tiny_corpus
 
-    return generate_corpus(tmp_path_factory.mktemp("superb_mini") / "tiny", seed=0, size="tiny", progress=False)
+    return tiny_corpus()
+
+
+@pytest.fixture(scope="session")
+def mini_small() -> Path:
+    from fixtures.corpora import small_corpus
+
+    return small_corpus()

@@ -66,12 +66,11 @@ def test_kill_during_extraction_and_training_then_resume_matches_uninterrupted(m
     resumed = json.loads((_unit_dir(killed_output) / "record.json").read_text())
     assert 0 < resumed["resumed_from_step"] < 1500
 
-    # uninterrupted reference with its own, fresh cache
-    os.environ["BENCH_CACHE_DIR"] = str(tmp_path / "cache_clean")
-    try:
-        assert main(_run_args(mini_tiny, tmp_path / "clean", upstream, "ic", *overrides)) == 0
-    finally:
-        del os.environ["BENCH_CACHE_DIR"]
+    # uninterrupted reference: same command, fresh cache and output, also in a child process (same thread count)
+    clean_env = {**env, "BENCH_CACHE_DIR": str(tmp_path / "cache_clean")}
+    clean_command = [sys.executable, "-m", "bench.cli", *_run_args(mini_tiny, tmp_path / "clean", upstream, "ic", *overrides)]
+    reference = subprocess.run(clean_command, env=clean_env, capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr
     clean = json.loads((_unit_dir(tmp_path / "clean") / "record.json").read_text())
     assert resumed["unit_id"] == clean["unit_id"]
     assert resumed["metrics"] == clean["metrics"]
