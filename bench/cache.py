@@ -5,7 +5,10 @@ from an utterance is the time-mean of each hidden state: an L x D matrix. To kee
 (SID's 8 s training crops, KS's 1 s `_silence_` crops) we store means of fixed time blocks with their frame
 counts; the mean over any block-aligned crop is then exact: sum(mean_b * count_b) / sum(count_b).
 
-Layout: ``<cache-root>/pooled/<key>/`` with ``meta.json`` (what the key stands for) and shards written
+Frame-level tasks (PR, ASR, SF) use the same store with one block per frame (``layout="frames"``, usually fp16
+and only the selected layers), memory-mapped when read.
+
+Layout: ``<cache-root>/<layout>/<key>/`` with ``meta.json`` (what the key stands for) and shards written
 atomically, each as ``<id>.means.npy`` (blocks, L, D), ``<id>.counts.npy`` (blocks,) and ``<id>.json``
 (utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and
 is ignored, so a killed extraction resumes with the utterances it had not finished.
@@ -51,6 +54,8 @@ class PooledCacheKey:
     gain_db: float
     block_seconds: float | None
     dtype: str
+    layout: str = "pooled"  # "pooled": block means; "frames": every frame (a block of one frame)
+    layers: tuple[int, ...] | None = None  # hidden states kept (None: all)
     format_version: int = CACHE_FORMAT_VERSION
 
     def digest(self) -> str:
@@ -65,6 +70,8 @@ def apply_gain(waveform: torch.Tensor, gain_db: float) -> torch.Tensor:
 def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(L, T, D) valid frames -> per-block means (blocks, L, D) and frame counts (blocks,)."""
     num_frames = hidden_states.shape[1]
+    if block_frames == 1:  # a frame cache: every frame is its own block
+        return hidden_states.transpose(0, 1).float().numpy(), np.ones(num_frames, dtype=np.int64)
     size = num_frames if block_frames is None else block_frames
     means, counts = [], []
     for start in range(0, max(num_frames, 1), max(size, 1)):
@@ -82,34 +89,40 @@ def crop_block_range(num_blocks: int, crop_blocks: int | None, generator: torch.
     return start, start + crop_blocks
 
 
-class PooledFeatures:
-    """The cached block means of a list of utterances, concatenated for fast batching."""
+class CachedFeatures:
+    """The cached blocks of a list of utterances, read lazily from memory-mapped shards."""
 
-    def __init__(self, means: np.ndarray, counts: np.ndarray, first_block: np.ndarray, num_blocks: np.ndarray,
-                 crop_blocks: list[int | None]) -> None:
-        self.means = torch.from_numpy(np.ascontiguousarray(means, dtype=np.float32))
-        self.counts = torch.from_numpy(counts).float()
-        self.first_block = first_block
-        self.num_blocks = num_blocks
+    def __init__(self, views: list[tuple[np.ndarray, np.ndarray]], crop_blocks: list[int | None]) -> None:
+        self.views = views  # per utterance: (block means (blocks, L, D), frame counts (blocks,))
         self.crop_blocks = crop_blocks
+
+    def __len__(self) -> int:
+        return len(self.views)
 
     def batch(self, indices: Sequence[int], generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, L, D): each utterance's per-layer mean over a random crop (training) or all of it."""
         rows = []
         for index in indices:
+            means, counts = self.views[index]
             crop = self.crop_blocks[index] if generator is not None else None
-            start, stop = crop_block_range(int(self.num_blocks[index]), crop, generator)
-            first = int(self.first_block[index])
-            weights = self.counts[first + start : first + stop]
-            block = self.means[first + start : first + stop]
+            start, stop = crop_block_range(len(counts), crop, generator)
+            weights = torch.from_numpy(np.asarray(counts[start:stop], dtype=np.float32))
+            block = torch.from_numpy(np.asarray(means[start:stop], dtype=np.float32))
             rows.append(torch.einsum("b,bld->ld", weights, block) / weights.sum())
         return torch.stack(rows)
+
+    def frames(self, indices: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Frame caches: (L x (B, T, D) float32 zero-padded, lengths (B,)), as the encoder would return them."""
+        arrays = [torch.from_numpy(np.asarray(self.views[index][0], dtype=np.float32)) for index in indices]  # (T, L, D)
+        lengths = torch.tensor([array.shape[0] for array in arrays])
+        padded = torch.nn.utils.rnn.pad_sequence(arrays, batch_first=True)  # (B, T, L, D)
+        return list(padded.permute(2, 0, 1, 3).unbind(0)), lengths
 
 
 class PooledCache:
     def __init__(self, key: PooledCacheKey, root: Path | None = None) -> None:
         self.key = key
-        self.directory = (root or default_cache_root()) / "pooled" / key.digest()
+        self.directory = (root or default_cache_root()) / key.layout / key.digest()
 
     # ---- index ----------------------------------------------------------------------------------
     def _index(self) -> dict[str, tuple[str, int, int, int]]:
@@ -144,7 +157,11 @@ class PooledCache:
         write_json_atomic(self.directory / "meta.json", {**asdict(self.key), "num_hidden_states": info.num_hidden_states,
                                                           "hidden_size": info.hidden_size, "stride_samples": info.stride_samples})
         stride = info.stride_samples
-        block_frames = None if self.key.block_seconds is None else max(1, round(self.key.block_seconds * SAMPLE_RATE / stride))
+        if self.key.layout == "frames":
+            block_frames = 1
+        else:
+            block_frames = None if self.key.block_seconds is None else max(1, round(self.key.block_seconds * SAMPLE_RATE / stride))
+        layers = list(self.key.layers) if self.key.layers is not None else None
         dtype = CACHE_DTYPES[self.key.dtype]
         todo = sorted(todo, key=lambda u: u.path.stat().st_size, reverse=True)  # length-sorted batches
         bar = tqdm(total=len(todo), desc=f"encode {self.key.corpus} with {self.key.upstream_name}", unit="utt", disable=not progress)
@@ -157,6 +174,8 @@ class PooledCache:
                 waveforms = [apply_gain(load_audio(u.path), self.key.gain_db) for u in batch]
                 output = upstream(waveforms)
                 stacked = torch.stack(output["hidden_states"]).cpu()
+                if layers is not None:
+                    stacked = stacked[layers]
                 for row, _ in enumerate(batch):
                     frames = int(output["hidden_states_lengths"][row])
                     utterance_means, utterance_counts = block_means(stacked[:, row, :frames], block_frames)
@@ -177,51 +196,46 @@ class PooledCache:
         return len(todo)
 
     # ---- reading --------------------------------------------------------------------------------
-    def load(self, utterances: Sequence[Utterance]) -> PooledFeatures:
+    def load(self, utterances: Sequence[Utterance]) -> CachedFeatures:
         index = self._index()
         absent = [u.uid for u in utterances if u.uid not in index]
         if absent:
             raise RuntimeError(f"{len(absent)} utterances are not in the cache (first: {absent[0]}); fill it first")
         block_seconds = self.key.block_seconds
         shards: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        means, counts, first_block, num_blocks, crop_blocks = [], [], [], [], []
-        total = 0
+        views, crop_blocks = [], []
         for utterance in utterances:
             shard_id, first, count, _ = index[utterance.uid]
             if shard_id not in shards:
                 base = self.directory / "shards" / shard_id
                 shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="r"), np.load(f"{base}.counts.npy", mmap_mode="r"))
             shard_means, shard_counts = shards[shard_id]
-            means.append(np.asarray(shard_means[first : first + count], dtype=np.float32))
-            counts.append(np.asarray(shard_counts[first : first + count]))
-            first_block.append(total)
-            num_blocks.append(count)
-            total += count
+            views.append((shard_means[first : first + count], shard_counts[first : first + count]))
             crop = utterance.random_crop_seconds
-            if crop is None or block_seconds is None:
+            if crop is None or block_seconds is None or self.key.layout != "pooled":
                 crop_blocks.append(None)
             else:
                 crop_blocks.append(max(1, math.floor(crop / block_seconds + 1e-9)))
-        return PooledFeatures(np.concatenate(means), np.concatenate(counts), np.asarray(first_block),
-                              np.asarray(num_blocks), crop_blocks)
+        return CachedFeatures(views, crop_blocks)
 
 
 def list_caches(root: Path | None = None) -> list[dict]:
     """One entry per cache directory: its key, number of utterances and size on disk."""
     entries = []
-    for directory in sorted(((root or default_cache_root()) / "pooled").glob("*")):
+    for directory in sorted((root or default_cache_root()).glob("*/*")):
         meta_path = directory / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         utterances = sum(len(json.loads(p.read_text())["uids"]) for p in directory.glob("shards/*.json"))
         size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-        entries.append({"key": directory.name, "kind": "pooled", "path": str(directory), "utterances": utterances,
+        entries.append({"key": directory.name, "kind": directory.parent.name, "path": str(directory), "utterances": utterances,
                         "bytes": size, **{k: meta.get(k) for k in ("upstream_name", "corpus", "block_seconds", "dtype")}})
     return entries
 
 
 def remove_cache(key: str, root: Path | None = None) -> Path:
-    directory = (root or default_cache_root()) / "pooled" / key
-    if not directory.is_dir():
+    matches = [d for d in (root or default_cache_root()).glob(f"*/{key}") if d.is_dir()]
+    if not matches:
         raise FileNotFoundError(key)
-    shutil.rmtree(directory)
-    return directory
+    for directory in matches:
+        shutil.rmtree(directory)
+    return matches[0]

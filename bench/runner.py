@@ -27,11 +27,10 @@ from bench.config import load_task_config
 from bench.errors import BenchError
 from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fingerprint, device_description, now,
                           peak_memory_mb, versions)
-from bench.trainer import CachedSource, UtteranceClassifier, evaluate, train
+from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
-from downstream_tasks.base import ClassificationTask, TaskData
+from downstream_tasks.base import Task, TaskData
 from upstream.base import Upstream
-from upstream.featurizer import WeightedSumFeaturizer
 from upstream.registry import load_upstream
 
 
@@ -65,7 +64,7 @@ def _digest(payload: Any) -> str:
 class TaskRun:
     """Everything one `bench run` of one task needs, prepared once and shared by its units."""
 
-    def __init__(self, upstream: Upstream, task: ClassificationTask, data_root: Path, output_dir: Path, profile: str,
+    def __init__(self, upstream: Upstream, task: Task, data_root: Path, output_dir: Path, profile: str,
                  overrides: Sequence[str], cache_root: Path | None, progress: bool) -> None:
         self.upstream = upstream
         self.info = upstream.info()
@@ -86,23 +85,65 @@ class TaskRun:
         self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
         self.timings: dict[str, float] = {}
 
-    # ---- cache ----------------------------------------------------------------------------------
+    # ---- features -------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[int] | None:
+        """The hidden states a frame task keeps (config `cache.layers`, default all); pooled tasks keep all."""
+        if self.task.head_input != "frames" or self.config.cache.get("layers") is None:
+            return None
+        return [int(layer) for layer in self.config.cache.layers]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers) if self.layers is not None else self.info.num_hidden_states
+
     def cache_for(self, data: TaskData) -> PooledCache:
+        frames = self.task.head_input == "frames"
         key = PooledCacheKey(self.info.name, self.info.source, self.info.weights_hash, data.corpus,
                              str(data.corpus_root.resolve()), float(self.config.data.gain_db),
-                             None if self.config.cache.block_seconds is None else float(self.config.cache.block_seconds),
-                             str(self.config.cache.dtype))
+                             None if frames or self.config.cache.block_seconds is None else float(self.config.cache.block_seconds),
+                             str(self.config.cache.dtype), layout="frames" if frames else "pooled",
+                             layers=None if self.layers is None else tuple(self.layers))
         return PooledCache(key, self.cache_root)
+
+    def choose_feature_mode(self) -> tuple[str, str]:
+        """Pooled tasks always cache. Frame tasks cache frames when the estimate fits `cache.max_gb`, else run the
+        encoder in the loop as s3prl does. Returns (mode, the reason, printed for the user)."""
+        if self.task.head_input != "frames":
+            return "cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache"
+        import soundfile
+
+        seconds = sum(soundfile.info(str(u.path)).duration for data in self.data.values() for u in data.all_utterances())
+        frames = seconds * 16000 / self.info.stride_samples
+        bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
+        estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
+        budget = float(self.config.cache.max_gb)
+        if estimate_gb <= budget:
+            return "cache", (f"frame cache of {self.num_layers} layers in {self.config.cache.dtype}: "
+                             f"{estimate_gb:.2f} GB <= cache.max_gb={budget:g}")
+        return "in_loop", (f"a frame cache would take {estimate_gb:.1f} GB > cache.max_gb={budget:g}; "
+                           "running the encoder in the loop (raise cache.max_gb or set cache.layers to cache)")
 
     def fill_cache(self) -> int:
         started = time.perf_counter()
+        self.feature_mode, self.feature_reason = self.choose_feature_mode()
+        if self.progress:
+            print(f"{self.task.title}: {self.feature_reason}")
         encoded = 0
-        for data in self.data.values():
-            encoded += self.cache_for(data).fill(data.all_utterances(), lambda: self.upstream, progress=self.progress)
+        if self.feature_mode == "cache":
+            for data in self.data.values():
+                encoded += self.cache_for(data).fill(data.all_utterances(), lambda: self.upstream, progress=self.progress)
         self.timings["extract_s"] = round(time.perf_counter() - started, 3)
         self.timings["extract_encoded_utterances"] = encoded
         self.extract_memory = peak_memory_mb(self.upstream.device)
         return encoded
+
+    def source_for(self, data: TaskData) -> FeatureSource:
+        if getattr(self, "feature_mode", "cache") == "in_loop":
+            return OnTheFlySource(self.upstream, data, float(self.config.data.gain_db), None, self.layers)
+        cache = self.cache_for(data)
+        return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()},
+                            frames=self.task.head_input == "frames")
 
     # ---- units ----------------------------------------------------------------------------------
     def unit(self, fold: str | None, seed: int, lr: float) -> RunUnit:
@@ -136,11 +177,9 @@ class TaskRun:
 
     def _train_and_score(self, unit: RunUnit, run_dir: Path, log: logging.Logger) -> dict:
         data = self.data[unit.fold]
-        cache = self.cache_for(data)
-        source = CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()})
+        source = self.source_for(data)
         torch.manual_seed(unit.seed)
-        model = UtteranceClassifier(WeightedSumFeaturizer(self.info.num_hidden_states),
-                                    self.task.build_head(self.info.hidden_size, data, self.config))
+        model = self.task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
         log.info("unit %s: task %s fold %s seed %d lr %g upstream %s", unit.unit_id, self.task.name, unit.fold,
                  unit.seed, unit.learning_rate, self.info.name)
         outcome = train(self.task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
@@ -150,7 +189,8 @@ class TaskRun:
         best = torch.load(run_dir / "best.pt", weights_only=False)
         model.load_state_dict(best["model"])
         test_metrics, predictions, order = evaluate(model, self.task, data, source, "test", int(self.config.batch_size))
-        self._write_predictions(run_dir / "test_predictions.tsv", data, predictions, order)
+        lines = self.task.prediction_lines(predictions, [data.splits["test"][i] for i in order], data)
+        write_text_atomic(run_dir / "test_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
         eval_seconds = time.perf_counter() - started
         log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
         record = {
@@ -163,6 +203,7 @@ class TaskRun:
             "best_step": outcome.best_step, "dev_history": outcome.dev_history,
             "resumed_from_step": outcome.resumed_from_step,
             "layer_weights": list(model.featurizer.layer_weights().values()),
+            "layers": self.layers, "feature_mode": getattr(self, "feature_mode", "cache"),
             "splits": {split: len(utterances) for split, utterances in data.splits.items()},
             "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
             "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
@@ -171,16 +212,6 @@ class TaskRun:
         }
         write_json_atomic(run_dir / "record.json", record)
         return record
-
-    def _write_predictions(self, path: Path, data: TaskData, predictions: torch.Tensor, order: list[int]) -> None:
-        utterances = data.splits["test"]
-        lines = ["uid\tprediction\ttruth"]
-        for row, index in enumerate(order):
-            predicted = "|".join(names[i] for names, i in zip(data.label_names, predictions[row].tolist()))
-            truth = "|".join(names[i] for names, i in zip(data.label_names, utterances[index].label))
-            lines.append(f"{utterances[index].uid}\t{predicted}\t{truth}")
-        write_text_atomic(path, "\n".join(lines) + "\n")
-
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -266,7 +297,7 @@ def format_summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def chance_level(task: ClassificationTask, data: TaskData) -> float:
+def chance_level(task: Task, data: TaskData) -> float:
     """Accuracy of always predicting the most frequent test label (what 'beats chance' is measured against)."""
     from collections import Counter
 

@@ -21,10 +21,9 @@ from tqdm import tqdm
 
 from bench.atomic import atomic_path
 from bench.audio import load_audio
-from bench.cache import PooledFeatures, apply_gain, crop_block_range
-from downstream_tasks.base import ClassificationTask, TaskData, Utterance
+from bench.cache import CachedFeatures, apply_gain, crop_block_range
+from downstream_tasks.base import Task, TaskData
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
-from upstream.featurizer import WeightedSumFeaturizer
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
@@ -34,12 +33,15 @@ class FeatureSource(Protocol):
 
 
 class CachedSource:
-    """Per-layer crop means from the pooled cache: (B, L, D)."""
+    """Features from the cache: per-layer crop means (B, L, D) for pooled heads, or frames for frame heads."""
 
-    def __init__(self, features: dict[str, PooledFeatures]) -> None:
+    def __init__(self, features: dict[str, CachedFeatures], frames: bool = False) -> None:
         self.features = features
+        self.frames = frames
 
-    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Tensor:
+    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any:
+        if self.frames:
+            return self.features[split].frames(indices)
         return self.features[split].batch(indices, generator)
 
 
@@ -50,10 +52,12 @@ class OnTheFlySource:
     so training from this source and from the cache must give the same parameters (the exactness test).
     """
 
-    def __init__(self, upstream: Upstream, data: TaskData, gain_db: float, block_seconds: float | None) -> None:
+    def __init__(self, upstream: Upstream, data: TaskData, gain_db: float, block_seconds: float | None,
+                 layers: Sequence[int] | None = None) -> None:
         self.upstream = upstream
         self.data = data
         self.gain_db = gain_db
+        self.layers = None if layers is None else list(layers)
         stride = upstream.get_downsample_rates("hidden_states")
         self.block_frames = None if block_seconds is None else max(1, round(block_seconds * SAMPLE_RATE / stride))
         self.block_seconds = block_seconds
@@ -62,6 +66,8 @@ class OnTheFlySource:
         utterances = [self.data.splits[split][i] for i in indices]
         output = self.upstream([apply_gain(load_audio(u.path), self.gain_db) for u in utterances])
         stacked = torch.stack(output["hidden_states"])  # (L, B, T, D)
+        if self.layers is not None:
+            stacked = stacked[self.layers]
         windows = []
         for row, utterance in enumerate(utterances):
             frames = int(output["hidden_states_lengths"][row])
@@ -77,22 +83,6 @@ class OnTheFlySource:
         return per_utterance, lengths
 
 
-class UtteranceClassifier(nn.Module):
-    """Weighted sum of hidden states -> SUPERB mean-pool head."""
-
-    def __init__(self, featurizer: WeightedSumFeaturizer, head: nn.Module) -> None:
-        super().__init__()
-        self.featurizer = featurizer
-        self.head = head
-
-    def forward(self, features: Any) -> Tensor:
-        if isinstance(features, Tensor):  # (B, L, D) per-layer means
-            return self.head.forward_pooled(self.featurizer.combine(features.transpose(0, 1)))
-        hidden_states, lengths = features
-        combined, lengths = self.featurizer(hidden_states, lengths)
-        return self.head.forward_frames(combined, lengths)
-
-
 @dataclass
 class TrainOutcome:
     best_step: int
@@ -100,10 +90,6 @@ class TrainOutcome:
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     resumed_from_step: int = 0
-
-
-def labels_of(utterances: Sequence[Utterance]) -> Tensor:
-    return torch.tensor([u.label for u in utterances], dtype=torch.long)
 
 
 class SampleOrder:
@@ -141,8 +127,8 @@ class SampleOrder:
         self.generator.set_state(state["generator"])
 
 
-def evaluate(model: UtteranceClassifier, task: ClassificationTask, data: TaskData, source: FeatureSource, split: str,
-             batch_size: int) -> tuple[dict[str, float], Tensor, list[int]]:
+def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource, split: str,
+             batch_size: int) -> tuple[dict[str, float], list, list[int]]:
     """Metrics on a split (whole utterances); dev of a balanced task is a fixed-seed balanced resample."""
     utterances = data.splits[split]
     weights = task.dev_sample_weights(utterances) if split == "dev" else None
@@ -153,14 +139,13 @@ def evaluate(model: UtteranceClassifier, task: ClassificationTask, data: TaskDat
     else:
         order = list(range(len(utterances)))
     model.eval()
-    predictions = []
+    predictions: list = []
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
-            predictions.append(task.predict(model(source.batch(split, indices, None)), data))
+            predictions.extend(task.predict(model(source.batch(split, indices, None)), data))
     model.train()
-    predicted = torch.cat(predictions) if predictions else torch.empty(0, len(data.label_names), dtype=torch.long)
-    return task.metrics(predicted, labels_of([utterances[i] for i in order])), predicted, order
+    return task.metrics(predictions, [utterances[i] for i in order], data), predictions, order
 
 
 def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
@@ -169,13 +154,12 @@ def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
     return value > best if higher_is_better else value < best
 
 
-def train(task: ClassificationTask, data: TaskData, source: FeatureSource, model: UtteranceClassifier, config: Any,
+def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, config: Any,
           lr: float, seed: int, run_dir: Path, progress: bool = True, log: logging.Logger | None = None) -> TrainOutcome:
     """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep `run_dir/best.pt`."""
     log = log or logging.getLogger("bench.trainer")
     optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr)
     train_utterances = data.splits["train"]
-    train_labels = labels_of(train_utterances)
     generator = torch.Generator().manual_seed(seed)
     sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances), generator)
     step, best_value, best_step, best_dev, history = 0, None, 0, {}, []
@@ -197,8 +181,8 @@ def train(task: ClassificationTask, data: TaskData, source: FeatureSource, model
     while step < total_steps:
         for _ in range(accumulate):
             indices = sampler.next_batch()
-            logits = model(source.batch("train", indices, generator))
-            loss = task.loss(logits, train_labels[indices], data) / accumulate
+            outputs = model(source.batch("train", indices, generator), generator)
+            loss = task.loss(outputs, task.collate_labels([train_utterances[i] for i in indices]), data) / accumulate
             loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.gradient_clipping))
         if math.isnan(float(grad_norm)):

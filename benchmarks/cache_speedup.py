@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 
 from bench.runner import TaskRun
-from bench.trainer import CachedSource, OnTheFlySource, UtteranceClassifier, train
+from bench.trainer import CachedSource, OnTheFlySource, train
 from downstream_tasks import get_task
-from upstream.featurizer import WeightedSumFeaturizer
 from upstream.registry import load_upstream
 
 RECIPE_STEPS = 200_000
@@ -68,7 +67,7 @@ def main() -> None:
     timings = {}
     for name, source in [("cache", cached), ("on_the_fly", OnTheFlySource(upstream, data, float(run.config.data.gain_db), run.config.cache.block_seconds))]:
         torch.manual_seed(0)
-        model = UtteranceClassifier(WeightedSumFeaturizer(upstream.num_hidden_states), run.task.build_head(upstream.hidden_size, data, run.config))
+        model = run.task.build_model(run.num_layers, upstream.hidden_size, data, run.config)
         (work / f"train_{name}").mkdir()
         begin = time.perf_counter()
         train(run.task, data, source, model, run.config, lr=1e-3, seed=0, run_dir=work / f"train_{name}", progress=True)

@@ -29,6 +29,7 @@ class Utterance:
     label: tuple[int, ...]
     speaker: str | None = None
     random_crop_seconds: float | None = None
+    text: str | None = None  # the reference transcription (sequence tasks)
 
 
 @dataclass
@@ -84,41 +85,40 @@ class MeanPoolLinearHead(nn.Module):
         return self.classifier(self.projector(pooled_features))
 
 
-class ClassificationTask:
-    """An utterance-level task with one or more categorical outputs (IC has three: action, object, location).
-
-    Loss is the sum of the cross-entropies of the output slices; a prediction is a hit only when every slice is right.
-    """
+class Task:
+    """What the runner needs from any trainable task. Subclasses: utterance classification, CTC sequences."""
 
     name: ClassVar[str]
     title: ClassVar[str]
     corpus: ClassVar[str]
-    metric: ClassVar[str] = "acc"
-    higher_is_better: ClassVar[bool] = True
+    metric: ClassVar[str]
+    higher_is_better: ClassVar[bool]
     folds: ClassVar[Sequence[str | None]] = (None,)
-    head_input: ClassVar[str] = "pooled"  # what the head consumes: per-layer time-means
+    #: what the head consumes: "pooled" per-layer time-means (exactly cacheable) or "frames"
+    head_input: ClassVar[str] = "pooled"
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         raise NotImplementedError
 
-    def output_sizes(self, data: TaskData) -> list[int]:
-        return [len(names) for names in data.label_names]
+    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
+        """Featurizer + head; ``model(features, generator)`` returns what :meth:`loss` and :meth:`predict` take."""
+        raise NotImplementedError
 
-    def build_head(self, input_dim: int, data: TaskData, config: Any) -> MeanPoolLinearHead:
-        return MeanPoolLinearHead(input_dim, sum(self.output_sizes(data)), int(config.head.projector_dim))
+    def collate_labels(self, utterances: Sequence[Utterance]) -> Any:
+        return torch.tensor([u.label for u in utterances], dtype=torch.long)
 
-    def loss(self, logits: Tensor, labels: Tensor, data: TaskData) -> Tensor:
-        total = logits.new_zeros(())
-        for slice_logits, slice_labels in zip(self._slices(logits, data), labels.T):
-            total = total + F.cross_entropy(slice_logits, slice_labels)
-        return total
+    def loss(self, outputs: Any, labels: Any, data: TaskData) -> Tensor:
+        raise NotImplementedError
 
-    def predict(self, logits: Tensor, data: TaskData) -> Tensor:
-        return torch.stack([part.argmax(dim=-1) for part in self._slices(logits, data)], dim=1)
+    def predict(self, outputs: Any, data: TaskData) -> list:
+        raise NotImplementedError
 
-    def metrics(self, predictions: Tensor, labels: Tensor) -> dict[str, float]:
-        hits = (predictions == labels).all(dim=1).float()
-        return {"acc": float(hits.mean()) if hits.numel() else float("nan")}
+    def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> dict[str, float]:
+        raise NotImplementedError
+
+    def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
+        """Tab-separated `uid, prediction, truth` lines for `<split>_predictions.tsv`."""
+        raise NotImplementedError
 
     def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
         """Folds average metric by metric (ER's five sessions); single-fold tasks pass through."""
@@ -132,8 +132,67 @@ class ClassificationTask:
     def dev_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
         return None
 
+
+class ClassificationTask(Task):
+    """An utterance-level task with one or more categorical outputs (IC has three: action, object, location).
+
+    Loss is the sum of the cross-entropies of the output slices; a prediction is a hit only when every slice is right.
+    """
+
+    metric: ClassVar[str] = "acc"
+    higher_is_better: ClassVar[bool] = True
+    head_input: ClassVar[str] = "pooled"
+
+    def output_sizes(self, data: TaskData) -> list[int]:
+        return [len(names) for names in data.label_names]
+
+    def build_head(self, input_dim: int, data: TaskData, config: Any) -> MeanPoolLinearHead:
+        return MeanPoolLinearHead(input_dim, sum(self.output_sizes(data)), int(config.head.projector_dim))
+
+    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
+        from upstream.featurizer import WeightedSumFeaturizer
+
+        return UtteranceClassifier(WeightedSumFeaturizer(num_layers), self.build_head(hidden_size, data, config))
+
+    def loss(self, logits: Tensor, labels: Tensor, data: TaskData) -> Tensor:
+        total = logits.new_zeros(())
+        for slice_logits, slice_labels in zip(self._slices(logits, data), labels.T):
+            total = total + F.cross_entropy(slice_logits, slice_labels)
+        return total
+
+    def predict(self, logits: Tensor, data: TaskData) -> list[tuple[int, ...]]:
+        return [tuple(row) for row in torch.stack([part.argmax(dim=-1) for part in self._slices(logits, data)], dim=1).tolist()]
+
+    def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData | None = None) -> dict[str, float]:
+        if not predictions:
+            return {"acc": float("nan")}
+        hits = [tuple(predicted) == tuple(u.label) for predicted, u in zip(predictions, utterances)]
+        return {"acc": sum(hits) / len(hits)}
+
+    def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
+        def names(label: Sequence[int]) -> str:
+            return "|".join(vocabulary[i] for vocabulary, i in zip(data.label_names, label))
+
+        return [f"{u.uid}\t{names(p)}\t{names(u.label)}" for p, u in zip(predictions, utterances)]
+
     def _slices(self, logits: Tensor, data: TaskData) -> list[Tensor]:
         return list(torch.split(logits, self.output_sizes(data), dim=-1))
+
+
+class UtteranceClassifier(nn.Module):
+    """Weighted sum of hidden states -> SUPERB mean-pool head; takes cached per-layer means or frames."""
+
+    def __init__(self, featurizer: nn.Module, head: MeanPoolLinearHead) -> None:
+        super().__init__()
+        self.featurizer = featurizer
+        self.head = head
+
+    def forward(self, features: Any, generator: torch.Generator | None = None) -> Tensor:  # noqa: ARG002 - no augmentation
+        if isinstance(features, Tensor):  # (B, L, D) per-layer means
+            return self.head.forward_pooled(self.featurizer.combine(features.transpose(0, 1)))
+        hidden_states, lengths = features
+        combined, lengths = self.featurizer(hidden_states, lengths)
+        return self.head.forward_frames(combined, lengths)
 
 
 def class_balanced_weights(labels: Sequence[int]) -> list[float]:

@@ -10,16 +10,14 @@ import pytest
 import torch
 
 from bench.runner import TaskRun
-from bench.trainer import CachedSource, OnTheFlySource, UtteranceClassifier, train
+from bench.trainer import CachedSource, OnTheFlySource, train
 from downstream_tasks import get_task
-from upstream.featurizer import WeightedSumFeaturizer
 from upstream.registry import load_upstream
 
 
-def _fresh_model(run: TaskRun, data, seed: int) -> UtteranceClassifier:
+def _fresh_model(run: TaskRun, data, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return UtteranceClassifier(WeightedSumFeaturizer(run.info.num_hidden_states),
-                               run.task.build_head(run.info.hidden_size, data, run.config))
+    return run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
 
 
 @pytest.mark.parametrize("task_name,overrides", [

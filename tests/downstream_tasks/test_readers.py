@@ -124,7 +124,10 @@ def test_ic_vocabularies_follow_train_order_and_all_slots_must_match(mini_tiny):
     logits = torch.full((2, sum(sizes)), -5.0)
     for row, (a, o, l) in enumerate([(0, 1, 2), (1, 0, 1)]):  # second row gets the object wrong
         logits[row, a] = logits[row, sizes[0] + o] = logits[row, sizes[0] + sizes[1] + l] = 5.0
-    assert task.metrics(task.predict(logits, data), labels) == {"acc": 0.5}
+    from downstream_tasks.base import Utterance
+
+    references = [Utterance(f"u{i}", Path(f"u{i}.wav"), tuple(row)) for i, row in enumerate(labels.tolist())]
+    assert task.metrics(task.predict(logits, data), references, data) == {"acc": 0.5}
     expected_loss = sum(torch.nn.functional.cross_entropy(part, target)
                         for part, target in zip(torch.split(logits, sizes, dim=1), labels.T))
     assert torch.allclose(task.loss(logits, labels, data), expected_loss)

@@ -1,0 +1,90 @@
+"""SF: slot filling on Audio SNIPS (s3prl `downstream/ctc`, `snips.yaml`).
+
+`SNIPS/{train,valid,test}/<Voice>-snips-<split>-<n>.wav` with labels in `all.iob.snips.txt`; a split keeps only the
+recipe's voices (extra voices in a folder are ignored, as s3prl's reader does). Targets are characters (space, A-Z,
+apostrophe) with `B-<slot>`/`E-<slot>` tokens around slot values, punctuation dropped and `&` read as AND (s3prl's
+`CharacterTextSlotEncoder`). Metrics: slot-type F1 (selects the checkpoint) and slot-value CER, as s3prl defines them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from bench.errors import BenchError
+from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
+from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
+from downstream_tasks.metrics.text import render_sf_tokens, sf_metrics
+
+ROOT = "SNIPS"
+CHARACTERS = [" ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'"]
+VOICES = {
+    "train": ("Ivy", "Joanna", "Joey", "Justin", "Kendra", "Kimberly", "Matthew", "Salli"),
+    "dev": ("Aditi", "Amy", "Geraint", "Nicole"),
+    "test": ("Brian", "Emma", "Raveena", "Russell"),
+}
+FOLDERS = {"train": "train", "dev": "valid", "test": "test"}
+
+
+def encode_line(words: list[str], tags: list[str], index: dict[str, int]) -> list[int]:
+    """s3prl's CharacterTextSlotEncoder.encode on the words and IOB tags between BOS and EOS."""
+    tokens: list[int] = []
+    for i, (word, tag) in enumerate(zip(words, tags)):
+        if word in "?!.,;-":
+            continue
+        word = "AND" if word == "&" else word
+        if tag != "O" and (i == 0 or tags[i - 1] != tag):
+            tokens.append(index[f"B-{tag}"])
+        tokens += [index.get(c, 2) for c in word]
+        if tag != "O" and (i == len(words) - 1 or tags[i + 1] != tag):
+            tokens.append(index[f"E-{tag}"])
+        tokens.append(EOS if i == len(words) - 1 else index[" "])
+    return tokens
+
+
+class SlotFilling(CTCTask):
+    name = "sf"
+    title = "SF"
+    corpus = "snips"
+    metric = "slot_type_f1"
+    higher_is_better: ClassVar[bool] = True
+    rnn_head = True
+    uses_specaug = True
+
+    def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
+        root = require_dir(data_root / ROOT, "Audio SNIPS", f"{ROOT}/{{train,valid,test}}/*.wav + all.iob.snips.txt + slots.txt")
+        slots = [line.strip() for line in require_file(root / "slots.txt", "Audio SNIPS", "slot names, first line skipped")
+                 .read_text().splitlines()[1:] if line.strip()]
+        vocabulary = SPECIALS + CHARACTERS + [f"{edge}-{slot}" for slot in slots for edge in ("B", "E")]
+        index = {symbol: i for i, symbol in enumerate(vocabulary)}
+        labels: dict[str, tuple[list[str], list[str]]] = {}
+        for line in require_file(root / "all.iob.snips.txt", "Audio SNIPS", "<uid> BOS words EOS<TAB>O tags intent").read_text().splitlines():
+            if "\t" not in line:
+                continue
+            sentence, tags = line.strip().split("\t")
+            uid, *words = sentence.split(" ")
+            labels[uid] = (words[1:-1], tags.split(" ")[1:-1])
+        splits = {}
+        for split, folder in FOLDERS.items():
+            utterances = []
+            for wav in sorted(require_dir(root / folder, "Audio SNIPS", f"{ROOT}/{folder}/*.wav").rglob("*.wav")):
+                voice = wav.stem.split("-")[0]
+                if wav.stem not in labels or voice not in VOICES[split]:
+                    continue
+                words, tags = labels[wav.stem]
+                unknown = sorted({tag for tag in tags if tag != "O" and f"B-{tag}" not in index})
+                if unknown:
+                    raise BenchError(f"{wav.stem}: slot types {unknown} are not in slots.txt")
+                tokens = encode_line(words, tags, index)
+                utterances.append(Utterance(str(wav.relative_to(data_root)), wav, tuple(tokens), voice, text=" ".join(words)))
+            if not utterances:
+                raise BenchError(f"Audio SNIPS {folder}: no labelled recordings by the recipe's voices {', '.join(VOICES[split])}")
+            splits[split] = utterances
+        return TaskData(self.corpus, data_root, splits, [vocabulary])
+
+    def render(self, tokens: Sequence[int], data: TaskData) -> str:
+        return render_sf_tokens([data.label_names[0][t] for t in tokens if t >= len(SPECIALS)])
+
+    def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> dict[str, float]:
+        hypotheses = [self.render(p, data) for p in predictions]
+        references = [self.reference(u, data) for u in utterances]
+        return sf_metrics(hypotheses, references)
