@@ -24,14 +24,12 @@ from omegaconf import OmegaConf
 from bench.atomic import write_json_atomic, write_text_atomic
 from bench.cache import PooledCache, PooledCacheKey
 from bench.config import load_task_config
-from bench.errors import BenchError
 from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fingerprint, device_description, now,
                           peak_memory_mb, versions)
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
 from downstream_tasks.base import Task, TaskData
 from upstream.base import Upstream
-from upstream.registry import load_upstream
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 
 from bench.audio import load_audio

@@ -6,13 +6,9 @@ corpus that satisfies them satisfies the real loaders.
 """
 from __future__ import annotations
 
-import atexit
 import csv
-import functools
 import hashlib
 import re
-import shutil
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
