@@ -81,6 +81,14 @@ def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[
     return np.stack(means), np.asarray(counts, dtype=np.int64)
 
 
+def crop_block_count(crop_seconds: float | None, block_seconds: float | None) -> int | None:
+    """How many whole blocks a random crop of `crop_seconds` spans (None: no crop). The cache and the
+    encoder-in-the-loop source must agree on it, or training from them would differ."""
+    if not crop_seconds or not block_seconds:
+        return None
+    return max(1, math.floor(crop_seconds / block_seconds + 1e-9))
+
+
 def crop_block_range(num_blocks: int, crop_blocks: int | None, generator: torch.Generator) -> tuple[int, int]:
     """A random block-aligned window of `crop_blocks` blocks (the whole utterance if it is shorter)."""
     if crop_blocks is None or num_blocks <= crop_blocks:
@@ -211,11 +219,8 @@ class PooledCache:
                 shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="r"), np.load(f"{base}.counts.npy", mmap_mode="r"))
             shard_means, shard_counts = shards[shard_id]
             views.append((shard_means[first : first + count], shard_counts[first : first + count]))
-            crop = utterance.random_crop_seconds
-            if crop is None or block_seconds is None or self.key.layout != "pooled":
-                crop_blocks.append(None)
-            else:
-                crop_blocks.append(max(1, math.floor(crop / block_seconds + 1e-9)))
+            pooled = self.key.layout == "pooled"
+            crop_blocks.append(crop_block_count(utterance.random_crop_seconds, block_seconds) if pooled else None)
         return CachedFeatures(views, crop_blocks)
 
 

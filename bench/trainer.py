@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bench.atomic import atomic_path
 from bench.audio import load_audio
-from bench.cache import CachedFeatures, apply_gain, crop_block_range
+from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
 from downstream_tasks.base import Task, TaskData
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
 
@@ -73,9 +73,7 @@ class OnTheFlySource:
             frames = int(output["hidden_states_lengths"][row])
             size = frames if self.block_frames is None else self.block_frames
             num_blocks = max(1, math.ceil(frames / size))
-            crop = None
-            if generator is not None and utterance.random_crop_seconds and self.block_seconds:
-                crop = max(1, math.floor(utterance.random_crop_seconds / self.block_seconds + 1e-9))
+            crop = crop_block_count(utterance.random_crop_seconds, self.block_seconds) if generator is not None else None
             start, stop = crop_block_range(num_blocks, crop, generator)
             windows.append(stacked[:, row, start * size : min(stop * size, frames)])
         lengths = torch.tensor([window.shape[1] for window in windows])

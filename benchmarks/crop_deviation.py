@@ -12,7 +12,6 @@ difference of the per-layer time-means, ||ours - s3prl's|| / ||s3prl's||, averag
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 from bench.audio import load_audio
 from bench.config import load_task_config
-from bench.cache import block_means
+from bench.cache import block_means, crop_block_count
 from downstream_tasks import get_task
 from upstream.base import SAMPLE_RATE
 from upstream.registry import load_upstream
@@ -46,7 +45,7 @@ def main() -> None:
     upstream = load_upstream(name)
     stride = upstream.get_downsample_rates("hidden_states")
     block_frames = max(1, round(args.block_seconds * SAMPLE_RATE / stride))
-    crop_blocks = max(1, math.floor(args.crop_seconds / args.block_seconds + 1e-9))
+    crop_blocks = crop_block_count(args.crop_seconds, args.block_seconds)
     data = get_task("sid").load(args.data_root, None, load_task_config("sid", "mini"))
     generator = torch.Generator().manual_seed(0)
     deviations = []
