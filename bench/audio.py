@@ -13,8 +13,11 @@ SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif")
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Return a 1-D float32 tensor at ``sample_rate`` (channels averaged, resampled if needed)."""
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[float, float] | None = None) -> torch.Tensor:
+    """Return a 1-D float32 tensor at ``sample_rate`` (channels averaged, resampled if needed).
+
+    ``segment`` = (start, end) in seconds reads only that window (Kaldi `segments`, SD's training chunks).
+    """
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"audio file not found: {path}")
@@ -29,6 +32,11 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
         import torchaudio.functional
 
         waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
+    if segment is not None:
+        start, end = (max(0, round(seconds * sample_rate)) for seconds in segment)
+        waveform = waveform[start:end]
+        if waveform.numel() == 0:
+            raise BenchError(f"audio file {path}: the segment {segment[0]:.2f}-{segment[1]:.2f} s holds no samples")
     return waveform
 
 

@@ -30,7 +30,6 @@ import torch
 from tqdm import tqdm
 
 from bench.atomic import write_json_atomic, write_npy_atomic
-from bench.audio import load_audio
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
@@ -179,7 +178,7 @@ class PooledCache:
             total = 0
             for batch_start in range(0, len(shard), batch_size):
                 batch = shard[batch_start : batch_start + batch_size]
-                waveforms = [apply_gain(load_audio(u.path), self.key.gain_db) for u in batch]
+                waveforms = [apply_gain(u.audio(), self.key.gain_db) for u in batch]
                 output = upstream(waveforms)
                 stacked = torch.stack(output["hidden_states"]).cpu()
                 if layers is not None:

@@ -74,6 +74,7 @@ class TaskRun:
         self.progress = progress
         self.directory = output_dir / task.name / slug(upstream.name)
         self.folds = list(task.folds)
+        task.prepare(self.info)
         self.data = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
         files = {(u.uid, u.path.stat().st_size) for data in self.data.values() for u in data.all_utterances()}
         self.dataset = dataset_fingerprint(data_root, sorted(files))
@@ -111,7 +112,8 @@ class TaskRun:
             return "cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache"
         import soundfile
 
-        seconds = sum(soundfile.info(str(u.path)).duration for data in self.data.values() for u in data.all_utterances())
+        seconds = sum(u.segment[1] - u.segment[0] if u.segment else soundfile.info(str(u.path)).duration
+                      for data in self.data.values() for u in data.all_utterances())
         frames = seconds * 16000 / self.info.stride_samples
         bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
         estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
@@ -176,40 +178,72 @@ class TaskRun:
     def _train_and_score(self, unit: RunUnit, run_dir: Path, log: logging.Logger) -> dict:
         data = self.data[unit.fold]
         source = self.source_for(data)
-        torch.manual_seed(unit.seed)
-        model = self.task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
         log.info("unit %s: task %s fold %s seed %d lr %g upstream %s", unit.unit_id, self.task.name, unit.fold,
                  unit.seed, unit.learning_rate, self.info.name)
-        outcome = train(self.task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
-                        progress=self.progress, log=log)
-        train_memory = peak_memory_mb(self.upstream.device)
-        started = time.perf_counter()
-        best = torch.load(run_dir / "best.pt", weights_only=False)
-        model.load_state_dict(best["model"])
-        test_metrics, predictions, order = evaluate(model, self.task, data, source, "test", int(self.config.batch_size))
-        lines = self.task.prediction_lines(predictions, [data.splits["test"][i] for i in order], data)
-        write_text_atomic(run_dir / "test_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
-        eval_seconds = time.perf_counter() - started
-        log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
+        if self.task.trainable:
+            scores = self._train(unit, data, source, run_dir, log)
+        else:
+            scores = self._score_untrained(data, source, run_dir, log)
         record = {
             "schema": UNIT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
             "unit_id": unit.unit_id, "task": self.task.name, "fold": unit.fold, "seed": unit.seed,
             "learning_rate": unit.learning_rate,
             "upstream": self.info.as_dict(),
             "metric": {"name": self.task.metric, "higher_is_better": self.task.higher_is_better, "unit": "fraction"},
-            "metrics": {"test": test_metrics, "dev": outcome.best_dev},
-            "best_step": outcome.best_step, "dev_history": outcome.dev_history,
-            "resumed_from_step": outcome.resumed_from_step,
-            "layer_weights": list(model.featurizer.layer_weights().values()),
+            **scores,
             "layers": self.layers, "feature_mode": getattr(self, "feature_mode", "cache"),
             "splits": {split: len(utterances) for split, utterances in data.splits.items()},
             "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
-            "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
-            "peak_memory": {"train": train_memory, "eval": peak_memory_mb(self.upstream.device)},
             "device": device_description(self.upstream.device), "versions": versions(), "dataset": self.dataset,
         }
         write_json_atomic(run_dir / "record.json", record)
         return record
+
+    def _write_predictions(self, run_dir: Path, split: str, lines: list[str]) -> None:
+        write_text_atomic(run_dir / f"{split}_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
+
+    def _train(self, unit: RunUnit, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger) -> dict:
+        """Train the head (resumable), reload the best-dev checkpoint, score dev and test with it."""
+        torch.manual_seed(unit.seed)
+        model = self.task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
+        outcome = train(self.task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
+                        progress=self.progress, log=log)
+        train_memory = peak_memory_mb(self.upstream.device)
+        started = time.perf_counter()
+        best = torch.load(run_dir / "best.pt", weights_only=False)
+        model.load_state_dict(best["model"])
+        batch_size = int(self.config.batch_size)
+        self._write_predictions(run_dir, "dev", evaluate(model, self.task, data, source, "dev", batch_size, run_dir).lines)
+        test = evaluate(model, self.task, data, source, "test", batch_size, run_dir)
+        self._write_predictions(run_dir, "test", test.lines)
+        test_metrics = self.task.final_test_metrics(test.metrics, outcome.dev_history)
+        eval_seconds = time.perf_counter() - started
+        log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
+        return {
+            "metrics": {"test": test_metrics, "dev": outcome.best_dev},
+            "best_step": outcome.best_step, "dev_history": outcome.dev_history,
+            "resumed_from_step": outcome.resumed_from_step,
+            "layer_weights": list(model.featurizer.layer_weights().values()),
+            "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
+            "peak_memory": {"train": train_memory, "eval": peak_memory_mb(self.upstream.device)},
+        }
+
+    def _score_untrained(self, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger) -> dict:
+        """Protocols without a head (QbE): the task scores dev and test itself."""
+        started = time.perf_counter()
+        outcome = self.task.score_without_training(data, source, self.config, run_dir, self.progress)
+        self._write_predictions(run_dir, "test", outcome.test.lines)
+        log.info("dev %s test %s", outcome.dev, outcome.test.metrics)
+        extra = dict(outcome.extra)
+        return {
+            "metrics": {"test": outcome.test.metrics, "dev": outcome.dev},
+            "best_step": None, "dev_history": [], "resumed_from_step": 0,
+            "layer_weights": extra.pop("layer_weights", None),
+            **extra,
+            "timings": {"train_s": 0.0, "eval_s": round(time.perf_counter() - started, 3)},
+            "peak_memory": {"eval": peak_memory_mb(self.upstream.device)},
+        }
+
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -234,8 +268,11 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
     for name in metric_names:
         means[name], stds[name] = _mean_std([entry[name] for entry in per_seed])
     chosen_units = [unit_records[(fold, seed, chosen)] for fold in run.folds for seed in seeds]
-    num_layers = len(chosen_units[0]["layer_weights"])
-    layer_weights = [statistics.fmean(unit["layer_weights"][i] for unit in chosen_units) for i in range(num_layers)]
+    if chosen_units[0]["layer_weights"] is None:
+        layer_weights = None
+    else:
+        num_layers = len(chosen_units[0]["layer_weights"])
+        layer_weights = [statistics.fmean(unit["layer_weights"][i] for unit in chosen_units) for i in range(num_layers)]
     return {
         "schema": RESULT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
         "task": task.name, "task_title": task.title, "upstream": run.info.as_dict(),
@@ -262,7 +299,10 @@ def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Pa
     """Run every unit of one task and write `<output>/<task>/<upstream>/result.json`; return that record."""
     task = get_task(task_name)
     run = TaskRun(upstream, task, data_root, output_dir, profile, overrides, cache_root, progress)
-    lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
+    if not task.trainable:  # nothing to tune or re-seed: one unit
+        lrs, seeds = [0.0], seeds[:1]
+    else:
+        lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
     result_path = run.directory / "result.json"
     units = [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds]
     if result_path.exists() and not force:

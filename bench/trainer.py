@@ -20,12 +20,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from bench.atomic import atomic_path
-from bench.audio import load_audio
 from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
-from downstream_tasks.base import Task, TaskData
+from downstream_tasks.base import SplitScore, Task, TaskData
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
-
-DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
 
 class FeatureSource(Protocol):
@@ -64,7 +61,7 @@ class OnTheFlySource:
 
     def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> tuple[list[Tensor], Tensor]:
         utterances = [self.data.splits[split][i] for i in indices]
-        output = self.upstream([apply_gain(load_audio(u.path), self.gain_db) for u in utterances])
+        output = self.upstream([apply_gain(u.audio(), self.gain_db) for u in utterances])
         stacked = torch.stack(output["hidden_states"])  # (L, B, T, D)
         if self.layers is not None:
             stacked = stacked[self.layers]
@@ -125,25 +122,10 @@ class SampleOrder:
         self.generator.set_state(state["generator"])
 
 
-def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource, split: str,
-             batch_size: int) -> tuple[dict[str, float], list, list[int]]:
-    """Metrics on a split (whole utterances); dev of a balanced task is a fixed-seed balanced resample."""
-    utterances = data.splits[split]
-    weights = task.dev_sample_weights(utterances) if split == "dev" else None
-    if weights is not None:
-        generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
-        order = torch.multinomial(torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True,
-                                  generator=generator).tolist()
-    else:
-        order = list(range(len(utterances)))
-    model.eval()
-    predictions: list = []
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            predictions.extend(task.predict(model(source.batch(split, indices, None)), data))
-    model.train()
-    return task.metrics(predictions, [utterances[i] for i in order], data), predictions, order
+def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource, split: str, batch_size: int,
+             output_dir: Path | None = None) -> SplitScore:
+    """The task's metrics on a split (whole utterances): :meth:`Task.score_split`."""
+    return task.score_split(model, data, source, split, batch_size, output_dir)
 
 
 def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
@@ -191,9 +173,11 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
         step += 1
         bar.update(1)
         if step % eval_step == 0 or step == total_steps:
-            dev_metrics, _, _ = evaluate(model, task, data, source, "dev", int(config.batch_size))
+            dev_metrics = evaluate(model, task, data, source, "dev", int(config.batch_size)).metrics
             value = dev_metrics[task.metric]
             history.append({"step": step, **dev_metrics})
+            if task.score_test_at_each_eval:
+                history[-1]["test"] = evaluate(model, task, data, source, "test", int(config.batch_size)).metrics
             log.info("step %d dev %s", step, dev_metrics)
             if _improved(value, best_value, task.higher_is_better):
                 best_value, best_step, best_dev = value, step, dev_metrics

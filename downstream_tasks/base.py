@@ -14,13 +14,16 @@ from torch import Tensor, nn
 
 from bench.errors import BenchError
 
+DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
+
 
 @dataclass(frozen=True)
 class Utterance:
     """One example: an audio file and its label(s).
 
     ``uid`` is the file's path relative to the corpus root, so tasks that share a corpus (SID and ASV share
-    VoxCeleb1) share cache entries. ``random_crop_seconds`` asks the trainer for a fresh random crop of that
+    VoxCeleb1) share cache entries; an utterance that is a ``segment`` (start, end seconds) of its file needs a uid
+    of its own (e.g. ``path#start-end``). ``random_crop_seconds`` asks the trainer for a fresh random crop of that
     length at every access (SID's 8 s training crops, KS's 1 s ``_silence_`` crops of background noise).
     """
 
@@ -30,6 +33,13 @@ class Utterance:
     speaker: str | None = None
     random_crop_seconds: float | None = None
     text: str | None = None  # the reference transcription (sequence tasks)
+    segment: tuple[float, float] | None = None  # (start, end) seconds within the file; None = the whole file
+
+    def audio(self) -> Tensor:
+        """The waveform the encoder sees: 16 kHz mono float32, only the segment when there is one."""
+        from bench.audio import load_audio
+
+        return load_audio(self.path, segment=self.segment)
 
 
 @dataclass
@@ -47,6 +57,24 @@ class TaskData:
             for utterance in utterances:
                 seen.setdefault(utterance.uid, utterance)
         return list(seen.values())
+
+
+@dataclass
+class SplitScore:
+    """Scoring one split: its metrics (fractions) and `uid<TAB>prediction<TAB>truth` lines for `<split>_predictions.tsv`."""
+
+    metrics: dict[str, float]
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UntrainedOutcome:
+    """What a task without a trained head (QbE) reports for a unit: dev and test metrics plus record extras
+    (``layer_weights`` there stands for the layer(s) the protocol chose)."""
+
+    dev: dict[str, float]
+    test: SplitScore
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def require_dir(path: Path, dataset: str, layout: str) -> Path:
@@ -96,6 +124,14 @@ class Task:
     folds: ClassVar[Sequence[str | None]] = (None,)
     #: what the head consumes: "pooled" per-layer time-means (exactly cacheable) or "frames"
     head_input: ClassVar[str] = "pooled"
+    #: False for protocols without a head to train (QbE's DTW): the runner calls :meth:`score_without_training`
+    trainable: ClassVar[bool] = True
+    #: also score test at every dev evaluation, for protocols that select on test (ASV's SUPERB number)
+    score_test_at_each_eval: ClassVar[bool] = False
+
+    def prepare(self, upstream: Any) -> None:
+        """Called with the upstream's ``UpstreamInfo`` before :meth:`load`; tasks whose labels depend on the encoder
+        (SD's frame labels at its stride) keep what they need here."""
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         raise NotImplementedError
@@ -118,6 +154,41 @@ class Task:
 
     def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
         """Tab-separated `uid, prediction, truth` lines for `<split>_predictions.tsv`."""
+        raise NotImplementedError
+
+    def score_split(self, model: nn.Module, data: TaskData, source: Any, split: str, batch_size: int,
+                    output_dir: Path | None = None) -> SplitScore:
+        """Score a split with the model in eval mode. ``source.batch(split, indices, None)`` gives the features of whole
+        utterances. The default predicts batch by batch and calls :meth:`metrics`; the dev split of a task with
+        :meth:`dev_sample_weights` is a fixed-seed resample as s3prl's. ``output_dir`` is the unit's directory when
+        the caller wants files (RTTM, trial scores) beside the predictions; None during training."""
+        utterances = data.splits[split]
+        weights = self.dev_sample_weights(utterances) if split == "dev" else None
+        if weights is not None:
+            generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
+            order = torch.multinomial(torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True,
+                                      generator=generator).tolist()
+        else:
+            order = list(range(len(utterances)))
+        was_training = model.training
+        model.eval()
+        predictions: list = []
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                indices = order[start : start + batch_size]
+                predictions.extend(self.predict(model(source.batch(split, indices, None)), data))
+        model.train(was_training)
+        ordered = [utterances[i] for i in order]
+        return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
+
+    def final_test_metrics(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
+        """The test metrics a unit reports, from the best-dev checkpoint's ``test_metrics`` and the training
+        ``history`` (one entry per dev evaluation, with ``"test"`` when :attr:`score_test_at_each_eval`)."""
+        return test_metrics
+
+    def score_without_training(self, data: TaskData, source: Any, config: Any, output_dir: Path,
+                               progress: bool) -> UntrainedOutcome:
+        """The whole protocol of a task with ``trainable = False``."""
         raise NotImplementedError
 
     def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
