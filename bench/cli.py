@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Rerunning resumes; finished units are reused. Trailing key=value arguments override the task "
                     "config (e.g. total_steps=500 optimizer.lr=1e-3).")
     run.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
-    run.add_argument("--task", required=True, help="ks, sid, er, ic, a comma-separated list, or all")
+    run.add_argument("--task", required=True, help="a task (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf), a comma-separated list, or all")
     run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
