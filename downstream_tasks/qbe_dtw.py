@@ -82,7 +82,7 @@ def _prepare(x: np.ndarray, mean: np.ndarray, std: np.ndarray, dtype, distance: 
     return out.astype(dtype, copy=False)
 
 
-def _init_worker(docs, offsets: np.ndarray, distance: str, minmax_norm: bool) -> None:
+def _init_worker(docs, offsets: np.ndarray, distance: str, minmax_norm: bool, min_query_frames: int) -> None:
     """Pool initializer: memory-map the prepared documents once per worker process."""
     global _STATE
     if isinstance(docs, (str, Path)):  # a pool worker: one BLAS thread each, the pool already uses every core
@@ -93,7 +93,8 @@ def _init_worker(docs, offsets: np.ndarray, distance: str, minmax_norm: bool) ->
         except ImportError:  # threadpoolctl comes with scikit-learn; without it BLAS keeps its default threads
             pass
         docs = np.load(docs, mmap_mode="r")
-    _STATE = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm}
+    _STATE = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm,
+              "min_query_frames": min_query_frames}
 
 
 def _local_distances(query: np.ndarray, block: np.ndarray, distance: str) -> np.ndarray:
@@ -130,7 +131,7 @@ def _score_query(query: np.ndarray, state: dict | None = None) -> np.ndarray:
     docs, offsets, distance = state["docs"], state["offsets"], state["distance"]
     num_docs = len(offsets) - 1
     scores = np.zeros(num_docs)
-    if len(query) < MIN_QUERY_FRAMES:
+    if len(query) < state.get("min_query_frames", MIN_QUERY_FRAMES):
         return scores
     first = 0
     while first < num_docs:  # group documents into blocks of about _BLOCK_FRAMES frames, one distance product per block
@@ -163,11 +164,13 @@ def score_queries(
     znorm: bool = True,
     progress: bool = False,
     tmp_dir: str | Path | None = None,
+    min_query_frames: int = MIN_QUERY_FRAMES,
 ) -> np.ndarray:
     """QbE detection scores ``(num_queries, num_documents)`` by s3prl's ``quesst14_dtw`` recipe (see the module docstring).
 
     ``queries`` / ``documents``: frame features ``(T, D)`` of one layer (numpy or anything ``np.asarray`` takes). Defaults are
-    the recipe's; ``znorm=False`` returns the raw ``-normalizedDistance`` scores (0 for short queries). ``workers``: processes
+    the recipe's; ``znorm=False`` returns the raw ``-normalizedDistance`` scores (0 for queries shorter than
+    ``min_query_frames``, the recipe's 5). ``workers``: processes
     (None = ``os.cpu_count()``; 1 = in this process). float32 features are compared in float32 (as s3prl's are), anything
     else in float64. ``tmp_dir`` holds the shared memory-mapped documents while the pool runs.
     """
@@ -190,13 +193,14 @@ def score_queries(
     prepared_queries = [_prepare(q, mean, std, dtype, distance) for q in queries]
 
     num_workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
-    num_workers = min(num_workers, max(1, sum(len(q) >= MIN_QUERY_FRAMES for q in queries)))
+    num_workers = min(num_workers, max(1, sum(len(q) >= min_query_frames for q in queries)))
     raw = np.zeros((len(queries), len(documents)))
     if num_workers == 1:
         docs = np.empty((int(offsets[-1]), dim), dtype=dtype)
         for d, start, end in zip(documents, offsets[:-1], offsets[1:]):
             docs[start:end] = _prepare(d, mean, std, dtype, distance)
-        state = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm}
+        state = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm,
+                 "min_query_frames": min_query_frames}
         for i, query in enumerate(_progress(prepared_queries, progress)):
             raw[i] = _score_query(query, state)
     else:
@@ -208,12 +212,14 @@ def score_queries(
             docs.flush()
             del docs
             with ProcessPoolExecutor(
-                max_workers=num_workers, initializer=_init_worker, initargs=(str(path), offsets, distance, minmax_norm)
+                max_workers=num_workers,
+                initializer=_init_worker,
+                initargs=(str(path), offsets, distance, minmax_norm, min_query_frames),
             ) as executor:
                 futures = {
                     executor.submit(_score_query, query): i
                     for i, query in enumerate(prepared_queries)
-                    if len(query) >= MIN_QUERY_FRAMES
+                    if len(query) >= min_query_frames
                 }
                 for future in _progress(futures, progress, total=len(futures)):
                     raw[futures[future]] = future.result()

@@ -271,6 +271,25 @@ def test_twv_missing_trials_get_default_score():
     assert a == b
 
 
+def test_twv_hand_worked_incomplete_system():
+    # An "incomplete system" (score-TWV-Cnxe.sh <dir> <gt> -10): q1 was never searched (another language, as in s3prl's
+    # English-only stdlist) and q0 has no score for d2. Missing trials get the default score -10 and decision NO.
+    # Q = 2, N_true 1 each, N_nontarget 2 each, beta = 12.49: a hit adds 1/(2*1) = 0.5, a false alarm subtracts
+    # 12.49/(2*2) = 3.1225. Down the distinct scores:
+    #   0.9  q0 d0 (hit)                                  0.5                      <- MTWV (q1's miss caps it at 0.5)
+    #   0.2  q0 d1 (FA)                                   0.5 - 3.1225 = -2.6225
+    #   -10  q0 d2, q1 d0, q1 d1 (FA), q1 d2 (hit)        -2.6225 - 3 * 3.1225 + 0.5 = -11.49 (= 1 - beta: everything YES)
+    scores = np.array([[0.9, 0.2, np.nan], [np.nan, np.nan, np.nan]])
+    targets = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)
+    thresholds, curve = twv_curve(scores, targets)
+    np.testing.assert_allclose(thresholds, [0.9, 0.2, -10.0])
+    np.testing.assert_allclose(curve, [0.5, 0.5 - 3.1225, 1 - 12.49], atol=1e-12)
+    # ATWV, YES where score > -20: only reported trials can say YES (q0 d0 hit, q0 d1 FA): 0.5 - 3.1225
+    result = term_weighted_value(scores, targets, decision_threshold=-20.0)
+    assert result["mtwv"] == pytest.approx(0.5) and result["mtwv_threshold"] == 0.9
+    assert result["atwv"] == pytest.approx(0.5 - 3.1225)
+
+
 def test_twv_properties():
     rng = np.random.default_rng(0)
     num_queries, num_docs = 40, 300

@@ -106,6 +106,10 @@ def test_embedded_query_scores_highest_and_short_query_is_zero():
     # < 5 frames: never aligned, 0 everywhere, before and after the z-norm
     assert np.all(scores[3] == 0.0)
     assert np.all(score_queries(queries, docs, workers=1, znorm=False)[3] == 0.0)
+    # the limit is configurable (config dtw.min_query_frames): at 9 frames the 8-frame query 0 is skipped too, in both paths
+    for workers in (1, 2):
+        raw = score_queries(queries, docs, workers=workers, znorm=False, min_query_frames=9)
+        assert np.all(raw[0] == 0.0) and np.all(raw[3] == 0.0) and np.all(raw[1:3].min(axis=1) < 0.0)
 
 
 def test_z_normalisation_per_query():
