@@ -74,10 +74,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise BenchError("--seeds must be at least 1")
     upstream = load_upstream(args.upstream, device=args.device, dtype=args.dtype)
     seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.lm and "asr" not in tasks:
+        raise BenchError("--lm decodes ASR with a language model: add asr to --task")
+    if args.lexicon and "pr" not in tasks:
+        raise BenchError("--lexicon adds pronunciations for PR: add pr to --task")
     results = []
     for task in tasks:
+        overrides = list(args.overrides)
+        if task == "asr" and args.lm:
+            overrides.append(f"decoder.lm={Path(args.lm).resolve()}")
+        if task == "pr" and args.lexicon:
+            overrides.append(f"data.lexicon={Path(args.lexicon).resolve()}")
         result = run_task(upstream, task, data_root, Path(args.output), seeds, lr_sweep=args.lr_sweep,
-                          profile=args.profile, overrides=args.overrides, force=args.force,
+                          profile=args.profile, overrides=overrides, force=args.force,
                           cache_root=Path(args.cache_dir) if args.cache_dir else None, progress=not args.quiet)
         results.append(result)
     print(format_summary(results))
@@ -108,6 +117,52 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             raise BenchError(f"no cache entry '{key}' under {root} (see `bench cache ls`)") from None
     return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from results.report import load_leaderboard, parse_formats, write_report
+
+    runs = [Path(path) for path in (args.runs or ["runs"])]
+    board = load_leaderboard(runs, args.references, allow_no_runs=args.runs is None)
+    if args.explain:
+        from results.explain import explain
+
+        print(explain(board, *args.explain))
+        return 0
+    from results.tables import leaderboard_markdown
+
+    formats = parse_formats(args.format)
+    out_dir = Path(args.out) if args.out else runs[0] / "report"
+    output = write_report(board, out_dir, formats, plots=not args.no_plots)
+    print(leaderboard_markdown(board))
+    for note in output.notes:
+        print(note)
+    print(f"wrote {len(output.files)} files to {out_dir.resolve()}: "
+          + ", ".join(sorted({path.name if path.parent == out_dir else f"{path.parent.name}/*{path.suffix}" for path in output.files})))
+    return 0
+
+
+REPORT_EPILOG = """\
+Scores (both computed from the numbers in the row, in the table's units):
+  Overall Score (card)  the MERaLiON-SpeechEncoder-2 model card's rule: the mean of its 11 numbers, error rates as
+                        100 - value, QbE as MTWV x 100. It reproduces the card's printed scores (HuBERT
+                        large's from the leaderboard's QbE/SF-F1, where the card's row differs: see its footnote).
+  SUPERB_s              the official SUPERB leaderboard score: each metric scaled from the FBANK baseline (0) to the
+                        SUPERB paper's best upstream (1000), averaged within a task, then over the tasks.
+  A row that lacks tasks shows "-" there and gets a partial score over the rest, footnoted.
+
+References (versioned data in results/data/, every number with its source): groups card (the model card's 4 rows)
+and superb (the SUPERB leaderboard's FBANK, wav2vec 2.0, HuBERT and WavLM rows), row ids such as superb:fbank,
+or models such as hubert_large (every source's row).
+
+Examples:
+  bench report --runs runs/superb-mini
+  bench report --runs runs/a runs/b --references all --format md,html --out report/
+  bench report --runs runs/superb-mini --explain fbank ks
+  bench report --runs runs/superb-mini --explain card:meralion2 superb_s
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "Rerunning resumes; finished units are reused. Trailing key=value arguments override the task "
                     "config (e.g. total_steps=500 optimizer.lr=1e-3).")
     run.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
+    run.add_argument("--lm", metavar="ARPA_OR_BIN",
+                     help="ASR: also decode with this word n-gram LM (beam search, s3prl's settings) and report "
+                          "wer_lm/cer_lm beside the greedy WER; a trained unit is rescored, not retrained")
+    run.add_argument("--lexicon", metavar="FILE",
+                     help="PR: extra pronunciations ('WORD PH1 PH2 ...', s3prl's librispeech-lexicon-200k-g2p.txt format) "
+                          "for words the CMU dictionary lacks")
     run.add_argument("--task", required=True, help="a task (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf), a comma-separated list, or all")
     run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
@@ -166,6 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     run.set_defaults(handler=_cmd_run)
+
+    report = commands.add_parser(
+        "report", help="leaderboard tables, scores, reference rows, figures and an HTML page from result records",
+        description="Read the result records (result.json) below --runs and build the SUPERB leaderboard in the model\n"
+                    "card's format: one row per upstream (mean ± std over seeds; the dev-selected point of a learning-\n"
+                    "rate sweep), the card's Overall Score and the official SUPERB_s, beside published reference rows.\n"
+                    "Writes Markdown, CSV, LaTeX and a self-contained HTML page with figures (layer weights, per-task\n"
+                    "bars, normalised scores) and prints the Markdown table.",
+        epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--runs", nargs="+", default=None, metavar="DIR",
+                        help="folders searched recursively for result.json, or record files (default: runs)")
+    report.add_argument("--format", default="md,csv,tex,html",
+                        help="comma-separated: md, csv, tex, html (default: all four)")
+    report.add_argument("--out", default=None, help="output folder (default: FIRST_RUNS_DIR/report)")
+    report.add_argument("--references", default="card",
+                        help="reference rows: all, none, or a comma-separated list of groups (card, superb), row ids "
+                             "(superb:fbank) or models (hubert_large) (default: card)")
+    report.add_argument("--explain", nargs=2, metavar=("ROW", "COLUMN"),
+                        help="print the records behind one cell instead of writing files: ROW is an upstream name or "
+                             "reference id, COLUMN a metric (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf_f1, sf_cer, sf) "
+                             "or a score (overall, superb_s)")
+    report.add_argument("--no-plots", action="store_true", help="skip the figures (faster; the HTML page has none)")
+    report.set_defaults(handler=_cmd_report)
 
     cache = commands.add_parser("cache", help="show or free the feature cache",
                                 description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: delete them.")

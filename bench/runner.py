@@ -80,6 +80,7 @@ class TaskRun:
         self.dataset = dataset_fingerprint(data_root, sorted(files))
         config_for_id = OmegaConf.to_container(self.config, resolve=True)
         config_for_id.pop("lr_sweep", None)
+        config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
         self.config_digest = _digest(config_for_id)
         self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
         self.timings: dict[str, float] = {}
@@ -157,8 +158,9 @@ class TaskRun:
     def run_unit(self, unit: RunUnit, force: bool = False) -> dict:
         run_dir = self.unit_dir(unit)
         record_path = run_dir / "record.json"
-        if record_path.exists() and not force:
-            return json.loads(record_path.read_text())
+        previous = json.loads(record_path.read_text()) if record_path.exists() and not force else None
+        if previous is not None and previous.get("decoding") == self.task.decoding_signature():
+            return previous
         if force and run_dir.exists():
             for name in ("record.json", "checkpoint.pt", "best.pt"):
                 (run_dir / name).unlink(missing_ok=True)
@@ -170,7 +172,12 @@ class TaskRun:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         try:
-            return self._train_and_score(unit, run_dir, log)
+            record = self._train_and_score(unit, run_dir, log)
+            if previous is not None:  # rescored with other decoding settings: the training time is the original one
+                record["timings"]["train_s"] = previous["timings"]["train_s"]
+                record["rescored"] = True
+                write_json_atomic(record_path, record)
+            return record
         finally:
             log.removeHandler(handler)
             handler.close()
@@ -191,6 +198,7 @@ class TaskRun:
             "upstream": self.info.as_dict(),
             "metric": {"name": self.task.metric, "higher_is_better": self.task.higher_is_better, "unit": "fraction"},
             **scores,
+            "decoding": self.task.decoding_signature(),
             "layers": self.layers, "feature_mode": getattr(self, "feature_mode", "cache"),
             "splits": {split: len(utterances) for split, utterances in data.splits.items()},
             "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
@@ -288,6 +296,7 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
                     "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
                     "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
         "peak_memory": {"extract": getattr(run, "extract_memory", None)},
+        "decoding": task.decoding_signature(),
         "device": device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
     }
 
@@ -307,7 +316,8 @@ def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Pa
     units = [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds]
     if result_path.exists() and not force:
         previous = json.loads(result_path.read_text())
-        if sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units):
+        if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
+                and previous.get("decoding") == task.decoding_signature()):
             return previous
     run.fill_cache()
     records = {}

@@ -2,7 +2,8 @@
 
 Vocabulary as the recipe's `char.dict`: `|` (word boundary), A-Z and the apostrophe, after s3prl's specials.
 Head Linear(D, 1024) -> 2-layer BiLSTM 1024 -> Linear, SpecAugment on the featurizer output in training,
-effective batch 16, Adam 1e-4.
+effective batch 16, Adam 1e-4. With `decoder.lm` set, dev and test are also decoded with a word LM
+(:mod:`downstream_tasks.lm_decoding`) and scored as `wer_lm`/`cer_lm`; the greedy WER stays the SUPERB number.
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.errors import BenchError
-from downstream_tasks.base import TaskData, Utterance
+from bench.atomic import write_text_atomic
+from downstream_tasks.base import SplitScore, TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import SPLITS, read_split
+from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
 from downstream_tasks.metrics.text import error_rate
 
 CHARACTERS = ["|", *string.ascii_uppercase, "'"]
@@ -27,7 +30,15 @@ class SpeechRecognition(CTCTask):
     rnn_head = True
     uses_specaug = True
 
+    lm_settings: LMSettings | None = None
+
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
+        decoder = config.get("decoder")
+        if decoder is not None and decoder.get("lm"):
+            self.lm_settings = LMSettings(
+                Path(str(decoder.lm)), Path(str(decoder.lexicon)) if decoder.get("lexicon") else None, int(decoder.beam),
+                float(decoder.beam_threshold), float(decoder.lm_weight), float(decoder.word_score),
+                float(decoder.unk_score), float(decoder.sil_score))
         vocabulary = SPECIALS + CHARACTERS
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
         splits = {}
@@ -50,3 +61,32 @@ class SpeechRecognition(CTCTask):
         hypotheses = [self.render(p, data) for p in predictions]
         references = [self.reference(u, data) for u in utterances]
         return {"wer": error_rate(hypotheses, references, "word"), "cer": error_rate(hypotheses, references, "char")}
+
+    def decoding_signature(self) -> dict | None:
+        return None if self.lm_settings is None else self.lm_settings.signature()
+
+    def score_split(self, model: Any, data: TaskData, source: Any, split: str, batch_size: int,
+                    output_dir: Path | None = None) -> SplitScore:
+        """Greedy WER/CER; at final scoring (``output_dir`` given) with an LM configured, also `wer_lm`/`cer_lm`
+        and `<split>_predictions_lm.tsv`."""
+        score = super().score_split(model, data, source, split, batch_size, output_dir)
+        if self.lm_settings is None or output_dir is None:
+            return score
+        import torch
+
+        decoder = LexiconLMDecoder(self.lm_settings, data.label_names[0], blank=SPECIALS[0], silence="|")
+        utterances = data.splits[split]
+        hypotheses: list[str] = []
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(utterances), batch_size):
+                logits, lengths = model(source.batch(split, list(range(start, min(start + batch_size, len(utterances)))), None))
+                hypotheses.extend(decoder.decode(logits, lengths))
+        model.train(was_training)
+        references = [self.reference(u, data) for u in utterances]
+        score.metrics.update({"wer_lm": error_rate(hypotheses, references, "word"),
+                              "cer_lm": error_rate(hypotheses, references, "char")})
+        lines = [f"{u.uid}\t{h}\t{r}" for u, h, r in zip(utterances, hypotheses, references)]
+        write_text_atomic(output_dir / f"{split}_predictions_lm.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
+        return score

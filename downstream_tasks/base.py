@@ -181,6 +181,11 @@ class Task:
         ordered = [utterances[i] for i in order]
         return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
 
+    def decoding_signature(self) -> dict | None:
+        """How predictions are decoded when that can change without retraining (ASR's optional LM); a finished unit
+        whose record has another signature is rescored from its checkpoints instead of retrained."""
+        return None
+
     def final_test_metrics(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
         """The test metrics a unit reports, from the best-dev checkpoint's ``test_metrics`` and the training
         ``history`` (one entry per dev evaluation, with ``"test"`` when :attr:`score_test_at_each_eval`)."""
