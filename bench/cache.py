@@ -126,6 +126,21 @@ class CachedFeatures:
         return list(padded.permute(2, 0, 1, 3).unbind(0)), lengths
 
 
+def worker_part(utterances: Sequence[Utterance], worker_index: int, num_workers: int, batch_size: int = 8) -> list[Utterance]:
+    """Worker `worker_index`'s share of an extraction split `num_workers` ways (`bench suite`).
+
+    The utterances are length-sorted and cut into encoder batches exactly as one :meth:`PooledCache.fill` call
+    batches them, and worker i takes batches i, i+n, i+2n, ...: every utterance is encoded in the same padded
+    batch whatever the number of workers (so the cached numbers are identical), and the workers get similar
+    amounts of audio. The split depends only on the list, not on what is already cached.
+    """
+    if not 0 <= worker_index < num_workers:
+        raise ValueError(f"worker_index {worker_index} is not in [0, {num_workers})")
+    ordered = sorted(utterances, key=lambda u: u.path.stat().st_size, reverse=True)
+    batches = [ordered[start : start + batch_size] for start in range(0, len(ordered), batch_size)]
+    return [utterance for batch in batches[worker_index::num_workers] for utterance in batch]
+
+
 class PooledCache:
     def __init__(self, key: PooledCacheKey, root: Path | None = None) -> None:
         self.key = key
@@ -147,13 +162,16 @@ class PooledCache:
 
     # ---- filling --------------------------------------------------------------------------------
     def fill(self, utterances: Sequence[Utterance], get_upstream: Callable[[], Upstream], batch_size: int = 8,
-             shard_size: int | None = None, progress: bool = True) -> int:
+             shard_size: int | None = None, progress: bool = True, worker_index: int = 0, num_workers: int = 1) -> int:
         """Encode every utterance not yet cached; return how many were encoded. Loads the upstream only if needed.
 
         Each shard (`shard_size` utterances, default $BENCH_CACHE_SHARD_UTTERANCES or 256) is committed on its own,
-        so a killed extraction loses at most one shard of work.
+        so a killed extraction loses at most one shard of work. With `num_workers` > 1 this call encodes only
+        worker `worker_index`'s part (:func:`worker_part`); parallel workers write disjoint shards.
         """
         shard_size = shard_size or int(os.environ.get("BENCH_CACHE_SHARD_UTTERANCES", 256))
+        if num_workers > 1:
+            utterances = worker_part(utterances, worker_index, num_workers, batch_size)
         todo = self.missing(utterances)
         if not todo:
             return 0

@@ -257,8 +257,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], lrs: list[float]) -> dict:
-    """Select the learning rate on dev (mean over folds and seeds), then report test mean ± std over seeds."""
+def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], lrs: list[float],
+              device: str | None = None) -> dict:
+    """Select the learning rate on dev (mean over folds and seeds), then report test mean ± std over seeds.
+
+    `device` is the device description to record (default: the run's upstream's); `bench suite` passes the one
+    its units ran on, since it summarises in the driver."""
     task = run.task
     sweep = []
     for lr in lrs:
@@ -297,8 +301,38 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
                     "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
         "peak_memory": {"extract": getattr(run, "extract_memory", None)},
         "decoding": task.decoding_signature(),
-        "device": device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
+        "device": device or device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
     }
+
+
+def unit_grid(run: TaskRun, seeds: list[int], lr_sweep: bool) -> tuple[list[RunUnit], list[int], list[float]]:
+    """The units of one task run and the seeds and learning rates they span (`bench run` and `bench suite`)."""
+    if not run.task.trainable:  # nothing to tune or re-seed: one unit
+        lrs, seeds = [0.0], seeds[:1]
+    else:
+        lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
+    return [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds], seeds, lrs
+
+
+def current_result(run: TaskRun, units: Sequence[RunUnit]) -> dict | None:
+    """The existing `result.json` when it summarises exactly these units with the current decoding, else None."""
+    result_path = run.directory / "result.json"
+    if not result_path.exists():
+        return None
+    previous = json.loads(result_path.read_text())
+    if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
+            and previous.get("decoding") == run.task.decoding_signature()):
+        return previous
+    return None
+
+
+def current_unit_record(run: TaskRun, unit: RunUnit) -> dict | None:
+    """The unit's `record.json` when it exists and matches the current decoding (what `run_unit` would return as is)."""
+    record_path = run.unit_dir(unit) / "record.json"
+    if not record_path.exists():
+        return None
+    record = json.loads(record_path.read_text())
+    return record if record.get("decoding") == run.task.decoding_signature() else None
 
 
 def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Path, seeds: list[int],
@@ -308,17 +342,11 @@ def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Pa
     """Run every unit of one task and write `<output>/<task>/<upstream>/result.json`; return that record."""
     task = get_task(task_name)
     run = TaskRun(upstream, task, data_root, output_dir, profile, overrides, cache_root, progress)
-    if not task.trainable:  # nothing to tune or re-seed: one unit
-        lrs, seeds = [0.0], seeds[:1]
-    else:
-        lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
+    units, seeds, lrs = unit_grid(run, seeds, lr_sweep)
     result_path = run.directory / "result.json"
-    units = [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds]
-    if result_path.exists() and not force:
-        previous = json.loads(result_path.read_text())
-        if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
-                and previous.get("decoding") == task.decoding_signature()):
-            return previous
+    previous = None if force else current_result(run, units)
+    if previous is not None:
+        return previous
     run.fill_cache()
     records = {}
     for unit in units:
