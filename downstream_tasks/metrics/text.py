@@ -312,8 +312,8 @@ def slot_edit_f1(hypotheses: Sequence[str | Sequence[str]], references: Sequence
 def sf_metrics(hypotheses: Sequence[str | Sequence[str]], references: Sequence[str | Sequence[str]]) -> dict[str, float]:
     """All SF metrics s3prl logs, by s3prl's names, plus ``wer`` / ``cer`` on the text without slot markers.
 
-    ``slot_type_f1``, ``slot_value_cer``, ``slot_value_wer`` (fractions), ``slot_edit_f1_full``, ``slot_edit_f1_part`` (percent,
-    as the legacy SUPERB recipe logs them; the 0.4 API's are these / 100); ``wer`` / ``cer``: :func:`error_rate` on :func:`parse_slots`'s plain texts; ``wer_with_markers`` /
+    ``slot_type_f1``, ``slot_value_cer``, ``slot_value_wer``, ``slot_edit_f1_full``, ``slot_edit_f1_part``, all fractions like
+    every metric in a record (the legacy SUPERB recipe logs the slot edit F1s in percent, the 0.4 API as fractions); ``wer`` / ``cer``: :func:`error_rate` on :func:`parse_slots`'s plain texts; ``wer_with_markers`` /
     ``cer_with_markers``: :func:`error_rate` on the raw strings, which is what s3prl logs as SF ``wer`` / ``cer`` (markers counted
     as words / characters). Raises ``ValueError`` where s3prl would divide by zero (e.g. no reference has a slot).
     """
@@ -326,8 +326,8 @@ def sf_metrics(hypotheses: Sequence[str | Sequence[str]], references: Sequence[s
         "slot_type_f1": slot_type_f1(hyp_texts, ref_texts),
         "slot_value_cer": slot_value_cer(hyp_texts, ref_texts),
         "slot_value_wer": slot_value_wer(hyp_texts, ref_texts),
-        "slot_edit_f1_full": slot_edit_f1(hyp_texts, ref_texts, loop_over_all_slot=True),
-        "slot_edit_f1_part": slot_edit_f1(hyp_texts, ref_texts, loop_over_all_slot=False),
+        "slot_edit_f1_full": slot_edit_f1(hyp_texts, ref_texts, loop_over_all_slot=True, percent=False),
+        "slot_edit_f1_part": slot_edit_f1(hyp_texts, ref_texts, loop_over_all_slot=False, percent=False),
         "wer": error_rate(hyp_plain, ref_plain, "word"),
         "cer": error_rate(hyp_plain, ref_plain, "char"),
         "wer_with_markers": error_rate(hyp_texts, ref_texts, "word"),

@@ -207,8 +207,8 @@ def test_sf_metrics_by_hand():
     assert got["slot_type_f1"] == pytest.approx(11 / 15, abs=1e-15)
     assert got["slot_value_cer"] == 9 / 34
     assert got["slot_value_wer"] == 0.5
-    assert got["slot_edit_f1_full"] == 40.0
-    assert got["slot_edit_f1_part"] == pytest.approx(400 / 9, abs=1e-12)
+    assert got["slot_edit_f1_full"] == 0.4  # records hold fractions; s3prl's legacy recipe logs 40.0
+    assert got["slot_edit_f1_part"] == pytest.approx(4 / 9, abs=1e-12)
     # plain texts, markers removed:
     #   U1 0 / 4 words;  U2 "PLAY MADONNA" both, 0 / 2;  U3 "BOOK RESTAURANT PARIS" vs "BOOK RESTAURANT": 1 ins / 2
     #   U4 "FROM PARIS TO ROMA" vs "... ROME": 1 / 4;  U5 "SET ALARM FOR SEVEN PM" vs "... AM": 1 / 5   -> WER 3/17
@@ -326,11 +326,12 @@ def test_sf_metrics_equal_s3prls(s3prl_metrics):
         if hasattr(s3prl_metrics, "slot_edit_f1_fraction"):  # 0.4 API: a fraction, bit-identical to ours with percent=False
             for full, theirs in s3prl_metrics.slot_edit_f1_fraction.items():
                 assert slot_edit_f1(h, r, loop_over_all_slot=full, percent=False) == theirs(h, r)
-            assert ours["slot_edit_f1_full"] == pytest.approx(s3prl_metrics.slot_edit_f1_full(h, r), rel=1e-14)
-            assert ours["slot_edit_f1_part"] == pytest.approx(s3prl_metrics.slot_edit_f1_part(h, r), rel=1e-14)
         else:  # legacy ctc/metric.py: percent, bit-identical
-            assert ours["slot_edit_f1_full"] == s3prl_metrics.slot_edit_f1_full(h, r)
-            assert ours["slot_edit_f1_part"] == s3prl_metrics.slot_edit_f1_part(h, r)
+            assert slot_edit_f1(h, r, loop_over_all_slot=True) == s3prl_metrics.slot_edit_f1_full(h, r)
+            assert slot_edit_f1(h, r, loop_over_all_slot=False) == s3prl_metrics.slot_edit_f1_part(h, r)
+        # sf_metrics reports them as fractions (records hold fractions)
+        assert 100 * ours["slot_edit_f1_full"] == pytest.approx(s3prl_metrics.slot_edit_f1_full(h, r), rel=1e-14)
+        assert 100 * ours["slot_edit_f1_part"] == pytest.approx(s3prl_metrics.slot_edit_f1_part(h, r), rel=1e-14)
         # what s3prl logs as SF wer / cer: the raw strings, markers included
         assert ours["wer_with_markers"] == s3prl_metrics.wer(h, r)
         assert ours["cer_with_markers"] == s3prl_metrics.cer(h, r)

@@ -1,0 +1,102 @@
+"""ASR and SF learn on superb-mini small within CI-sized runs (the `mini` profile: 300 steps), and their decoded
+hypotheses are saved per split.
+
+Chance for these error rates is 100%: a model that has not left CTC's blank phase decodes nothing, which scores a WER,
+CER and slot-value CER of 100% and a slot-type F1 of 0. The thresholds below sit far from that and leave room under
+what was measured on this corpus with SUPERB's `fbank` (CMVN filterbanks), seed 0 [measured: see each assertion].
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from tests.fixtures.arpa import write_bigram_arpa
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def _train_transcripts(root: Path) -> list[str]:
+    lines = []
+    for transcript in sorted((root / "LibriSpeech" / "train-clean-100").rglob("*.trans.txt")):
+        lines += [line.split(" ", 1)[1] for line in transcript.read_text().splitlines() if " " in line]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def sequence_runs(mini_small, tmp_path_factory):
+    output = tmp_path_factory.mktemp("e2e_sequence")
+    lm = write_bigram_arpa(output / "train_bigram.arpa", _train_transcripts(mini_small))  # train text only
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
+    try:
+        assert main(["run", "--upstream", "fbank", "--task", "asr,sf", "--data-root", str(mini_small), "--output",
+                     str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
+    finally:
+        patch.undo()
+    return output / "runs"
+
+
+def _unit_dir(runs: Path, task: str) -> Path:
+    record = json.loads((runs / task / "fbank" / "result.json").read_text())
+    return runs / task / "fbank" / record["units"][0]["path"]
+
+
+def test_asr_learns_and_the_lm_decoding_is_reported(sequence_runs):
+    record = json.loads((sequence_runs / "asr" / "fbank" / "result.json").read_text())
+    metrics = record["metrics"]
+    print("asr", metrics)
+    assert record["metric"] == {"name": "wer", "higher_is_better": False, "unit": "fraction"}
+    assert metrics["cer"] < 0.35 and metrics["wer"] < 0.75  # [measured: dev CER 6.5%, WER 24% at step 300]
+    assert metrics["wer_lm"] < 0.75 and metrics["cer_lm"] < 0.35
+    assert record["decoding"]["lm_sha256"] and record["decoding"]["beam"] == 5 and record["decoding"]["lm_weight"] == 2.0
+
+
+def test_asr_hypotheses_and_references_are_saved_per_split(sequence_runs, mini_small):
+    unit = _unit_dir(sequence_runs, "asr")
+    references = {}
+    for transcript in (mini_small / "LibriSpeech" / "test-clean").rglob("*.trans.txt"):
+        for line in transcript.read_text().splitlines():
+            uid, text = line.split(" ", 1)
+            references[uid] = text
+    for name in ("dev_predictions.tsv", "test_predictions.tsv", "test_predictions_lm.tsv", "dev_predictions_lm.tsv"):
+        assert (unit / name).is_file(), name
+    test_rows = _rows(unit / "test_predictions.tsv")
+    assert len(test_rows) == len(references)
+    assert {row["truth"] for row in test_rows} == set(references.values())
+    assert sum(row["prediction"] == "" for row in test_rows) < len(test_rows) / 2  # the model decodes something
+
+
+def test_sf_learns_slots(sequence_runs):
+    record = json.loads((sequence_runs / "sf" / "fbank" / "result.json").read_text())
+    metrics = record["metrics"]
+    print("sf", metrics)
+    assert record["metric"]["name"] == "slot_type_f1"
+    # [measured, 300 steps, seed 0: test slot-type F1 0.505, slot-value CER 0.672 (dev voices are harder: F1 0.23)]
+    assert metrics["slot_type_f1"] > 0.3 and metrics["slot_value_cer"] < 0.85
+    assert "lm_sha256" not in json.dumps(record.get("decoding"))  # --lm touches ASR only
+
+
+def test_lm_change_rescores_without_retraining(sequence_runs, mini_small, tmp_path):
+    """A second --lm on a finished run rescores the unit from its checkpoint: same training, new LM numbers."""
+    unit = _unit_dir(sequence_runs, "asr")
+    before = json.loads((unit / "record.json").read_text())
+    lm = write_bigram_arpa(tmp_path / "other.arpa", _train_transcripts(mini_small)[:50])
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BENCH_CACHE_DIR", str(sequence_runs.parent / "cache"))
+    try:
+        assert main(["run", "--upstream", "fbank", "--task", "asr", "--data-root", str(mini_small), "--output",
+                     str(sequence_runs), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
+    finally:
+        patch.undo()
+    after = json.loads((unit / "record.json").read_text())
+    assert after["unit_id"] == before["unit_id"] and after["rescored"] is True
+    assert after["metrics"]["test"]["wer"] == before["metrics"]["test"]["wer"]  # same checkpoint, same greedy output
+    assert after["decoding"]["lm_sha256"] != before["decoding"]["lm_sha256"]
+    assert after["timings"]["train_s"] == before["timings"]["train_s"]
