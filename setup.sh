@@ -19,6 +19,8 @@ done
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+# chromium renders the HTML report in its test (`bench report`; the test is skipped without it)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -45,13 +47,13 @@ fi
 
 [ "$run_main_job" -eq 1 ] || { echo "setup: done (install only)"; exit 0; }
 
-# 3) The main job: superb-mini (generated once, then reused), then the utterance-level tasks with SUPERB's
-#    FBANK baseline and, beside it, FBANK without per-utterance normalisation.
+# 3) The main job: superb-mini (generated once, then reused), then all ten SUPERB tasks with SUPERB's FBANK baseline
+#    and, beside it, FBANK without per-utterance normalisation.
 echo "setup: main job"
 .venv/bin/bench upstreams
 .venv/bin/bench extract --upstream s3prl:fbank --audio "$(.venv/bin/python -c 'import bench.sample_audio as s; print(s.SAMPLE_DIR)')" --out runs/sample-features --quiet
 .venv/bin/bench data mini --out data/superb-mini --size small
 for upstream in fbank fbank_no_cmvn; do
-  .venv/bin/bench run --upstream "$upstream" --task ks,sid,er,ic,pr --data-root data/superb-mini --profile mini --output runs/superb-mini
+  .venv/bin/bench run --upstream "$upstream" --task all --data-root data/superb-mini --profile mini --output runs/superb-mini
 done
 echo "setup: done. Records are in runs/superb-mini/<task>/<upstream>/result.json (see README, 'bench run')."

@@ -94,6 +94,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_suite(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.executors import make_executor
+    from bench.runner import expand_tasks, format_summary
+    from bench.suite import SuiteSpec, format_status, run_suite
+
+    if args.status:
+        print(format_status(Path(args.output)))
+        return 0
+    if not args.upstreams or not args.tasks:
+        raise BenchError("bench suite needs --upstreams and --tasks (or --status to watch a running suite)")
+    if not args.data_root:
+        raise BenchError("bench suite needs --data-root")
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
+    tasks = expand_tasks(args.tasks)
+    from downstream_tasks import get_task
+
+    for task in tasks:
+        get_task(task)  # unknown names fail before any encoder loads
+    upstreams = [name.strip() for name in args.upstreams.split(",") if name.strip()]
+    if args.seeds < 1:
+        raise BenchError("--seeds must be at least 1")
+    if args.extract_shards is not None and args.extract_shards < 1:
+        raise BenchError("--extract-shards must be at least 1")
+    executor = make_executor(args.executor, args.address, args.num_cpus, args.num_gpus, args.cpus_per_job or 1.0,
+                             args.gpus_per_job, args.memory_per_job, args.max_retries)
+    # a Ray job gets as many torch threads as CPUs it requests; local jobs keep this process's unless asked
+    threads = max(1, int(args.cpus_per_job or 1)) if args.executor == "ray" else (int(args.cpus_per_job) if args.cpus_per_job else None)
+    spec = SuiteSpec(upstreams=tuple(upstreams), tasks=tuple(tasks), data_root=data_root, output=Path(args.output),
+                     seeds=tuple(range(args.seed, args.seed + args.seeds)), lr_sweep=args.lr_sweep, profile=args.profile,
+                     overrides=tuple(args.overrides), cache_root=Path(args.cache_dir) if args.cache_dir else None,
+                     device=args.device, dtype=args.dtype, force=args.force, extract_shards=args.extract_shards,
+                     threads=threads)
+    outcome = run_suite(spec, executor, progress=not args.quiet)
+    if outcome.results:
+        print(format_summary(outcome.results))
+    if not outcome.ran and not outcome.summarised and not outcome.failed_groups:
+        print(f"nothing to do: all {outcome.up_to_date} results are up to date")
+    print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
+    if outcome.failed_jobs or outcome.failed_groups:
+        for job in outcome.failed_jobs:
+            print(f"failed: {job['label']}: {job['error']}", file=sys.stderr)
+        print(f"error: {len(outcome.failed_jobs)} jobs failed; rerun the same command to retry them "
+              "(finished units and cache shards are kept)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -250,6 +301,50 @@ def build_parser() -> argparse.ArgumentParser:
                              "or a score (overall, superb_s)")
     report.add_argument("--no-plots", action="store_true", help="skip the figures (faster; the HTML page has none)")
     report.set_defaults(handler=_cmd_report)
+
+    suite = commands.add_parser(
+        "suite", help="run a grid of upstreams x tasks x seeds (x learning rates) locally or on Ray",
+        description="Expand upstreams x tasks x seeds (x the lr sweep) into `bench run`'s units and run them: extraction "
+                    "of each feature cache split over the workers, then one job per unit once its cache is complete, "
+                    "then each (upstream, task)'s result.json, the same records `bench run` writes. --executor local "
+                    "runs the jobs one by one in this process; --executor ray runs each as a Ray task on a local Ray "
+                    "instance (this machine's CPUs and GPUs, one job per GPU) or on an existing cluster (--address). "
+                    "A killed worker's job is retried and resumes from its checkpoint; rerunning a finished suite does "
+                    "nothing. Trailing key=value overrides apply to every task, task:key=value to one "
+                    "(e.g. ks:total_steps=500).")
+    suite.add_argument("--upstreams", help="comma-separated upstream names (see `bench upstreams`)")
+    suite.add_argument("--tasks", help="comma-separated tasks (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf) or all")
+    suite.add_argument("--data-root", help="folder holding the datasets in their official layouts (on a cluster: the "
+                                           "same path on every node)")
+    suite.add_argument("--output", default="runs", help="where run directories, records and the suite state go (default: runs)")
+    suite.add_argument("--status", action="store_true", help="print the progress of the suite writing to --output and exit")
+    suite.add_argument("--executor", default="local", choices=["local", "ray"], help="local: in this process; ray: Ray tasks (default: local)")
+    suite.add_argument("--address", default=None,
+                       help="Ray cluster to join: auto (the cluster this machine is part of) or ray://HOST:10001; "
+                            "default: start a local Ray instance on this machine")
+    suite.add_argument("--num-cpus", type=int, default=None, help="local Ray instance: CPUs it may use (default: all)")
+    suite.add_argument("--num-gpus", type=int, default=None, help="local Ray instance: GPUs it may use (default: all)")
+    suite.add_argument("--cpus-per-job", type=float, default=None,
+                       help="CPUs each Ray job requests and torch threads it uses (default: 1); with --executor local, "
+                            "torch threads per job (default: torch's, as bench run)")
+    suite.add_argument("--gpus-per-job", type=float, default=None,
+                       help="Ray: GPUs each job requests, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
+    suite.add_argument("--memory-per-job", type=float, default=None, metavar="GB", help="Ray: memory each job requests")
+    suite.add_argument("--max-retries", type=int, default=3, help="Ray: retries of a job whose worker died (default: 3)")
+    suite.add_argument("--extract-shards", type=int, default=None,
+                       help="jobs each feature-cache extraction is split into (default: as many as run at once)")
+    suite.add_argument("--device", default="auto", help="device of each job: cpu, cuda, cuda:N or auto (default: auto)")
+    suite.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
+    suite.add_argument("--profile", default="superb", choices=["superb", "mini"], help="as for bench run (default: superb)")
+    suite.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    suite.add_argument("--seeds", type=int, default=1, help="number of seeds (default: 1)")
+    suite.add_argument("--lr-sweep", action="store_true", help="train every learning rate of each config's lr_sweep")
+    suite.add_argument("--force", action="store_true", help="redo finished units")
+    suite.add_argument("--cache-dir", default=None,
+                       help="feature cache root, a shared filesystem on a cluster (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
+    suite.add_argument("--quiet", action="store_true", help="no live view")
+    suite.add_argument("overrides", nargs="*", metavar="[task:]key=value", help="config overrides")
+    suite.set_defaults(handler=_cmd_suite)
 
     cache = commands.add_parser("cache", help="show or free the feature cache",
                                 description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: delete them.")

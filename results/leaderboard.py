@@ -1,0 +1,251 @@
+"""The leaderboard: one row per upstream (our runs, then published reference rows), the card's columns, both scores,
+best values, and numbered footnotes. Every renderer (Markdown, CSV, LaTeX, HTML, plots, `--explain`) reads this."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+from bench.errors import BenchError
+from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_TITLES, Column
+from results.records import RecordSet, ResultRecord
+from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
+from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
+
+MISSING = "–"
+DEV_SELECTED_SUFFIX = "_dev_selected"
+
+
+@dataclass
+class Cell:
+    column: Column
+    value: float | None = None        # table units (%, raw MTWV); the mean over seeds for runs
+    std: float | None = None          # over seeds, table units; None when there is one seed or for references
+    n_seeds: int = 0
+    record: ResultRecord | None = None
+    source: Source | None = None      # reference rows
+    notes: list[int] = field(default_factory=list)
+    best: bool = False
+
+    def text(self) -> str:
+        if self.value is None:
+            return MISSING
+        if self.std is not None and self.n_seeds > 1:
+            return f"{self.column.format(self.value)} ± {self.column.format(self.std)}"
+        return self.column.format(self.value)
+
+
+@dataclass
+class ScoreCell:
+    score: Score
+    decimals: int
+    notes: list[int] = field(default_factory=list)
+    best: bool = False
+
+    def text(self) -> str:
+        return MISSING if self.score.value is None else f"{self.score.value:.{self.decimals}f}"
+
+
+@dataclass
+class Row:
+    id: str
+    label: str
+    kind: Literal["run", "reference"]
+    cells: dict[str, Cell]
+    overall: ScoreCell
+    superb_s: ScoreCell
+    task_scores: dict[str, float]                     # normalised per-task scores behind SUPERB_s
+    reference: ReferenceRow | None = None
+    records: dict[str, ResultRecord] = field(default_factory=dict)   # task -> record (runs)
+    label_notes: list[int] = field(default_factory=list)
+
+    def values(self) -> dict[str, float]:
+        return {key: cell.value for key, cell in self.cells.items() if cell.value is not None}
+
+    def source_title(self) -> str:
+        return self.reference.source.title.split(",")[0] if self.reference is not None else "this harness"
+
+
+@dataclass
+class Leaderboard:
+    rows: list[Row]
+    footnotes: list[str]              # footnote n is footnotes[n - 1]
+    general_notes: list[str]
+    points: ReferencePoints
+    record_set: RecordSet | None
+
+    def row(self, name: str) -> Row:
+        """A row by id (`fbank`, `card:meralion2`) or label, case-insensitively."""
+        wanted = name.strip().lower()
+        for attribute in ("id", "label"):
+            matches = [row for row in self.rows if getattr(row, attribute).lower() == wanted]
+            if len(matches) == 1:
+                return matches[0]
+        raise BenchError(f"no row '{name}' in the leaderboard; rows: {', '.join(row.id for row in self.rows)}")
+
+
+class _Footnotes:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def add(self, text: str) -> int:
+        if text not in self.texts:
+            self.texts.append(text)
+        return self.texts.index(text) + 1
+
+
+def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoints, notes: _Footnotes) -> Row:
+    cells = {}
+    for column in COLUMNS:
+        record = records.get(column.task)
+        cell = Cell(column)
+        if record is not None and not math.isnan(record.metrics.get(column.metric, math.nan)):
+            cell.value = column.display(record.metrics[column.metric])
+            std = record.metrics_std.get(column.metric)
+            cell.std = None if std is None else column.display(std)
+            cell.n_seeds = len(record.seeds)
+            cell.record = record
+            alternative = record.metrics.get(column.metric + DEV_SELECTED_SUFFIX)
+            if alternative is not None:
+                cell.notes.append(notes.add(
+                    f"{TASK_TITLES[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
+                    f"recipe does; with the selection made on dev instead it is "
+                    f"{column.format(column.display(alternative))} ({column.metric}{DEV_SELECTED_SUFFIX}). "
+                    f"`bench report --explain {name} {column.key}` shows both."))
+        cells[column.key] = cell
+    return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
+
+
+def _reference_row(reference: ReferenceRow, points: ReferencePoints) -> Row:
+    cells = {column.key: Cell(column, reference.values.get(column.key), None, 0, None,
+                              reference.source_of(column.key) if column.key in reference.values else None)
+             for column in COLUMNS}
+    return _finish_row(Row(reference.id, reference.label, "reference", cells, None, None, {},  # type: ignore[arg-type]
+                           reference=reference), points)
+
+
+def _finish_row(row: Row, points: ReferencePoints) -> Row:
+    values = row.values()
+    row.overall = ScoreCell(card_overall_score(values), 2)
+    row.superb_s = ScoreCell(superb_score(values, points), 1)
+    row.task_scores = normalised_task_scores(values, points)
+    return row
+
+
+def _mark_best(rows: list[Row]) -> None:
+    for column in COLUMNS:
+        shown = {row.id: column.format(row.cells[column.key].value) for row in rows if row.cells[column.key].value is not None}
+        if len(shown) < 2:
+            continue
+        pick = max if column.higher_is_better else min
+        best = pick(float(text) for text in shown.values())
+        for row in rows:
+            if row.id in shown and float(shown[row.id]) == best:
+                row.cells[column.key].best = True
+    for attribute in ("overall", "superb_s"):
+        complete = [getattr(row, attribute) for row in rows if getattr(row, attribute).score.value is not None
+                    and not getattr(row, attribute).score.missing]
+        if len(complete) < 2:
+            continue
+        best = max(float(cell.text()) for cell in complete)
+        for cell in complete:
+            cell.best = float(cell.text()) == best
+
+
+def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterable[ReferenceRow]) -> None:
+    """Footnote every shown value on which two sources' rows of the same model disagree (the other row need not be
+    shown), and every printed card score that the row's own numbers do not give."""
+    by_model: dict[str, list[ReferenceRow]] = defaultdict(list)
+    for reference in all_references:
+        by_model[reference.model].append(reference)
+    for row in rows:
+        reference = row.reference
+        if reference is None:
+            continue
+        for other in by_model[reference.model]:
+            if other.id == reference.id:
+                continue
+            differing = [key for key in COLUMN_BY_KEY if key in reference.values and key in other.values
+                         and reference.values[key] != other.values[key]]
+            if not differing:
+                continue
+            first, second = sorted((reference, other), key=lambda item: item.id)
+            detail = "; ".join(f"{COLUMN_BY_KEY[key].title} {COLUMN_BY_KEY[key].format(first.values[key])} vs "
+                               f"{COLUMN_BY_KEY[key].format(second.values[key])}" for key in differing)
+            number = notes.add(f"Sources disagree for {reference.model}: {first.label} ({first.source.title.split(',')[0]})"
+                               f" and {second.label} ({second.source.title.split(',')[0]}) give {detail}. Both rows are "
+                               "kept as data, each with its own source (`--references " + reference.model + "` shows both).")
+            for key in differing:
+                row.cells[key].notes.append(number)
+        printed = reference.printed_overall_score
+        if printed is None or row.overall.score.value is None or f"{row.overall.score.value:.2f}" == f"{printed:.2f}":
+            continue
+        text = (f"{row.label}: the card prints an Overall Score of {printed:.2f}; the row's own numbers give "
+                f"{row.overall.score.value:.4f}.")
+        for other in by_model[reference.model]:
+            if other.id == reference.id:
+                continue
+            substituted = dict(row.values())
+            substituted.update({key: value for key, value in other.values.items() if key in substituted})
+            alternative = card_overall_score(substituted).value
+            if alternative is not None and f"{alternative:.2f}" == f"{printed:.2f}":
+                text += (f" With {other.label}'s values where the two differ it is {alternative:.4f}, the printed "
+                         "number: the card computed its score from those.")
+        row.overall.notes.append(notes.add(text))
+
+
+def build_leaderboard(record_set: RecordSet | None, references: Iterable[ReferenceRow],
+                      points: ReferencePoints | None = None,
+                      all_references: Iterable[ReferenceRow] | None = None) -> Leaderboard:
+    """Rows for the records (one per upstream) then the chosen reference rows. ``all_references`` (default: the data
+    file's rows) are consulted for footnotes about sources that disagree, shown or not."""
+    points = points or load_reference_points()
+    notes = _Footnotes()
+    by_upstream: dict[str, dict[str, ResultRecord]] = defaultdict(dict)
+    for record in (record_set.records if record_set else []):
+        by_upstream[record.upstream_name][record.task] = record
+    rows = [_run_row(name, by_upstream[name], points, notes) for name in sorted(by_upstream)]
+    rows += [_reference_row(reference, points) for reference in references]
+
+    for row in rows:
+        if any(record.on_superb_mini or record.profile == "mini" for record in row.records.values()):
+            row.label_notes.append(notes.add(
+                "Measured on superb-mini (synthetic, generated here) and/or with the `mini` profile's short schedules: "
+                "a smoke test of the harness, not comparable with the published rows. Its SUPERB_s still normalises "
+                "against the real-data FBANK and topline points."))
+    for row in rows:
+        for attribute in ("overall", "superb_s"):
+            cell: ScoreCell = getattr(row, attribute)
+            if cell.score.partial:
+                cell.notes.append(notes.add(
+                    "Partial score: the mean over only the columns (Overall) or tasks (SUPERB_s) the row has; missing "
+                    "cells (–) are left out, so it is not comparable with complete rows. The official leaderboard shows "
+                    "no SUPERB_s for a row that misses a task. `bench report --explain ROW overall|superb_s` lists what "
+                    "entered."))
+    _reference_notes(rows, notes, load_reference_rows() if all_references is None else all_references)
+    _mark_best(rows)
+    if record_set is not None:
+        for older, newer in record_set.superseded:
+            rows_by_id = {row.id: row for row in rows}
+            row = rows_by_id[newer.upstream_name]
+            column_keys = [column.key for column in COLUMNS if column.task == newer.task]
+            number = notes.add(f"{newer.upstream_name} {TASK_TITLES.get(newer.task, newer.task)}: two records; the newer "
+                               f"{newer.path} is shown, {older.path} ({older.created}) is left out.")
+            for key in column_keys:
+                row.cells[key].notes.append(number)
+
+    general = [
+        "Columns follow the MERaLiON-SpeechEncoder-2 model card: ↓ lower is better, ↑ higher is better. Error rates and "
+        "accuracies are in %, QbE is the maximum term-weighted value (MTWV) as the card prints it.",
+        "Overall Score (card): the model card's rule, the plain mean of the 11 numbers with error rates as 100 − value "
+        "and QbE as MTWV × 100 (SF counts twice: F1 and CER).",
+        f"SUPERB_s: the official SUPERB score: each metric scaled linearly from the FBANK baseline (0) to the SUPERB "
+        f"paper's best upstream (1000), averaged within a task (SF: F1 and CER), then over tasks. Reference points: "
+        f"{points.source}.",
+        "Bold: the best value of each column among the rows shown (scores: among rows with every column).",
+        "Cells with ± are the mean ± standard deviation over seeds. A learning-rate sweep shows the point selected on "
+        "dev; the provenance table gives seeds, learning rate and record of every cell.",
+        "– : no result for that task.",
+    ]
+    return Leaderboard(rows, notes.texts, general, points, record_set)

@@ -1,0 +1,204 @@
+"""Render the leaderboard as Markdown, CSV and LaTeX (HTML is in `results.html`)."""
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_ORDER, TASK_TITLES, Column
+from results.leaderboard import MISSING, Cell, Leaderboard, Row, ScoreCell
+from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
+
+SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹˒")
+# The card shows SF as one column, "F1 / CER"; every other column is one metric.
+DISPLAY_COLUMNS: list[tuple[str, list[Column]]] = (
+    [(column.key, [column]) for column in COLUMNS if column.task != "sf"]
+    + [("sf", [COLUMN_BY_KEY["sf_f1"], COLUMN_BY_KEY["sf_cer"]])])
+
+
+def column_header(columns: list[Column], arrow: Callable[[Column], str] = lambda column: column.arrow) -> str:
+    if len(columns) == 1:
+        column = columns[0]
+        return f"{column.title}{arrow(column)} ({column.unit})"
+    parts = " / ".join(f"{column.title.split()[-1]}{arrow(column)}" for column in columns)
+    return f"{TASK_TITLES[columns[0].task]} {parts} ({columns[0].unit})"
+
+
+def marks(numbers: list[int]) -> str:
+    return ",".join(map(str, sorted(set(numbers))))
+
+
+def row_label_text(row: Row) -> str:
+    return row.label + (marks(row.label_notes).translate(SUPERSCRIPT) if row.label_notes else "")
+
+
+# ---- Markdown ------------------------------------------------------------------------------------------------------
+def _md_cell(cell: Cell | ScoreCell) -> str:
+    text = cell.text()
+    if cell.best:
+        text = f"**{text}**"
+    return text + (marks(cell.notes).translate(SUPERSCRIPT) if cell.notes else "")
+
+
+def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def leaderboard_markdown(board: Leaderboard) -> str:
+    """The main table in the card's layout, then its footnotes."""
+    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in DISPLAY_COLUMNS]
+    body = []
+    for row in board.rows:
+        cells = [row_label_text(row), _md_cell(row.overall), _md_cell(row.superb_s)]
+        cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in DISPLAY_COLUMNS]
+        body.append(cells)
+    table = _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1))
+    notes = [f"- {note}" for note in board.general_notes]
+    notes += [f"{str(number).translate(SUPERSCRIPT)} {text}" for number, text in enumerate(board.footnotes, start=1)]
+    return table + "\n\n" + "\n".join(notes) + "\n"
+
+
+def _task_position(task: str) -> int:
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+
+
+def provenance_rows(board: Leaderboard) -> list[dict[str, str]]:
+    """One entry per run cell: where its number comes from (the Markdown and HTML provenance tables)."""
+    entries = []
+    for row in board.rows:
+        for task, record in sorted(row.records.items(), key=lambda item: _task_position(item[0])):
+            columns = [column for column in COLUMNS if column.task == task]
+            values = " / ".join(row.cells[column.key].text() for column in columns) or MISSING
+            data = "superb-mini " + str(record.dataset.get("manifest_checksum", ""))[:12] if record.on_superb_mini else \
+                f"{record.dataset.get('num_files', '?')} files, sha256 {str(record.dataset.get('files_sha256', ''))[:12]}"
+            entries.append({
+                "model": row.label, "task": TASK_TITLES.get(task, task), "value": values,
+                "seeds": ", ".join(map(str, record.seeds)) or "–", "learning_rate": record.selected_lr_note(),
+                "profile": str(record.profile), "data": data, "record": str(record.path)})
+    return entries
+
+
+def reference_source_lines(board: Leaderboard) -> list[str]:
+    lines = []
+    for row in board.rows:
+        if row.reference is None:
+            continue
+        line = f"{row.label}: {row.reference.source.cite()}"
+        overrides = {}
+        for key, source in row.reference.value_sources.items():
+            overrides.setdefault(source.cite(), []).append(COLUMN_BY_KEY[key].title)
+        for cite, titles in overrides.items():
+            line += f"; {', '.join(titles)}: {cite}"
+        lines.append(line)
+    return lines
+
+
+def report_markdown(board: Leaderboard) -> str:
+    """The whole Markdown report: leaderboard, provenance of run cells, reference sources."""
+    parts = ["# SUPERB leaderboard\n", leaderboard_markdown(board)]
+    provenance = provenance_rows(board)
+    if provenance:
+        keys = ["model", "task", "value", "seeds", "learning_rate", "profile", "data", "record"]
+        header = ["Model", "Task", "Value", "Seeds", "Learning rate", "Profile", "Data", "Record"]
+        parts += ["\n## Provenance of the measured cells\n",
+                  _md_table(header, [[entry[key] for key in keys] for entry in provenance], ["---"] * len(header)),
+                  "\n`bench report --explain ROW COLUMN` prints everything behind one cell.\n"]
+    sources = reference_source_lines(board)
+    if sources:
+        parts += ["\n## Sources of the reference rows\n", "\n".join(f"- {line}" for line in sources) + "\n"]
+    return "\n".join(parts)
+
+
+# ---- CSV -----------------------------------------------------------------------------------------------------------
+def leaderboard_csv(board: Leaderboard) -> str:
+    """Wide CSV, one line per row, numbers in table units, no formatting: `<column>` mean, `<column>_std`,
+    `<column>_n_seeds`; scores with their `_partial` flag."""
+    import pandas
+
+    records = []
+    for row in board.rows:
+        entry: dict[str, object] = {"row_id": row.id, "label": row.label, "kind": row.kind,
+                                    "source": row.reference.source.cite() if row.reference else "this harness",
+                                    "overall_score_card": row.overall.score.value,
+                                    "overall_score_card_partial": row.overall.score.partial,
+                                    "superb_s": row.superb_s.score.value, "superb_s_partial": row.superb_s.score.partial}
+        for column in COLUMNS:
+            cell = row.cells[column.key]
+            entry[column.key] = cell.value
+            entry[f"{column.key}_std"] = cell.std
+            entry[f"{column.key}_n_seeds"] = cell.n_seeds or None
+        records.append(entry)
+    buffer = io.StringIO()
+    pandas.DataFrame(records).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    return buffer.getvalue()
+
+
+def cells_csv(board: Leaderboard) -> str:
+    """Long CSV, one line per filled cell, with its provenance (record path or published source)."""
+    import pandas
+
+    entries = []
+    for row in board.rows:
+        for column in COLUMNS:
+            cell = row.cells[column.key]
+            if cell.value is None:
+                continue
+            record = cell.record
+            entries.append({
+                "row_id": row.id, "column": column.key, "task": column.task, "metric": column.metric, "unit": column.unit,
+                "value": cell.value, "std": cell.std, "n_seeds": cell.n_seeds or None,
+                "seeds": " ".join(map(str, record.seeds)) if record else None,
+                "learning_rate": record.learning_rate if record else None,
+                "lr_sweep": " ".join(f"{point['learning_rate']:g}" for point in record.lr_sweep) if record and record.lr_sweep else None,
+                "profile": record.profile if record else None,
+                "dataset_files_sha256": record.dataset.get("files_sha256") if record else None,
+                "source": str(record.path) if record else cell.source.cite() if cell.source else None})
+    buffer = io.StringIO()
+    pandas.DataFrame(entries).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    return buffer.getvalue()
+
+
+# ---- LaTeX ---------------------------------------------------------------------------------------------------------
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "↓": r"$\downarrow$",
+                "↑": r"$\uparrow$", "±": r"$\pm$", "×": r"$\times$", "−": r"$-$", "–": "--", "`": ""}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_SPECIAL.get(char, char) for char in text)
+
+
+def _tex_cell(cell: Cell | ScoreCell) -> str:
+    if cell.text() == MISSING:
+        return "--"
+    text = tex_escape(cell.text())
+    if cell.best:
+        text = rf"\textbf{{{text}}}"
+    return text + (rf"$^{{{marks(cell.notes)}}}$" if cell.notes else "")
+
+
+def leaderboard_tex(board: Leaderboard) -> str:
+    """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular."""
+    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in DISPLAY_COLUMNS]
+    titles = ["Model", "Overall (card)", r"SUPERB$_s$"]
+    for _, columns in DISPLAY_COLUMNS:
+        arrow = lambda column: r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"  # noqa: E731
+        if len(columns) == 1:
+            titles.append(tex_escape(columns[0].title) + arrow(columns[0]))
+        else:
+            titles.append("SF (" + " / ".join(column.title.split()[-1] + arrow(column) for column in columns) + ")")
+    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             r"\caption{SUPERB results (frozen upstream, weighted sum of hidden states).}",
+             r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
+             " & ".join(titles) + r" \\", " & ".join(units) + r" \\", r"\midrule"]
+    for row in board.rows:
+        label = tex_escape(row.label) + (rf"$^{{{marks(row.label_notes)}}}$" if row.label_notes else "")
+        cells = [label, _tex_cell(row.overall), _tex_cell(row.superb_s)]
+        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in DISPLAY_COLUMNS]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
+    lines += [tex_escape(note) + r"\\" for note in board.general_notes]
+    lines += [rf"$^{{{number}}}$ {tex_escape(text)}\\" for number, text in enumerate(board.footnotes, start=1)]
+    lines += [r"\end{minipage}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"

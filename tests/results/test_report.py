@@ -1,0 +1,191 @@
+"""`bench report` on real records: cells, seeds, missing cells, the four formats, --explain, figures, HTML in Chromium."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib.image
+import pandas
+import pytest
+
+from bench.cli import main
+from results.columns import COLUMN_BY_KEY
+from results.records import load_records, read_record, records_frame
+from results.references import select_references
+from results.report import load_leaderboard
+
+
+@pytest.fixture(scope="module")
+def report_dir(report_runs, tmp_path_factory):
+    """One full report (every format, every figure, all reference rows), shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all"]) == 0
+    return out
+
+
+def _record(report_runs, task, upstream="fbank_no_cmvn"):
+    return next(record for record in load_records([report_runs.runs]).records
+                if record.task == task and record.upstream_name == upstream)
+
+
+def test_cells_come_from_the_records(report_runs):
+    board = load_leaderboard([report_runs.runs], "card")
+    row = board.row("fbank_no_cmvn")
+    ks, ic = _record(report_runs, "ks"), _record(report_runs, "ic")
+    # KS: 2 seeds -> mean ± sample std, in %, from the record's per-seed values
+    assert ks.seeds == [0, 1] and len(ks.lr_sweep) == 2
+    cell = row.cells["ks"]
+    per_seed = [100 * entry["acc"] for entry in ks.per_seed]
+    assert cell.value == pytest.approx(sum(per_seed) / 2) and cell.n_seeds == 2
+    assert cell.std == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
+    assert cell.text() == f"{cell.value:.2f} ± {cell.std:.2f}"
+    assert row.cells["ic"].value == pytest.approx(100 * ic.metrics["acc"]) and "±" not in row.cells["ic"].text()
+    # missing tasks: "–", left out of both scores, which are then partial and footnoted
+    assert row.cells["pr"].text() == "–" and row.cells["sf_cer"].value is None
+    assert row.overall.score.used == ("ks", "ic") and row.overall.score.partial
+    assert row.overall.score.value == pytest.approx((row.cells["ks"].value + row.cells["ic"].value) / 2)
+    assert row.superb_s.score.used == ("ks", "ic")
+    assert "Partial score" in board.footnotes[row.overall.notes[0] - 1]
+    assert "superb-mini" in board.footnotes[row.label_notes[0] - 1]
+    # best marks: the card's rows beat superb-mini, and a partial row never wins a score column
+    assert not row.cells["ks"].best and not row.overall.best
+    assert board.row("card:wavlm_large").overall.best
+    frame = records_frame(load_records([report_runs.runs]).records)
+    assert set(frame.upstream) == {"fbank_no_cmvn", report_runs.hubert_name}
+    assert frame.query("task == 'ks' and upstream == 'fbank_no_cmvn'")["n_seeds"].tolist() == [2]
+
+
+def test_report_writes_the_four_formats(report_runs, report_dir):
+    ks = _record(report_runs, "ks")
+    markdown = (report_dir / "leaderboard.md").read_text()
+    header = markdown.splitlines()[2]
+    assert header.startswith("| Model | Overall Score (card) | SUPERB_s | PR↓ (%) | ASR↓ (%) | KS↑ (%) | QbE↑ (MTWV)")
+    assert "SF F1↑ / CER↓ (%)" in header
+    assert f"{100 * ks.metrics['acc']:.2f} ± {100 * ks.metrics_std['acc']:.2f}" in markdown
+    assert "**84.77**" in markdown  # WavLM large's Overall Score, the best complete row
+    assert "## Provenance of the measured cells" in markdown and str(ks.path) in markdown
+
+    wide = pandas.read_csv(report_dir / "leaderboard.csv").set_index("row_id")
+    assert wide.loc["fbank_no_cmvn", "ks"] == pytest.approx(100 * ks.metrics["acc"], abs=1e-4)
+    assert wide.loc["fbank_no_cmvn", "ks_n_seeds"] == 2 and pandas.isna(wide.loc["fbank_no_cmvn", "pr"])
+    assert wide.loc["card:meralion2", "overall_score_card"] == pytest.approx(82.7164, abs=1e-4)
+    assert wide.loc["superb:wavlm_base_plus", "superb_s"] == pytest.approx(1106.2, abs=0.05)
+    assert bool(wide.loc["fbank_no_cmvn", "superb_s_partial"]) and not bool(wide.loc["superb:fbank", "superb_s_partial"])
+    cells = pandas.read_csv(report_dir / "cells.csv")
+    ks_cell = cells[(cells.row_id == "fbank_no_cmvn") & (cells.column == "ks")].iloc[0]
+    assert ks_cell.source == str(ks.path) and ks_cell.seeds == "0 1" and ks_cell.lr_sweep == "0.001 0.01"
+    assert cells[cells.row_id == "card:meralion2"].source.str.contains("huggingface.co/MERaLiON").all()
+
+    tex = (report_dir / "leaderboard.tex").read_text()
+    assert r"\toprule" in tex and r"\textbf{84.77}" in tex and r"fbank\_no\_cmvn" in tex and r"$\pm$" in tex
+    body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0]
+    assert all(line.count("&") == 12 for line in body.strip().splitlines())  # 13 columns in every row
+    assert re.search(r"(?<!\\)[_%#]", body.replace("$^{", "").replace(r"\_", "").replace(r"\%", "")) is None
+
+    html = (report_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "src=\"http" not in html and "<link" not in html
+    assert str(ks.path) in html  # provenance of the measured cells
+
+
+def test_explain_prints_the_records_behind_a_cell(report_runs, capsys):
+    ks = _record(report_runs, "ks")
+    assert main(["report", "--runs", str(report_runs.runs), "--explain", "fbank_no_cmvn", "ks"]) == 0
+    text = capsys.readouterr().out
+    assert str(ks.path) in text and "seeds: 0, 1" in text and "<- selected on dev" in text
+    assert ks.dataset["files_sha256"] in text
+    unit_dirs = re.findall(r"^\s+\w{12}\s+fold None\s+seed \d\s+lr \S+\s+(\S+)", text, re.MULTILINE)
+    assert len(unit_dirs) == 4 and all((Path(path) / "record.json").is_file() for path in unit_dirs)
+    assert text.count("(sweep only)") == 2  # the 2 seeds of the rate not selected
+
+    assert main(["report", "--runs", str(report_runs.runs), "--explain", "card:hubert_large", "overall"]) == 0
+    text = capsys.readouterr().out
+    assert "82.2555" in text and "prints an Overall Score of 82.25" in text and "82.2455" in text
+
+    assert main(["report", "--runs", str(report_runs.runs), "--explain", "fbank_no_cmvn", "superb_s"]) == 0
+    text = capsys.readouterr().out
+    assert "KS" in text and "PR          –   left out" in text
+
+    assert main(["report", "--runs", str(report_runs.runs), "--explain", "nobody", "ks"]) == 2
+    assert "no row 'nobody'" in capsys.readouterr().err
+    assert main(["report", "--runs", str(report_runs.runs), "--format", "md,pdf"]) == 2
+    assert "unknown format(s) pdf" in capsys.readouterr().err
+
+
+def test_figures_are_written_readable(report_runs, report_dir):
+    figures = report_dir / "figures"
+    names = sorted(path.name for path in figures.iterdir())
+    heatmaps = [name for name in names if name.startswith("layer_weights_")]
+    # the tiny HuBERT learned 3 weights; FBANK has one hidden state and gets no heatmap
+    assert len(heatmaps) == 2 and all("hf_" in name for name in heatmaps)
+    for stem in ("task_bars", "superb_s_tasks", heatmaps[0][:-4]):
+        image = matplotlib.image.imread(figures / f"{stem}.png")
+        assert image.shape[1] >= 1200 and image.std() > 0.05  # 200 dpi on a 7.2 in page, not blank
+        svg = (figures / f"{stem}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    weights = _record(report_runs, "ks", report_runs.hubert_name).layer_weights
+    assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
+
+
+def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tmp_path):
+    """Schema-level: an ASV-style record carrying `eer_dev_selected`, and the same (upstream, task) in two folders."""
+    ks = json.loads(_record(report_runs, "ks").path.read_text())
+    asv = dict(ks, task="asv", task_title="ASV", metric={"name": "eer", "higher_is_better": False, "unit": "fraction"},
+               metrics={"eer": 0.25, "eer_dev_selected": 0.3}, metrics_std={"eer": 0.0}, lr_sweep=None, seeds=[0],
+               per_seed=[{"seed": 0, "eer": 0.25, "eer_dev_selected": 0.3, "per_fold": None}])
+    (tmp_path / "a" / "asv" / "fbank_no_cmvn").mkdir(parents=True)
+    (tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").write_text(json.dumps(asv))
+    older = dict(ks, created="2000-01-01T00:00:00+00:00", metrics={"acc": 0.99})
+    (tmp_path / "b" / "ks" / "fbank_no_cmvn").mkdir(parents=True)
+    (tmp_path / "b" / "ks" / "fbank_no_cmvn" / "result.json").write_text(json.dumps(older))
+    board = load_leaderboard([report_runs.runs, tmp_path / "a", tmp_path / "b"], "none")
+    row = board.row("fbank_no_cmvn")
+    assert row.cells["asv"].text() == "25.00"
+    assert "dev instead it is 30.00" in board.footnotes[row.cells["asv"].notes[0] - 1]
+    assert row.cells["ks"].value == pytest.approx(100 * ks["metrics"]["acc"])  # the newer record wins
+    assert any("is left out" in board.footnotes[number - 1] for number in row.cells["ks"].notes)
+    assert read_record(tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").metric["name"] == "eer"
+    assert COLUMN_BY_KEY["asv"].metric == "eer"
+
+
+def test_bad_records_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "result.json").write_text(json.dumps({"schema": "superb-bench/result-record", "schema_version": 9}))
+    assert main(["report", "--runs", str(tmp_path)]) == 2
+    assert "schema version 9 is not supported" in capsys.readouterr().err
+    assert main(["report", "--runs", str(tmp_path / "none")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    assert main(["report", "--runs", str(tmp_path / "x"), "--references", "nope"]) == 2
+    assert "unknown name 'nope'" in capsys.readouterr().err
+    assert len(select_references("superb")) == 8
+
+
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian package `chromium`; setup.sh installs it)")
+def test_html_report_renders_offline_in_headless_chromium(report_dir, tmp_path):
+    page = (report_dir / "report.html").resolve().as_uri()
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1600"]
+    dom = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom", page], capture_output=True, text=True,
+                         timeout=120).stdout
+    # the page's own check: every embedded figure decoded (naturalWidth > 0) once the page loaded
+    assert 'data-images-loaded="3/3"' in dom
+    assert "Overall Score (card)" in dom and "fbank_no_cmvn" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    image = matplotlib.image.imread(shot)
+    assert image.shape[:2] == (1600, 1400) and image.std() > 0.05
+    shutil.copy(shot, report_dir / "chromium_screenshot.png")
+
+
+def test_markdown_is_printed(report_runs, capsys, tmp_path):
+    assert main(["report", "--runs", str(report_runs.runs), "--out", str(tmp_path), "--format", "md", "--no-plots",
+                 "--references", "none"]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2  # header, rule, fbank_no_cmvn, the tiny HuBERT
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["leaderboard.md"]
