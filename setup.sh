@@ -56,4 +56,6 @@ echo "setup: main job"
 for upstream in fbank fbank_no_cmvn; do
   .venv/bin/bench run --upstream "$upstream" --task all --data-root data/superb-mini --profile mini --output runs/superb-mini
 done
-echo "setup: done. Records are in runs/superb-mini/<task>/<upstream>/result.json (see README, 'bench run')."
+# 4) The report of the superb-mini run, with the model card's rows and SUPERB's FBANK row beside it.
+.venv/bin/bench report --runs runs/superb-mini --references card,superb:fbank --format md,csv,tex,html --out runs/superb-mini/report
+echo "setup: done. Records are in runs/superb-mini/<task>/<upstream>/result.json, the report in runs/superb-mini/report/ (see README)."
