@@ -56,20 +56,29 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple["Path", list[str]]:
+    """The data root (must exist) and the task names (must be known), checked before any encoder loads."""
+    from pathlib import Path
+
+    from bench.runner import expand_tasks
+    from downstream_tasks import get_task
+
+    data_root = Path(data_root_arg)
+    if not data_root.is_dir():
+        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
+    tasks = expand_tasks(task_arg)
+    for task in tasks:
+        get_task(task)
+    return data_root, tasks
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench.runner import expand_tasks, format_summary, run_task
+    from bench.runner import format_summary, run_task
     from upstream.registry import load_upstream
 
-    data_root = Path(args.data_root)
-    if not data_root.is_dir():
-        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
-    tasks = expand_tasks(args.task)
-    from downstream_tasks import get_task
-
-    for task in tasks:
-        get_task(task)  # unknown names fail before the encoder loads
+    data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
     upstream = load_upstream(args.upstream, device=args.device, dtype=args.dtype)
@@ -98,7 +107,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench.executors import make_executor
-    from bench.runner import expand_tasks, format_summary
+    from bench.runner import format_summary
     from bench.suite import SuiteSpec, format_status, run_suite
 
     if args.status:
@@ -108,14 +117,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
         raise BenchError("bench suite needs --upstreams and --tasks (or --status to watch a running suite)")
     if not args.data_root:
         raise BenchError("bench suite needs --data-root")
-    data_root = Path(args.data_root)
-    if not data_root.is_dir():
-        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
-    tasks = expand_tasks(args.tasks)
-    from downstream_tasks import get_task
-
-    for task in tasks:
-        get_task(task)  # unknown names fail before any encoder loads
+    data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.tasks)
     upstreams = [name.strip() for name in args.upstreams.split(",") if name.strip()]
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
