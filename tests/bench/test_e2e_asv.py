@@ -9,7 +9,6 @@ threshold checks that the head learned speaker information, with room for the no
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -21,16 +20,10 @@ MAX_EER = 0.30
 @pytest.fixture(scope="module")
 def asv_run(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e_asv")
-    previous = os.environ.get("BENCH_CACHE_DIR")
-    os.environ["BENCH_CACHE_DIR"] = str(output / "cache")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
         assert main(["run", "--upstream", "s3prl:fbank_no_cmvn", "--task", "asv", "--data-root", str(mini_small),
                      "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
-    finally:
-        if previous is None:
-            del os.environ["BENCH_CACHE_DIR"]
-        else:
-            os.environ["BENCH_CACHE_DIR"] = previous
     directory = output / "runs" / "asv" / "s3prl_fbank_no_cmvn"
     result = json.loads((directory / "result.json").read_text())
     unit_dir = directory / result["units"][0]["path"]

@@ -15,7 +15,6 @@ load average of ~9 on two cores). One thread also fixes the numbers: results dif
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -29,19 +28,15 @@ MARGIN = 0.15
 @pytest.fixture(scope="module")
 def sd_run(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e_sd")
-    previous = os.environ.get("BENCH_CACHE_DIR")
-    os.environ["BENCH_CACHE_DIR"] = str(output / "cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "sd", "--data-root", str(mini_small),
-                     "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
+            assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "sd", "--data-root", str(mini_small),
+                         "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
     finally:
         torch.set_num_threads(threads)
-        if previous is None:
-            del os.environ["BENCH_CACHE_DIR"]
-        else:
-            os.environ["BENCH_CACHE_DIR"] = previous
     return output / "runs" / "sd" / "fbank_no_cmvn"
 
 

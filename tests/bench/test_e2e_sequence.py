@@ -33,13 +33,10 @@ def _train_transcripts(root: Path) -> list[str]:
 def sequence_runs(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e_sequence")
     lm = write_bigram_arpa(output / "train_bigram.arpa", _train_transcripts(mini_small))  # train text only
-    patch = pytest.MonkeyPatch()
-    patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
         assert main(["run", "--upstream", "fbank", "--task", "asr,sf", "--data-root", str(mini_small), "--output",
                      str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
-    finally:
-        patch.undo()
     return output / "runs"
 
 
@@ -88,13 +85,10 @@ def test_lm_change_rescores_without_retraining(sequence_runs, mini_small, tmp_pa
     unit = _unit_dir(sequence_runs, "asr")
     before = json.loads((unit / "record.json").read_text())
     lm = write_bigram_arpa(tmp_path / "other.arpa", _train_transcripts(mini_small)[:50])
-    patch = pytest.MonkeyPatch()
-    patch.setenv("BENCH_CACHE_DIR", str(sequence_runs.parent / "cache"))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(sequence_runs.parent / "cache"))
         assert main(["run", "--upstream", "fbank", "--task", "asr", "--data-root", str(mini_small), "--output",
                      str(sequence_runs), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
-    finally:
-        patch.undo()
     after = json.loads((unit / "record.json").read_text())
     assert after["unit_id"] == before["unit_id"] and after["rescored"] is True
     assert after["metrics"]["test"]["wer"] == before["metrics"]["test"]["wer"]  # same checkpoint, same greedy output

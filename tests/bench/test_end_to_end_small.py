@@ -30,18 +30,10 @@ THRESHOLDS = {
 @pytest.fixture(scope="module")
 def small_run(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e")
-    import os
-
-    previous = os.environ.get("BENCH_CACHE_DIR")
-    os.environ["BENCH_CACHE_DIR"] = str(output / "cache")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
         assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "ks,sid,er,ic", "--data-root", str(mini_small),
                      "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
-    finally:
-        if previous is None:
-            del os.environ["BENCH_CACHE_DIR"]
-        else:
-            os.environ["BENCH_CACHE_DIR"] = previous
     return output / "runs"
 
 
