@@ -47,6 +47,8 @@ from upstream.featurizer import WeightedSumFeaturizer
 ROOT = "LibriMix"
 SPLITS = ("train", "dev", "test")
 SAMPLE_RATE = 16_000
+#: Decimals of the DER column in `<split>_der_grid.tsv` (a reader comparing it with the summary JSON rounds to this).
+DER_GRID_DECIMALS = 6
 LAYOUT = (f"{ROOT}/{{train,dev,test}}/ each with wav.scp, segments, utt2spk, reco2dur and rttm, "
           "as s3prl's LibriMix scripts/prepare_diarization.py writes them")
 
@@ -495,7 +497,7 @@ class SpeakerDiarization(Task):
                        chosen: dict[str, GridPoint], posteriors: dict[str, np.ndarray]) -> None:
         shift_seconds = data.frame_shift / SAMPLE_RATE
         header = "median\tthreshold\tder\tfalse_alarm_s\tmissed_s\tconfusion_s\tscored_speech_s"
-        rows = [f"{p.median}\t{p.threshold:g}\t{p.der:.6f}\t{p.false_alarm:.3f}\t{p.missed:.3f}\t{p.confusion:.3f}\t{p.total:.3f}"
+        rows = [f"{p.median}\t{p.threshold:g}\t{p.der:.{DER_GRID_DECIMALS}f}\t{p.false_alarm:.3f}\t{p.missed:.3f}\t{p.confusion:.3f}\t{p.total:.3f}"
                 for p in points]
         write_text_atomic(directory / f"{split}_der_grid.tsv", "\n".join([header, *rows]) + "\n")
         protocols = {

@@ -21,6 +21,7 @@ import torch
 
 from bench.cli import main
 from downstream_tasks.metrics.detection import diarization_error_rate, read_rttm
+from downstream_tasks.sd import DER_GRID_DECIMALS
 
 MARGIN = 0.15
 
@@ -66,7 +67,11 @@ def test_sd_unit_writes_the_grid_and_the_chosen_hypotheses(sd_run, mini_small):
     unit = sd_run / json.loads((sd_run / "result.json").read_text())["units"][0]["path"]
     summary = json.loads((unit / "test_der_summary.json").read_text())
     grid = (unit / "test_der_grid.tsv").read_text().splitlines()[1:]
-    assert len(grid) == 10 and min(float(row.split("\t")[2]) for row in grid) == pytest.approx(summary["chosen"]["der"]["der"])
+    # The grid file holds DERs rounded to DER_GRID_DECIMALS; the summary JSON holds them unrounded. Compare like with
+    # like: round the summary's value the same way (a relative tolerance would hang on the 7th digit, which moves
+    # with the thread count and the machine).
+    assert len(grid) == 10
+    assert min(float(row.split("\t")[2]) for row in grid) == round(summary["chosen"]["der"]["der"], DER_GRID_DECIMALS)
     reference = read_rttm(mini_small / "LibriMix" / "test" / "rttm")
     for chosen in summary["chosen"].values():
         hypothesis = read_rttm(unit / chosen["rttm"])
