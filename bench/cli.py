@@ -20,25 +20,24 @@ hf:<hub-id-or-dir>, meralion:<hub-id-or-dir>, s3prl:<name>. `bench upstreams` li
 def _cmd_upstreams(args: argparse.Namespace) -> int:
     from upstream.registry import KNOWN_UPSTREAMS, PREFIX_HELP, load_upstream
 
-    rows = []
     if args.probe:
+        from upstream.probe import format_probe, probe
+
         for name in args.probe:
-            info = load_upstream(name, device=args.device).info()
-            rows.append((name, info.source, str(info.num_hidden_states), str(info.hidden_size),
-                         f"{info.stride_samples} ({info.stride_samples / 16:.0f} ms)", f"measured, {info.padding_policy}"))
-    else:
-        for entry in KNOWN_UPSTREAMS.values():
-            rows.append((entry.name, f"{entry.kind}:{entry.source}", str(entry.num_hidden_states), str(entry.hidden_size),
-                         f"{entry.stride_samples} ({entry.stride_samples / 16:.0f} ms)", "published"))
+            print(format_probe(name, probe(load_upstream(name, device=args.device))), flush=True)
+        return 0
+    rows = []
+    for entry in KNOWN_UPSTREAMS.values():
+        rows.append((entry.name, f"{entry.kind}:{entry.source}", str(entry.num_hidden_states), str(entry.hidden_size),
+                     f"{entry.stride_samples} ({entry.stride_samples / 16:.0f} ms)", "published"))
     header = ("name", "source", "hidden states", "hidden size", "stride (samples)", "basis")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    if not args.probe:
-        print("\nPrefix forms:")
-        for line in PREFIX_HELP.values():
-            print(f"  {line}")
-        print("\n`bench upstreams --probe NAME ...` loads encoders and measures these numbers.")
+    print("\nPrefix forms:")
+    for line in PREFIX_HELP.values():
+        print(f"  {line}")
+    print("\n`bench upstreams --probe NAME ...` loads encoders and prints the first-load checklist (see README).")
     return 0
 
 
@@ -225,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("upstreams", help="list the known upstreams (source, hidden states, size, stride)",
                                   description="List known upstreams with their published layer count, width and frame stride.")
-    listing.add_argument("--probe", nargs="+", metavar="NAME", help="load these upstreams and measure the numbers instead")
+    listing.add_argument("--probe", nargs="+", metavar="NAME",
+                         help="load these upstreams and print what to check before trusting a run: what loading "
+                              "rebuilt or ignored, feature-extractor settings and truncation of a 60 s clip, measured "
+                              "stride, hidden states, output lengths, batched-vs-single difference, dtype")
     listing.add_argument("--device", default="cpu", help="device for --probe (default: cpu)")
     listing.set_defaults(handler=_cmd_upstreams)
 

@@ -9,11 +9,14 @@ a frame-exact cache and correct pooling need them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from upstream.load_integrity import LoadReport
 
 SAMPLE_RATE = 16_000
 
@@ -36,6 +39,9 @@ class UpstreamInfo:
     stride_samples: int
     padding_policy: str
     weights_hash: str | None = None
+    #: What loading the checkpoint found and repaired (:class:`upstream.load_integrity.LoadReport`); None for
+    #: encoders that load no checkpoint through transformers (s3prl built-ins).
+    load_report: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +64,7 @@ class Upstream(nn.Module):
     """
 
     padding_policy: PaddingPolicy = "batched"
+    load_report: "LoadReport | None" = None
 
     def __init__(self, name: str, source: str) -> None:
         super().__init__()
@@ -164,6 +171,7 @@ class Upstream(nn.Module):
             stride_samples=self.get_downsample_rates("hidden_states"),
             padding_policy=self.padding_policy,
             weights_hash=self.weights_hash(),
+            load_report=self.load_report.as_dict() if self.load_report is not None else None,
         )
 
     def weights_hash(self) -> str | None:

@@ -6,6 +6,8 @@ MERaLiON calling convention (80-bin mel ``input_values`` + mel-frame ``attention
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,6 +17,9 @@ from torch import Tensor, nn
 
 from bench.errors import BenchError
 from upstream.base import SAMPLE_RATE, PaddingPolicy, Upstream
+from upstream.load_integrity import parameters_the_forward_reads, repair_loaded_model, shown
+
+log = logging.getLogger(__name__)
 
 # Model families whose padded-batch outputs equal their single-utterance outputs once the
 # convolutional front end (GroupNorm over time in "group" models) runs per utterance. Measured
@@ -74,9 +79,13 @@ class HFUpstream(Upstream):
         hf_logging.disable_progress_bar()
         try:
             self.feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=self.trust_remote_code)
-            self.model = AutoModel.from_pretrained(source, trust_remote_code=self.trust_remote_code)
+            # fp32 weights whatever the checkpoint's dtype: bf16/fp16 run through autocast (set_precision), never
+            # through weights silently rounded at load time.
+            self.model, loading_info = AutoModel.from_pretrained(
+                source, trust_remote_code=self.trust_remote_code, dtype=torch.float32, output_loading_info=True)
         except (OSError, ValueError) as error:
             raise _load_error(source, error, self.trust_remote_code) from error
+        self.load_report, missing_parameters = repair_loaded_model(self.model, loading_info, f"'{name}'")
         self.feature_extractor_overrides = dict(feature_extractor_overrides or {})
         self.input_key = self.feature_extractor.model_input_names[0]
         self._disable_layerdrop()
@@ -86,6 +95,28 @@ class HFUpstream(Upstream):
             self._front_end = _PerUtteranceFrontEnd(self.model.feature_extractor)
             self.model.feature_extractor = self._front_end
         self.freeze()
+        self._refuse_missing_parameters_the_forward_reads(missing_parameters)
+
+    def _refuse_missing_parameters_the_forward_reads(self, missing: list[str]) -> None:
+        """A learned weight absent from the checkpoint is random; refuse it unless the eval forward never reads it."""
+        probe = 0.01 * torch.randn(SAMPLE_RATE, generator=torch.Generator().manual_seed(0))
+        used = parameters_the_forward_reads(self.model, missing, lambda: self._encode([probe])[0])
+        if used:
+            raise BenchError(
+                f"upstream '{self.name}': the checkpoint in {self.source} lacks {len(used)} learned parameter(s) that "
+                f"the forward reads: {shown(used)}; transformers would fill them with random values, and a benchmark "
+                "of random weights is worthless; use the complete checkpoint (check the revision or re-save it)")
+        unused = tuple(sorted(missing))
+        if unused:
+            log.warning("upstream '%s': %d learned parameter(s) missing from the checkpoint are never read by the "
+                        "eval forward (left as initialised): %s", self.name, len(unused), shown(unused))
+        if self.load_report.unexpected:
+            log.warning("upstream '%s': %d checkpoint tensor(s) have no place in the model and were ignored: %s",
+                        self.name, len(self.load_report.unexpected), shown(self.load_report.unexpected))
+        if self.load_report.rebuilt:
+            log.info("upstream '%s': rebuilt %d non-learned tensor(s) that loading left wrong: %s",
+                     self.name, len(self.load_report.rebuilt), shown(self.load_report.rebuilt))
+        self.load_report = dataclasses.replace(self.load_report, missing_unused=unused)
 
     def _default_padding_policy(self) -> PaddingPolicy:
         return "batched" if self.model.config.model_type in BATCH_SAFE_MODEL_TYPES else "per_utterance"
