@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -15,6 +16,10 @@ TMP_PREFIX = ".tmp-"
 TMP_SUFFIX = ".part"
 
 
+# Tries at a fresh temporary name before giving up (as tempfile.TMP_MAX); a clash needs 64 random bits to repeat.
+_NAME_TRIES = 100
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success rename it over ``path``.
@@ -22,14 +27,20 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     ``durable`` also fsyncs the file and its directory, so the rename survives a power cut. A killed
     *process* can never leave a half file either way; bulk writers of thousands of re-creatable files
     (the superb-mini audio) skip the fsync and verify checksums instead.
+
+    Permissions are those a plain ``open(path, "w")`` gives: a new file gets ``0666`` less the umask
+    (0644 under umask 022, 0600 under 077) or the directory's default ACL, because the kernel applies
+    them when the temporary file is created (``tempfile.mkstemp`` would force 0600, unreadable to the
+    group and a web server on a shared filesystem). An existing ``path`` keeps its mode, as ``open``
+    keeps it when it truncates a file; only its owner and group cannot be kept (the rename makes the
+    writer the owner).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target.parent)
     try:
         yield tmp
+        _keep_existing_mode(target, tmp)
         if durable:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -43,6 +54,33 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create_temp(folder: Path) -> Path:
+    """Create an empty, uniquely named temporary file in ``folder`` with the mode ``open()`` would give it.
+
+    Mode 0o666 goes through the kernel's umask / default-ACL step, so nothing reads or sets the process
+    umask (``os.umask`` has no getter, and setting it to read it races with other threads' file creation).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(_NAME_TRIES):
+        tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}{TMP_SUFFIX}"
+        try:
+            os.close(os.open(tmp, flags, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary file name in {folder} after {_NAME_TRIES} tries")
+
+
+def _keep_existing_mode(target: Path, tmp: Path) -> None:
+    """Give ``tmp`` the mode of the file it replaces, as ``open(target, "w")`` would leave it."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    if mode != stat.S_IMODE(os.stat(tmp).st_mode):
+        os.chmod(tmp, mode)
 
 
 def is_temp_name(name: str) -> bool:

@@ -11,10 +11,14 @@ and only the selected layers), memory-mapped when read.
 Layout: ``<cache-root>/<layout>/<key>/`` with ``meta.json`` (what the key stands for) and shards written
 atomically, each as ``<id>.means.npy`` (blocks, L, D), ``<id>.counts.npy`` (blocks,) and ``<id>.json``
 (utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and
-is ignored, so a killed extraction resumes with the utterances it had not finished.
+is ignored, so a killed extraction resumes with the utterances it had not finished. Fills of one cache by several
+processes are ordered by file locks under ``locks/`` (see :meth:`PooledCache._fill_lock`): an utterance is encoded
+once and stored in one shard (only two suites that split the cache different ways can encode a batch twice, and it
+is still committed once).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -23,13 +27,14 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from bench.atomic import write_json_atomic, write_npy_atomic
+from bench.locks import file_lock
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
@@ -147,18 +152,20 @@ class PooledCache:
         self.directory = (root or default_cache_root()) / key.layout / key.digest()
 
     # ---- index ----------------------------------------------------------------------------------
-    def _index(self) -> dict[str, tuple[str, int, int, int]]:
-        """uid -> (shard id, first block, number of blocks, audio file size)."""
+    def _shard_jsons(self) -> list[Path]:
+        return sorted(self.directory.glob("shards/*.json"))
+
+    def _index(self, shard_jsons: Sequence[Path] | None = None) -> dict[str, tuple[str, int, int, int]]:
+        """uid -> (shard id, first block, number of blocks, audio file size), from all shards or the given ones."""
         index: dict[str, tuple[str, int, int, int]] = {}
-        for shard_json in sorted(self.directory.glob("shards/*.json")):
+        for shard_json in self._shard_jsons() if shard_jsons is None else shard_jsons:
             shard = json.loads(shard_json.read_text())
             for uid, size, first, count in zip(shard["uids"], shard["sizes"], shard["first_block"], shard["num_blocks"]):
                 index[uid] = (shard_json.stem, first, count, size)
         return index
 
     def missing(self, utterances: Sequence[Utterance]) -> list[Utterance]:
-        index = self._index()
-        return [u for u in utterances if u.uid not in index or index[u.uid][3] != u.path.stat().st_size]
+        return _not_in(self._index(), utterances)
 
     # ---- filling --------------------------------------------------------------------------------
     def fill(self, utterances: Sequence[Utterance], get_upstream: Callable[[], Upstream], batch_size: int = 8,
@@ -168,13 +175,37 @@ class PooledCache:
         Each shard (`shard_size` utterances, default $BENCH_CACHE_SHARD_UTTERANCES or 256) is committed on its own,
         so a killed extraction loses at most one shard of work. With `num_workers` > 1 this call encodes only
         worker `worker_index`'s part (:func:`worker_part`); parallel workers write disjoint shards.
+
+        Concurrent fills of one cache (see :meth:`_fill_lock`) never encode an utterance twice: what is missing is
+        computed again once the lock is held, so a process that waited for another finds only what is still missing.
         """
         shard_size = shard_size or int(os.environ.get("BENCH_CACHE_SHARD_UTTERANCES", 256))
         if num_workers > 1:
             utterances = worker_part(utterances, worker_index, num_workers, batch_size)
-        todo = self.missing(utterances)
-        if not todo:
+        if not self.missing(utterances):  # a complete cache is only read: no lock, so it may be read-only
             return 0
+        with self._fill_lock(worker_index, num_workers, progress):
+            listed = self._shard_jsons()
+            todo = _not_in(self._index(listed), utterances)
+            if not todo:
+                return 0
+            return self._encode(todo, get_upstream, batch_size, shard_size, progress, {path.name for path in listed})
+
+    @contextlib.contextmanager
+    def _fill_lock(self, worker_index: int, num_workers: int, progress: bool) -> Iterator[None]:
+        """A whole fill (`bench run`) locks the cache exclusively. The workers of a sharded fill (`bench suite`) hold
+        it shared, so they run in parallel but never beside a whole fill, and each holds its own part exclusively, so
+        a retried or second suite's worker of the same part waits instead of encoding it twice."""
+        locks = self.directory / "locks"
+        note = f"waiting for another process filling the feature cache {self.directory}" if progress else None
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(file_lock(locks / "fill.lock", shared=num_workers > 1, waiting_note=note))
+            if num_workers > 1:
+                stack.enter_context(file_lock(locks / f"fill-{worker_index + 1}of{num_workers}.lock", waiting_note=note))
+            yield
+
+    def _encode(self, todo: list[Utterance], get_upstream: Callable[[], Upstream], batch_size: int, shard_size: int,
+                progress: bool, known_shards: set[str]) -> int:
         upstream = get_upstream()
         info = upstream.info()
         if info.weights_hash != self.key.weights_hash:
@@ -213,12 +244,31 @@ class PooledCache:
             shard_id = f"{time.time_ns()}-{os.getpid()}"
             write_npy_atomic(self.directory / "shards" / f"{shard_id}.means.npy", np.concatenate(means))
             write_npy_atomic(self.directory / "shards" / f"{shard_id}.counts.npy", np.concatenate(counts))
-            write_json_atomic(self.directory / "shards" / f"{shard_id}.json", {
-                "uids": [u.uid for u in shard], "sizes": [u.path.stat().st_size for u in shard],
-                "first_block": first_block, "num_blocks": num_blocks,
-            })
+            self._commit_shard(shard_id, shard, first_block, num_blocks, known_shards)
         bar.close()
         return len(todo)
+
+    def _commit_shard(self, shard_id: str, shard: list[Utterance], first_block: list[int], num_blocks: list[int],
+                      known_shards: set[str]) -> None:
+        """Write the shard's JSON (which commits it), leaving out utterances another process committed since
+        `known_shards` were listed: the locks of :meth:`_fill_lock` already prevent that, except between sharded
+        fills split different ways, and this keeps every utterance in one shard even then. Blocks left out stay in
+        the shard's arrays, unreferenced."""
+        base = self.directory / "shards" / shard_id
+        with file_lock(self.directory / "locks" / "commit.lock"):
+            fresh = [path for path in self._shard_jsons() if path.name not in known_shards]
+            still_missing = {u.uid for u in _not_in(self._index(fresh), shard)}
+            known_shards.update(path.name for path in fresh)
+            keep = [row for row, utterance in enumerate(shard) if utterance.uid in still_missing]
+            if not keep:  # all of it was committed meanwhile: the arrays are an uncommitted leftover
+                for suffix in (".means.npy", ".counts.npy"):
+                    Path(f"{base}{suffix}").unlink(missing_ok=True)
+                return
+            write_json_atomic(f"{base}.json", {
+                "uids": [shard[row].uid for row in keep], "sizes": [shard[row].path.stat().st_size for row in keep],
+                "first_block": [first_block[row] for row in keep], "num_blocks": [num_blocks[row] for row in keep],
+            })
+            known_shards.add(f"{shard_id}.json")
 
     # ---- reading --------------------------------------------------------------------------------
     def load(self, utterances: Sequence[Utterance]) -> CachedFeatures:
@@ -239,6 +289,11 @@ class PooledCache:
             pooled = self.key.layout == "pooled"
             crop_blocks.append(crop_block_count(utterance.random_crop_seconds, block_seconds) if pooled else None)
         return CachedFeatures(views, crop_blocks)
+
+
+def _not_in(index: dict[str, tuple[str, int, int, int]], utterances: Sequence[Utterance]) -> list[Utterance]:
+    """The utterances the index lacks, or holds for an audio file of another size."""
+    return [u for u in utterances if u.uid not in index or index[u.uid][3] != u.path.stat().st_size]
 
 
 def list_caches(root: Path | None = None) -> list[dict]:

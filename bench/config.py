@@ -17,6 +17,9 @@ from bench.errors import BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PROFILES = ("superb", "mini")
+#: Settings every task has, under its own YAML's values. ``data.allow_missing``: run on without the files the
+#: dataset's metadata names but the disk lacks (bench/dataset_check.py); the record lists them.
+COMMON_DEFAULTS = OmegaConf.create({"data": {"allow_missing": False}})
 
 
 def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:
@@ -49,7 +52,7 @@ def load_task_config(task: str, profile: str = "superb", overrides: Sequence[str
     if profile not in PROFILES:
         raise BenchError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
     raw = OmegaConf.load(path)
-    config = raw.superb
+    config = OmegaConf.merge(COMMON_DEFAULTS, raw.superb)
     if profile != "superb":
         config = OmegaConf.merge(config, raw.get(profile, {}))
     OmegaConf.set_struct(config, True)

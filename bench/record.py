@@ -63,11 +63,18 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return peak
 
 
-def dataset_fingerprint(data_root: Path, uids_and_sizes: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    """Cite the exact data: superb-mini's MANIFEST checksum when present, and a hash of the files this run used."""
+def dataset_fingerprint(data_root: Path, uids_and_sizes: Sequence[tuple[str, int]],
+                        metadata_files: Sequence[Path] = ()) -> dict[str, Any]:
+    """Cite the exact data: superb-mini's MANIFEST checksum when present, a hash of the audio files this run used
+    (uid and size: hashing every byte of 150k files would take longer than some runs) and a hash of the *contents*
+    of the label, list and trial files the reader read (small, and a one-label edit changes a number)."""
     digest = hashlib.sha256()
     for uid, size in sorted(uids_and_sizes):
         digest.update(f"{uid}\t{size}\n".encode())
+    metadata_digest = hashlib.sha256()
+    for path in sorted(set(metadata_files)):
+        metadata_digest.update(f"{_relative(path, data_root)}\n".encode())
+        metadata_digest.update(hashlib.sha256(path.read_bytes()).digest())
     manifest_checksum = None
     manifest = data_root / "MANIFEST.json"
     if manifest.is_file():
@@ -79,4 +86,12 @@ def dataset_fingerprint(data_root: Path, uids_and_sizes: Sequence[tuple[str, int
         if manifest_checksum is None:
             manifest_checksum = hashlib.sha256(manifest.read_bytes()).hexdigest()
     return {"root": str(data_root.resolve()), "files_sha256": digest.hexdigest(), "num_files": len(uids_and_sizes),
+            "metadata_sha256": metadata_digest.hexdigest(), "num_metadata_files": len(set(metadata_files)),
             "manifest_checksum": manifest_checksum}
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

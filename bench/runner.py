@@ -24,6 +24,8 @@ from omegaconf import OmegaConf
 from bench.atomic import write_json_atomic, write_text_atomic
 from bench.cache import PooledCache, PooledCacheKey
 from bench.config import load_task_config
+from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
+from bench.locks import unit_lock
 from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fingerprint, device_description, now,
                           peak_memory_mb, versions)
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
@@ -75,9 +77,17 @@ class TaskRun:
         self.directory = output_dir / task.name / slug(upstream.name)
         self.folds = list(task.folds)
         task.prepare(self.info)
-        self.data = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
+        loaded = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
+        self.data, missing = refuse_or_drop_missing(task, loaded, data_root, bool(self.config.data.allow_missing))
         files = {(u.uid, u.path.stat().st_size) for data in self.data.values() for u in data.all_utterances()}
-        self.dataset = dataset_fingerprint(data_root, sorted(files))
+        metadata = [path for data in self.data.values() for path in data.metadata_files]
+        self.dataset = dataset_fingerprint(data_root, sorted(files), metadata)
+        self.dataset["splits"] = split_sizes(task, self.data)
+        self.dataset["size_warnings"] = size_warnings(task, self.dataset["splits"], data_root)
+        if missing is not None:
+            self.dataset["missing"] = missing.as_dict()
+        for warning in self.dataset["size_warnings"]:
+            logging.getLogger(__name__).warning("%s", warning)
         config_for_id = OmegaConf.to_container(self.config, resolve=True)
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
@@ -149,13 +159,18 @@ class TaskRun:
     # ---- units ----------------------------------------------------------------------------------
     def unit(self, fold: str | None, seed: int, lr: float) -> RunUnit:
         return RunUnit(self.info.name, self.task.name, fold, seed, float(lr), self.config_digest, self.upstream_digest,
-                       self.dataset["files_sha256"])
+                       _digest([self.dataset["files_sha256"], self.dataset["metadata_sha256"]]))
 
     def unit_dir(self, unit: RunUnit) -> Path:
         parts = [unit.fold or "all", f"seed{unit.seed}", f"lr{unit.learning_rate:g}", unit.unit_id]
         return self.directory / "units" / "-".join(parts)
 
     def run_unit(self, unit: RunUnit, force: bool = False) -> dict:
+        # one process at a time decides and trains: one that waited finds the record and reuses it, as a rerun does
+        with unit_lock(self.unit_dir(unit), self.progress):
+            return self._run_unit(unit, force)
+
+    def _run_unit(self, unit: RunUnit, force: bool) -> dict:
         run_dir = self.unit_dir(unit)
         record_path = run_dir / "record.json"
         previous = json.loads(record_path.read_text()) if record_path.exists() and not force else None
@@ -370,6 +385,13 @@ def format_summary(results: list[dict]) -> str:
         cell = f"{value:.2f}" + (f" ± {std:.2f}" if len(result["seeds"]) > 1 else "")
         lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + ' %':<7} {cell:>15} "
                      f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}")
+    for result in results:
+        dataset = result.get("dataset", {})
+        for warning in dataset.get("size_warnings", []):
+            lines.append(f"warning: {warning}")
+        if dataset.get("missing"):
+            lines.append(f"warning: {result['task_title']} ran without {dataset['missing']['count']} missing file(s) "
+                         f"(data.allow_missing=true): {', '.join(dataset['missing']['files'][:3])}")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.atomic import write_text_atomic
 from downstream_tasks.base import SplitScore, TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
-from downstream_tasks.librispeech import SPLITS, read_split
+from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
 from downstream_tasks.metrics.text import error_rate
 
@@ -26,6 +26,7 @@ class SpeechRecognition(CTCTask):
     name = "asr"
     title = "ASR"
     corpus = "librispeech"
+    official_split_sizes = OFFICIAL_SPLIT_SIZES
     metric = "wer"
     rnn_head = True
     uses_specaug = True
@@ -51,7 +52,7 @@ class SpeechRecognition(CTCTask):
                     raise BenchError(f"{uid}: characters {unknown} are outside the recipe's A-Z, apostrophe and space")
                 utterances.append(Utterance(uid, path, tuple(index[c] for c in symbols) + (EOS,), speaker, text=text))
             splits[split] = utterances
-        return TaskData(self.corpus, data_root, splits, [vocabulary])
+        return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=transcript_files(data_root))
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         text = "".join(data.label_names[0][t] for t in tokens if t >= len(SPECIALS))

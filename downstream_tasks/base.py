@@ -4,9 +4,10 @@ The runner, the cache and the CLI only talk to these interfaces; a new task is o
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,9 @@ class TaskData:
     corpus_root: Path
     splits: dict[str, list[Utterance]]
     label_names: list[list[str]] = field(default_factory=list)
+    #: The label, list and trial files the reader read: the record's dataset fingerprint hashes their contents, so
+    #: an edited label invalidates the record.
+    metadata_files: list[Path] = field(default_factory=list)
 
     def all_utterances(self) -> list[Utterance]:
         seen: dict[str, Utterance] = {}
@@ -128,13 +132,29 @@ class Task:
     trainable: ClassVar[bool] = True
     #: also score test at every dev evaluation, for protocols that select on test (ASV's SUPERB number)
     score_test_at_each_eval: ClassVar[bool] = False
+    #: The official corpus's number of utterances per split (``"test"``, ``"fold1/test"``, or a task's own count
+    #: such as ``"test_trials"``, see :meth:`split_counts`), from s3prl's recipe metadata; a run on real data
+    #: whose counts differ gets a warning in its summary and record. Empty where no sourced count exists.
+    official_split_sizes: ClassVar[dict[str, int]] = {}
 
     def prepare(self, upstream: Any) -> None:
         """Called with the upstream's ``UpstreamInfo`` before :meth:`load`; tasks whose labels depend on the encoder
         (SD's frame labels at its stride) keep what they need here."""
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
+        """Read the dataset's official layout. List every audio file the metadata names as an utterance whether or not
+        it is on disk: the runner checks that they exist (and stops, or drops them with ``data.allow_missing``)."""
         raise NotImplementedError
+
+    def without_files(self, data: TaskData, is_dropped: Callable[[Path], bool]) -> TaskData:
+        """``data`` without the utterances whose file is dropped (``data.allow_missing=true``). Tasks whose data
+        holds more than utterances (trials, ground truth, recordings) drop what refers to those files too."""
+        return dataclasses.replace(data, splits={split: [u for u in utterances if not is_dropped(u.path)]
+                                                 for split, utterances in data.splits.items()})
+
+    def split_counts(self, data: TaskData) -> dict[str, int]:
+        """Counts beyond utterances per split that the official sizes are checked against (ASV: trials)."""
+        return {}
 
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         """Featurizer + head; ``model(features, generator)`` returns what :meth:`loss` and :meth:`predict` take."""

@@ -19,19 +19,24 @@ LABELS = ["neu", "hap", "ang", "sad"]
 KEEP = {"neu": "neu", "hap": "hap", "ang": "ang", "sad": "sad", "exc": "hap"}
 
 
-def read_session(data_root: Path, session_dir: Path) -> list[Utterance]:
-    wav_root = session_dir / "sentences" / "wav"
-    wavs = {wav.stem: wav for wav in sorted(wav_root.rglob("*.wav"))}
-    utterances = []
+def label_files(session_dir: Path) -> list[Path]:
     # s3prl lists label files with os.listdir (filesystem order); we sort them so folds are reproducible.
-    for label_file in sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
+    return sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt"))
+
+
+def read_session(data_root: Path, session_dir: Path) -> list[Utterance]:
+    """Every kept utterance a label file names, at its official path ``sentences/wav/<dialog>/<utterance>.wav``
+    (the dialog is the label file's name), whether or not the file is there: the runner checks."""
+    wav_root = session_dir / "sentences" / "wav"
+    utterances = []
+    for label_file in label_files(session_dir):
         for line in label_file.read_text(errors="replace").splitlines():
             if not line.startswith("["):
                 continue
             fields = [field for field in re.split("[\t\n]", line) if field]
-            if len(fields) < 3 or fields[2] not in KEEP or fields[1] not in wavs:
+            if len(fields) < 3 or fields[2] not in KEEP:
                 continue
-            wav = wavs[fields[1]]
+            wav = wav_root / label_file.stem / f"{fields[1]}.wav"
             utterances.append(Utterance(str(wav.relative_to(data_root)), wav, (LABELS.index(KEEP[fields[2]]),),
                                         speaker=wav.stem.split("_")[0]))
     return utterances
@@ -42,6 +47,10 @@ class EmotionRecognition(ClassificationTask):
     title = "ER"
     corpus = "iemocap"
     folds = ("fold1", "fold2", "fold3", "fold4", "fold5")
+    # The test sets of s3prl's downstream/emotion/meta_data/Session{k}/test_meta_data.json (5,531 utterances in
+    # all); train/dev are a random 80/20 split of the other sessions.
+    official_split_sizes = {"fold1/test": 1085, "fold2/test": 1023, "fold3/test": 1151, "fold4/test": 1031,
+                            "fold5/test": 1241}
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         root = require_dir(data_root / ROOT, "IEMOCAP",
@@ -57,4 +66,5 @@ class EmotionRecognition(ClassificationTask):
         order = torch.randperm(len(train_pool), generator=generator).tolist()
         train = [train_pool[i] for i in order[:train_count]]
         dev = [train_pool[i] for i in order[train_count:]]
-        return TaskData(self.corpus, data_root, {"train": train, "dev": dev, "test": test}, [LABELS])
+        return TaskData(self.corpus, data_root, {"train": train, "dev": dev, "test": test}, [LABELS],
+                        metadata_files=[path for session in sessions for path in label_files(session)])

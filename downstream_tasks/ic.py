@@ -22,6 +22,8 @@ class IntentClassification(ClassificationTask):
     name = "ic"
     title = "IC"
     corpus = "fluent_speech_commands"
+    # Fluent Speech Commands' official data/{train,valid,test}_data.csv (s3prl's fluent_commands recipe reads them)
+    official_split_sizes = {"train": 23132, "dev": 3118, "test": 3793}
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         root = require_dir(data_root / ROOT, "Fluent Speech Commands",
@@ -48,4 +50,5 @@ class IntentClassification(ClassificationTask):
                 utterances.append(Utterance(str(path.relative_to(data_root)), path,
                                             tuple(index[value] for value, index in zip(values, indices)), str(row.speakerId)))
             splits[split] = utterances
-        return TaskData(self.corpus, data_root, splits, vocabularies)
+        return TaskData(self.corpus, data_root, splits, vocabularies,
+                        metadata_files=[root / "data" / file_name for file_name in SPLIT_FILES.values()])

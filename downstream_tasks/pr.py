@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from bench.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
-from downstream_tasks.librispeech import SPLITS, read_split
+from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.metrics.text import error_rate
 
 
@@ -68,6 +68,7 @@ class PhonemeRecognition(CTCTask):
     name = "pr"
     title = "PR"
     corpus = "librispeech"
+    official_split_sizes = OFFICIAL_SPLIT_SIZES
     metric = "per"
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
@@ -90,7 +91,7 @@ class PhonemeRecognition(CTCTask):
             shown = ", ".join(sorted(missing)[:20])
             raise BenchError(f"{len(missing)} words are in neither CMUdict nor the lexicon ({shown}"
                              f"{', ...' if len(missing) > 20 else ''}); pass a lexicon with data.lexicon=PATH or --lexicon PATH")
-        return TaskData(self.corpus, data_root, splits, [vocabulary])
+        return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=transcript_files(data_root))
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         return " ".join(data.label_names[0][t] for t in tokens)

@@ -22,12 +22,13 @@ MTWV is computed from the scores as the stdlist writes them (4 decimals), ATWV f
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, ClassVar, Collection, Sequence
 
 import numpy as np
 
@@ -66,17 +67,15 @@ def read_language_key(path: Path) -> list[tuple[str, str]]:
 
 
 def english_utterances(data_root: Path, key_name: str) -> list[Utterance]:
-    """The ``nnenglish`` rows of ``scoring/<key_name>`` as utterances (uid: path relative to the data root), in file order."""
+    """The ``nnenglish`` rows of ``scoring/<key_name>`` as utterances (uid: path relative to the data root), in file order,
+    present on disk or not: the runner checks them all at once (``data.allow_missing=true`` drops the missing ones)."""
     root = data_root / ROOT
     key = root / "scoring" / key_name
     utterances = []
     for relative, language in read_language_key(key):
         if language != ENGLISH:
             continue
-        path = root / relative
-        if not path.is_file():
-            raise BenchError(f"{DATASET}: {key} lists {relative}, but {path} does not exist (expected layout: {LAYOUT})")
-        utterances.append(Utterance(f"{ROOT}/{relative}", path, ()))
+        utterances.append(Utterance(f"{ROOT}/{relative}", root / relative, ()))
     if not utterances:
         raise BenchError(f"{DATASET}: no '{ENGLISH}' row in {key}; the recipe scores the English subset only")
     return utterances
@@ -89,6 +88,12 @@ def file_id(name: str) -> str:
         if base.lower().endswith(suffix):
             return base[: -len(suffix)]
     return base
+
+
+def ground_truth_files(directory: Path, query_set: str) -> list[Path]:
+    """The files of ``groundtruth_quesst14_<set>/`` that :func:`read_ground_truth` reads."""
+    return [directory / "quesst14.ecf.xml", directory / f"quesst14_{query_set}.tlist.xml",
+            directory / f"quesst14_{query_set}.rttm"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,17 @@ class GroundTruth:
                 if document in column:
                     targets[i, column[document]] = True
         return targets
+
+    def without(self, queries: Collection[str] = (), documents: Collection[str] = ()) -> GroundTruth:
+        """The ground truth of the database without these query and document ids: out of the tlist, the ecf and every
+        occurrence, so the scorer neither counts a dropped query as never found nor a dropped document as a
+        candidate. A query whose only occurrences were in dropped documents keeps its tlist row; with no occurrence
+        left it is not scored, as the official scorer drops a query that occurs nowhere."""
+        queries, documents = set(queries), set(documents)
+        occurrences = {query: found - documents for query, found in self.occurrences.items() if query not in queries}
+        return GroundTruth(tuple(d for d in self.documents if d not in documents),
+                           tuple(q for q in self.queries if q not in queries),
+                           {query: found for query, found in occurrences.items() if found})
 
 
 def _parse_xml(path: Path) -> ET.Element:
@@ -259,6 +275,9 @@ class QueryByExample(Task):
     higher_is_better = True
     head_input = "frames"
     trainable = False
+    # No sourced official count: the recipe notes give no number of English documents or queries (s3prl filters
+    # the language keys at load time), so a short real database is not flagged.
+    official_split_sizes: ClassVar[dict[str, int]] = {}
 
     def __init__(self) -> None:
         self.upstream_info: Any = None
@@ -270,11 +289,16 @@ class QueryByExample(Task):
         root = require_dir(data_root / ROOT, DATASET, LAYOUT)
         for folder in ("Audio", "dev_queries", "eval_queries", "scoring"):
             require_dir(root / folder, DATASET, LAYOUT)
+        scoring = root / "scoring"
         splits = {DOCUMENTS: english_utterances(data_root, "language_key_utterances.lst")}
+        metadata = [scoring / "language_key_utterances.lst"]
         ground_truth = {}
         for split, query_set in QUERY_SETS.items():
             splits[split] = english_utterances(data_root, f"language_key_{query_set}.lst")
-            truth = read_ground_truth(root / "scoring" / f"groundtruth_quesst14_{query_set}", query_set)
+            truth_dir = scoring / f"groundtruth_quesst14_{query_set}"
+            truth = read_ground_truth(truth_dir, query_set)
+            # the ground truth is what MTWV is computed against: an edited occurrence is another test set
+            metadata += [scoring / f"language_key_{query_set}.lst", *ground_truth_files(truth_dir, query_set)]
             documents = [file_id(u.uid) for u in splits[DOCUMENTS]]
             absent = [d for d in documents if d not in set(truth.documents)]
             if absent:
@@ -285,7 +309,21 @@ class QueryByExample(Task):
                 raise BenchError(f"{DATASET}: no English {query_set} query occurs in an English document according to "
                                  f"groundtruth_quesst14_{query_set}/quesst14_{query_set}.rttm; MTWV is undefined")
             ground_truth[split] = truth
-        return QbeData(self.corpus, data_root, splits, [], ground_truth=ground_truth)
+        return QbeData(self.corpus, data_root, splits, [], metadata_files=metadata, ground_truth=ground_truth)
+
+    def without_files(self, data: TaskData, is_dropped: Callable[[Path], bool]) -> QbeData:
+        """Drop missing documents and queries from the splits and from each query set's ground truth (see
+        :meth:`GroundTruth.without`): MTWV is then the official scorer's over the database without those files."""
+        if not isinstance(data, QbeData):
+            raise TypeError("QbE drops ground truth: it needs the QbeData that QueryByExample.load returns")
+        kept = super().without_files(data, is_dropped)
+        gone = {split: {file_id(u.uid) for u in utterances if is_dropped(u.path)} for split, utterances in data.splits.items()}
+        for split, utterances in kept.splits.items():
+            if not utterances:
+                raise BenchError(f"{DATASET}: no English {split} file is left without the missing files; restore them")
+        ground_truth = {split: truth.without(queries=gone[split], documents=gone[DOCUMENTS])
+                        for split, truth in data.ground_truth.items()}
+        return dataclasses.replace(kept, ground_truth=ground_truth)
 
     # ---- the protocol ---------------------------------------------------------------------------------------------
     def _bytes_per_layer(self, data: TaskData, split: str) -> float | None:

@@ -25,6 +25,12 @@ VOICES = {
 FOLDERS = {"train": "train", "dev": "valid", "test": "test"}
 
 
+def _uid_split(uid: str) -> str | None:
+    """The split folder a SNIPS uid names (``Joanna-snips-valid-12`` -> ``valid``)."""
+    parts = uid.split("-")
+    return parts[2] if len(parts) >= 4 and parts[1] == "snips" else None
+
+
 def encode_line(words: list[str], tags: list[str], index: dict[str, int]) -> list[int]:
     """s3prl's CharacterTextSlotEncoder.encode on the words and IOB tags between BOS and EOS."""
     tokens: list[int] = []
@@ -57,7 +63,8 @@ class SlotFilling(CTCTask):
         vocabulary = SPECIALS + CHARACTERS + [f"{edge}-{slot}" for slot in slots for edge in ("B", "E")]
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
         labels: dict[str, tuple[list[str], list[str]]] = {}
-        for line in require_file(root / "all.iob.snips.txt", "Audio SNIPS", "<uid> BOS words EOS<TAB>O tags intent").read_text().splitlines():
+        label_file = require_file(root / "all.iob.snips.txt", "Audio SNIPS", "<uid> BOS words EOS<TAB>O tags intent")
+        for line in label_file.read_text().splitlines():
             if "\t" not in line:
                 continue
             sentence, tags = line.strip().split("\t")
@@ -66,7 +73,12 @@ class SlotFilling(CTCTask):
         splits = {}
         for split, folder in FOLDERS.items():
             utterances = []
-            for wav in sorted(require_dir(root / folder, "Audio SNIPS", f"{ROOT}/{folder}/*.wav").rglob("*.wav")):
+            found = {wav.stem: wav for wav in require_dir(root / folder, "Audio SNIPS", f"{ROOT}/{folder}/*.wav").rglob("*.wav")}
+            # s3prl keeps the folder's wavs that are labelled and spoken by the split's voices; a labelled uid of
+            # those voices ('<Voice>-snips-<split>-<n>') that the folder lacks is listed at its path, to be reported.
+            expected = {uid: root / folder / f"{uid}.wav" for uid in labels
+                        if _uid_split(uid) == folder and uid.split("-")[0] in VOICES[split]}
+            for wav in sorted({**expected, **found}.values()):
                 voice = wav.stem.split("-")[0]
                 if wav.stem not in labels or voice not in VOICES[split]:
                     continue
@@ -79,7 +91,8 @@ class SlotFilling(CTCTask):
             if not utterances:
                 raise BenchError(f"Audio SNIPS {folder}: no labelled recordings by the recipe's voices {', '.join(VOICES[split])}")
             splits[split] = utterances
-        return TaskData(self.corpus, data_root, splits, [vocabulary])
+        return TaskData(self.corpus, data_root, splits, [vocabulary],
+                        metadata_files=[root / "slots.txt", label_file])
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         return render_sf_tokens([data.label_names[0][t] for t in tokens if t >= len(SPECIALS)])

@@ -106,6 +106,15 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
             cell.std = None if std is None else column.display(std)
             cell.n_seeds = len(record.seeds)
             cell.record = record
+            missing = record.dataset.get("missing")
+            if missing:
+                shown = ", ".join(missing["files"][:3]) + (", ..." if missing["count"] > 3 else "")
+                cell.notes.append(notes.add(
+                    f"{TASK_TITLES[column.task]} of {name}: run without {missing['count']} file(s) that the dataset's "
+                    f"metadata names but the disk lacked (data.allow_missing=true): {shown}. The splits differ from "
+                    f"the official ones; the record's dataset.missing lists every file."))
+            for warning in record.dataset.get("size_warnings", []):
+                cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
             alternative = record.metrics.get(column.metric + DEV_SELECTED_SUFFIX)
             if alternative is not None:
                 cell.notes.append(notes.add(

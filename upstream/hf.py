@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +16,7 @@ from torch import Tensor, nn
 
 from bench.errors import BenchError
 from upstream.base import SAMPLE_RATE, PaddingPolicy, Upstream
+from upstream.hub import HubUnavailable, cached_file, describe, load_pretrained
 from upstream.load_integrity import parameters_the_forward_reads, repair_loaded_model, shown
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,15 @@ def _load_error(source: str, error: Exception, trust_remote_code: bool) -> Bench
     local_hint = "pass a local directory instead (e.g. hf:/path/to/model, after `huggingface-cli download` on a machine with network)"
     if Path(source).exists():
         return BenchError(f"cannot load the transformers model in {source}: {error}".splitlines()[0])
-    offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    if isinstance(error, HubUnavailable):
+        # Say which case stopped us, and whether a cached copy exists but failed to load (then its error matters).
+        cached = (f"; its copy in the local cache does not load ({describe(error.cached_error)})"
+                  if cached_file(source) else " and it is not in the local cache")
+        why = f" ({error.reason}){cached}"
+    else:
+        why = f" and it is not in the local cache ({describe(error)})"
     return BenchError(
-        f"cannot fetch '{source}' from the Hugging Face hub{offline} and it is not in the local cache; "
+        f"cannot fetch '{source}' from the Hugging Face hub{why}; "
         f"{local_hint}" + ("; remote code needs trust_remote_code, which this upstream sets" if trust_remote_code else "")
     )
 
@@ -77,13 +83,21 @@ class HFUpstream(Upstream):
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        try:
-            self.feature_extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=self.trust_remote_code)
+
+        def load(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
+            # hub_kwargs is local_files_only=True on the first try of a hub id (see upstream.hub).
+            feature_extractor = AutoFeatureExtractor.from_pretrained(
+                source, trust_remote_code=self.trust_remote_code, **hub_kwargs)
             # fp32 weights whatever the checkpoint's dtype: bf16/fp16 run through autocast (set_precision), never
             # through weights silently rounded at load time.
-            self.model, loading_info = AutoModel.from_pretrained(
-                source, trust_remote_code=self.trust_remote_code, dtype=torch.float32, output_loading_info=True)
-        except (OSError, ValueError) as error:
+            model, loading_info = AutoModel.from_pretrained(
+                source, trust_remote_code=self.trust_remote_code, dtype=torch.float32, output_loading_info=True,
+                **hub_kwargs)
+            return feature_extractor, model, loading_info
+
+        try:
+            self.feature_extractor, self.model, loading_info = load_pretrained(source, load)
+        except (OSError, ValueError, HubUnavailable) as error:
             raise _load_error(source, error, self.trust_remote_code) from error
         self.load_report, missing_parameters = repair_loaded_model(self.model, loading_info, f"'{name}'")
         self.feature_extractor_overrides = dict(feature_extractor_overrides or {})

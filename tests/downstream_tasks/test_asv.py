@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -151,19 +152,20 @@ def _touch(root: Path, relatives: list[str]) -> None:
 
 
 def test_read_trials_and_its_errors(tmp_path):
-    wav = tmp_path / "test" / "wav"
-    _touch(wav, ["id1/v1/00001.wav", "id1/v2/00001.wav", "id2/v1/00001.wav"])
     trials = tmp_path / "trials.txt"
     trials.write_text("1 id1/v1/00001.wav id1/v2/00001.wav\n\n0 id1/v1/00001.wav id2/v1/00001.wav\n")
-    assert read_trials(trials, wav) == [(1, "id1/v1/00001.wav", "id1/v2/00001.wav"), (0, "id1/v1/00001.wav", "id2/v1/00001.wav")]
+    assert read_trials(trials) == [(1, "id1/v1/00001.wav", "id1/v2/00001.wav"), (0, "id1/v1/00001.wav", "id2/v1/00001.wav")]
+    # no audio is looked at: a missing file is the runner's one-line error over every split (or data.allow_missing)
     trials.write_text("1 id1/v1/00001.wav id1/v2/00001.wav\n0 id1/v1/00001.wav id3/v9/00004.wav\n")
-    with pytest.raises(BenchError, match=r"trials.txt:2: id3/v9/00004.wav is not in .*test/wav"):
-        read_trials(trials, wav)
+    assert read_trials(trials)[1] == (0, "id1/v1/00001.wav", "id3/v9/00004.wav")
     trials.write_text("yes id1/v1/00001.wav id1/v2/00001.wav\n")
     with pytest.raises(BenchError, match=r"trials.txt:1: expected '<1\|0> <path> <path>'"):
-        read_trials(trials, wav)
+        read_trials(trials)
     with pytest.raises(BenchError, match="missing"):
-        read_trials(tmp_path / "absent.txt", wav)
+        read_trials(tmp_path / "absent.txt")
+    trials.write_text("\n")
+    with pytest.raises(BenchError, match="has no trials"):
+        read_trials(trials)
 
 
 def _pool(speakers: int = 6, videos: int = 4, per_video: int = 3) -> list[str]:
@@ -226,6 +228,46 @@ def test_load_on_superb_mini(mini_tiny):
         (int(label), f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed]
     assert {u.uid for u in test} == {uid for t in data.trials["test"] for uid in (t.enrollment, t.test)}
     assert {u.uid for u in dev} == {uid for t in data.trials["dev"] for uid in (t.enrollment, t.test)}
+    assert data.metadata_files == [root / "voxceleb1_test_v2.txt"]  # the train and dev sets are a glob of dev/wav
+    assert task.split_counts(data) == {"dev_trials": len(data.trials["dev"]), "test_trials": len(listed)}
+
+
+def test_load_lists_test_files_that_are_not_on_disk(tmp_path, mini_tiny):
+    root = Path(shutil.copytree(mini_tiny / "VoxCeleb1", tmp_path / "VoxCeleb1"))  # the shared corpus stays whole
+    first = (root / "voxceleb1_test_v2.txt").read_text().split()[1]
+    (root / "test" / "wav" / first).unlink()
+    data = _task().load(tmp_path, None, load_task_config("asv", "mini"))
+    assert root / "test" / "wav" / first in {u.path for u in data.splits["test"]}  # the runner decides, not the reader
+
+
+def _verification_data() -> VerificationData:
+    names = {"test": ["a/v1/1.wav", "a/v2/1.wav", "b/v1/1.wav", "c/v1/1.wav"], "dev": ["d/v1/1.wav", "d/v2/1.wav", "e/v1/1.wav"],
+             "train": ["d/v3/1.wav", "e/v2/1.wav"]}
+    splits = {split: [Utterance(f"VoxCeleb1/{split}/{n}", Path("/data/VoxCeleb1") / split / n, ()) for n in files]
+              for split, files in names.items()}
+    uid = {split: [u.uid for u in utterances] for split, utterances in splits.items()}
+    trials = {"test": [Trial(1, uid["test"][0], uid["test"][1]), Trial(0, uid["test"][0], uid["test"][2]),
+                       Trial(0, uid["test"][2], uid["test"][3])],
+              "dev": [Trial(1, uid["dev"][0], uid["dev"][1]), Trial(0, uid["dev"][0], uid["dev"][2])]}
+    return VerificationData("voxceleb1", Path("/data"), splits, [["d", "e"]], trials=trials)
+
+
+def test_without_files_drops_the_trials_naming_a_file_and_the_files_only_they_named():
+    data = _verification_data()
+    # c/v1 is named by one trial only; b/v1 by that one and another: dropping c leaves b, a
+    kept = _task().without_files(data, lambda path: path.as_posix().endswith("test/c/v1/1.wav"))
+    assert [(t.enrollment, t.test) for t in kept.trials["test"]] == [(t.enrollment, t.test) for t in data.trials["test"][:2]]
+    assert [u.uid for u in kept.splits["test"]] == [u.uid for u in data.splits["test"][:3]]
+    assert kept.trials["dev"] == data.trials["dev"] and kept.splits["dev"] == data.splits["dev"]
+    # dropping b/v1 takes two trials, and c/v1 goes with them (no trial left names it)
+    kept = _task().without_files(data, lambda path: path.as_posix().endswith("test/b/v1/1.wav"))
+    assert [u.uid for u in kept.splits["test"]] == [u.uid for u in data.splits["test"][:2]] and len(kept.trials["test"]) == 1
+    # a training file is dropped as a plain utterance
+    kept = _task().without_files(data, lambda path: path.as_posix().endswith("train/d/v3/1.wav"))
+    assert [u.uid for u in kept.splits["train"]] == [data.splits["train"][1].uid] and kept.trials == data.trials
+    assert data.trials["test"] and len(data.splits["test"]) == 4  # the input is not modified
+    with pytest.raises(BenchError, match="no test trial is left"):
+        _task().without_files(data, lambda path: "/test/a/" in path.as_posix() or "/test/b/" in path.as_posix())
 
 
 def test_missing_trial_list_is_a_one_line_error(tmp_path):
@@ -263,7 +305,7 @@ def test_score_split_writes_trial_scores(tmp_path):
     utterances = [Utterance(f"VoxCeleb1/test/wav/{n}", wav / n, (), n.split("/")[0]) for n in names]
     uid = [u.uid for u in utterances]
     trials = [Trial(1, uid[0], uid[1]), Trial(0, uid[0], uid[2]), Trial(0, uid[1], uid[3]), Trial(1, uid[1], uid[0])]
-    data = VerificationData("voxceleb1", tmp_path, {"test": utterances}, [[]], {"test": trials})
+    data = VerificationData("voxceleb1", tmp_path, {"test": utterances}, [[]], trials={"test": trials})
     score = _task().score_split(_OneHotSpeakers(), data, _Source(utterances, ["a", "b", "c"]), "test", 3, tmp_path)
     assert score.metrics == {"eer": pytest.approx(0.0, abs=1e-9)}
     written = (tmp_path / "test_trial_scores.txt").read_text().splitlines()
@@ -301,7 +343,7 @@ def test_training_with_frame_crops_resumes_to_the_same_result(tmp_path):
                           for s in speakers for i in range(3)] for split in ("train", "dev", "test")}
     trials = {split: [Trial(int(a.speaker == b.speaker), a.uid, b.uid) for a, b in zip(utterances[split], utterances[split][1:])]
               for split in ("dev", "test")}
-    data = VerificationData("voxceleb1", tmp_path, utterances, [speakers], trials)
+    data = VerificationData("voxceleb1", tmp_path, utterances, [speakers], trials=trials)
     for utterance in data.all_utterances():
         utterance.path.write_bytes(b"x" * len(utterance.uid))
     overrides = ["head.connector_dim=8", "head.tdnn_dims=[8,8,8,8,12]", "head.embedding_dim=8", "batch_size=4",

@@ -133,8 +133,8 @@ def test_missing_or_bad_layout_is_one_line_error(tmp_path):
 
     root = make_layout(tmp_path / "b", DOCS, QUERIES, OCCURRENCES)
     (root / "quesst14Database" / "Audio" / "quesst14_00003.wav").unlink()
-    with pytest.raises(BenchError, match="quesst14_00003.wav"):
-        _load(root)
+    # a missing audio file is still listed: the runner's check counts every one (or data.allow_missing drops them)
+    assert root / "quesst14Database" / "Audio" / "quesst14_00003.wav" in {u.path for u in _load(root).splits[DOCUMENTS]}
 
     root = make_layout(tmp_path / "c", DOCS, QUERIES, OCCURRENCES)
     (root / "quesst14Database" / "scoring" / "language_key_dev.lst").write_text("quesst14Database/dev_queries/x.wav\n")
@@ -144,6 +144,49 @@ def test_missing_or_bad_layout_is_one_line_error(tmp_path):
     english_nowhere = {q: d for q, d in OCCURRENCES.items() if not q.startswith("quesst14_eval")}
     with pytest.raises(BenchError, match="MTWV is undefined"):
         _load(make_layout(tmp_path / "d", DOCS, QUERIES, english_nowhere))
+
+
+def test_metadata_files_are_the_language_keys_and_the_ground_truth(tmp_path):
+    root = make_layout(tmp_path, DOCS, QUERIES, OCCURRENCES)
+    scoring = root / "quesst14Database" / "scoring"
+    expected = [scoring / "language_key_utterances.lst"]
+    for query_set in ("dev", "eval"):
+        truth = scoring / f"groundtruth_quesst14_{query_set}"
+        expected += [scoring / f"language_key_{query_set}.lst", truth / "quesst14.ecf.xml",
+                     truth / f"quesst14_{query_set}.tlist.xml", truth / f"quesst14_{query_set}.rttm"]
+    assert _load(root).metadata_files == expected
+
+
+def test_without_files_drops_queries_documents_and_their_ground_truth(tmp_path):
+    root = make_layout(tmp_path, DOCS, QUERIES, OCCURRENCES)
+    data = _load(root)
+    base = root / "quesst14Database"
+    task = get_task("qbe")
+
+    kept = task.without_files(data, lambda path: path == base / "dev_queries" / "quesst14_dev_0001.wav")
+    assert [file_id(u.uid) for u in kept.splits["dev"]] == ["quesst14_dev_0003"]
+    dev = kept.ground_truth["dev"]
+    assert dev.queries == ("quesst14_dev_0002", "quesst14_dev_0003") and "quesst14_dev_0001" not in dev.occurrences
+    assert dev.documents == data.ground_truth["dev"].documents and kept.ground_truth["test"] == data.ground_truth["test"]
+
+    # quesst14_00003 is eval_0002's only occurrence: the query stays in the tlist, with nothing to find, as a query
+    # that occurs nowhere (which the scorer does not score)
+    kept = task.without_files(data, lambda path: path == base / "Audio" / "quesst14_00003.wav")
+    assert [file_id(u.uid) for u in kept.splits[DOCUMENTS]] == ["quesst14_00001", "quesst14_00004"]
+    for split in ("dev", "test"):
+        assert "quesst14_00003" not in kept.ground_truth[split].documents
+        assert kept.ground_truth[split].queries == data.ground_truth[split].queries
+    assert kept.ground_truth["dev"].occurrences == {"quesst14_dev_0001": {"quesst14_00001", "quesst14_00004"},
+                                                    "quesst14_dev_0002": {"quesst14_00005"}}
+    assert kept.ground_truth["test"].occurrences == {}
+    # the official trials are the kept ecf x tlist: the scorer sees neither the document nor its occurrence
+    scores = np.zeros((1, 2))
+    result = twv_metrics(scores, ["quesst14_dev_0001"], ["quesst14_00001", "quesst14_00004"], kept.ground_truth["dev"], 2.0)
+    assert result["scored_documents"] == 4
+    assert len(data.splits[DOCUMENTS]) == 3 and "quesst14_00003" in data.ground_truth["dev"].documents  # not modified
+
+    with pytest.raises(BenchError, match="no English test file is left"):
+        task.without_files(data, lambda path: path == base / "eval_queries" / "quesst14_eval_0002.wav")
 
 
 def test_read_ground_truth_rejects_empty_lists(tmp_path):

@@ -221,12 +221,40 @@ def test_reader_errors_are_one_line_and_name_the_layout(tmp_path):
         _load(root)
 
 
-def test_reader_rejects_missing_audio_pipes_unknown_recordings_and_extra_speakers(tmp_path):
+def test_reader_lists_missing_audio_and_names_what_it_read(tmp_path):
     root = _corpus(tmp_path)
     scp = root / "LibriMix" / "train" / "wav.scp"
     scp.write_text("train-a_train-b wav16k/max/train/mix_both/absent.wav\n")
-    with pytest.raises(BenchError, match="audio file not found: .*absent.wav"):
-        _load(root)
+    data = _load(root)  # whether the audio exists is the runner's check (one line for every split, or allow_missing)
+    assert {u.path for u in data.splits["train"]} == {root / "LibriMix" / "wav16k/max/train/mix_both/absent.wav"}
+    assert data.recordings["train"] == [("train-a_train-b", [0])]
+    folders = {split: root / "LibriMix" / split for split in ("train", "dev", "test")}
+    assert sorted(data.metadata_files) == sorted(
+        [folder / name for folder in folders.values() for name in ("wav.scp", "segments", "utt2spk", "reco2dur")]
+        + [folders["dev"] / "rttm", folders["test"] / "rttm"])
+
+
+def test_without_files_drops_a_recording_its_chunks_and_its_reference(tmp_path):
+    librimix = tmp_path / "LibriMix"
+    for split in ("train", "dev", "test"):
+        _write_split(librimix, split, {f"{split}-a": (1.5, TURNS), f"{split}-b": (1.0, TURNS[:2]), f"{split}-c": (0.7, TURNS[:1])})
+    data = _load(tmp_path, chunk_size=50)  # 3, 2 and 2 chunks
+    gone = librimix / "wav16k/max/test/mix_both/test-b.wav"
+    kept = SpeakerDiarization().without_files(data, lambda path: path == gone)
+    assert [name for name, _ in kept.recordings["test"]] == ["test-a", "test-c"]
+    assert kept.recordings["test"] == [("test-a", [0, 1, 2]), ("test-c", [3, 4])]  # renumbered into the kept chunks
+    by_recording = dict(data.recordings["test"])
+    assert kept.splits["test"] == [data.splits["test"][i] for i in by_recording["test-a"] + by_recording["test-c"]]
+    assert set(kept.references["test"]) == {"test-a", "test-c"} == set(data.references["test"]) - {"test-b"}
+    assert kept.splits["train"] == data.splits["train"] and kept.references["dev"] == data.references["dev"]
+    assert kept.frame_shift == data.frame_shift and len(data.splits["test"]) == 7  # the input is not modified
+    with pytest.raises(BenchError, match="no dev recording is left"):
+        SpeakerDiarization().without_files(data, lambda path: "/dev/" in path.as_posix())
+
+
+def test_reader_rejects_pipes_unknown_recordings_and_extra_speakers(tmp_path):
+    root = _corpus(tmp_path)
+    scp = root / "LibriMix" / "train" / "wav.scp"
     scp.write_text("train-a_train-b sox in.flac -t wav - |\n")
     with pytest.raises(BenchError, match="piped"):
         _load(root)
