@@ -177,7 +177,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from results.report import load_leaderboard, parse_formats, write_report
 
     runs = [Path(path) for path in (args.runs or ["runs"])]
-    board = load_leaderboard(runs, args.references, allow_no_runs=args.runs is None)
+    board = load_leaderboard(runs, args.references, allow_no_runs=args.runs is None, show_unlearned=args.show_unlearned)
     if args.explain:
         from results.explain import explain
 
@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "reference id, COLUMN a metric (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf_f1, sf_cer, sf) "
                              "or a score (overall, superb_s)")
     report.add_argument("--no-plots", action="store_true", help="skip the figures (faster; the HTML page has none)")
+    report.add_argument("--show-unlearned", action="store_true",
+                        help="also show run values that do not beat their task's audio-blind answer (footnoted); by "
+                             "default such a cell is left out of the row and of its scores")
     report.set_defaults(handler=_cmd_report)
 
     suite = commands.add_parser(

@@ -31,6 +31,8 @@ from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fi
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
 from downstream_tasks.base import Task, TaskData
+from downstream_tasks.chance import ChanceLevel, beats_chance, metric_higher_is_better
+from downstream_tasks.chance import combine as combine_chance
 from upstream.base import Upstream
 
 
@@ -88,6 +90,7 @@ class TaskRun:
             self.dataset["missing"] = missing.as_dict()
         for warning in self.dataset["size_warnings"]:
             logging.getLogger(__name__).warning("%s", warning)
+        self.chance = combine_chance([task.chance(data) for data in self.data.values()])
         config_for_id = OmegaConf.to_container(self.config, resolve=True)
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
@@ -317,6 +320,7 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
         "peak_memory": {"extract": getattr(run, "extract_memory", None)},
         "decoding": task.decoding_signature(),
         "device": device or device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
+        "chance": run.chance.as_dict(),
     }
 
 
@@ -381,11 +385,16 @@ def format_summary(results: list[dict]) -> str:
     lines = [f"{'task':<5} {'upstream':<24} {'metric':<7} {'test':>15} {'lr':>8} {'seeds':>5} {'train s':>8}"]
     for result in results:
         name = result["metric"]["name"]
-        value, std = 100 * result["metrics"][name], 100 * result["metrics_std"][name]
-        cell = f"{value:.2f}" + (f" ± {std:.2f}" if len(result["seeds"]) > 1 else "")
-        lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + ' %':<7} {cell:>15} "
+        scale, decimals, unit = (1, 4, "") if name == "mtwv" else (100, 2, " %")  # MTWV is shown raw, as the card does
+        value, std = scale * result["metrics"][name], scale * result["metrics_std"][name]
+        cell = f"{value:.{decimals}f}" + (f" ± {std:.{decimals}f}" if len(result["seeds"]) > 1 else "")
+        lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + unit:<7} {cell:>15} "
                      f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}")
     for result in results:
+        for metric, value, level in metrics_at_chance(result):
+            shown = (lambda x: f"{x:.4f}") if metric == "mtwv" else (lambda x: f"{100 * x:.2f}%")
+            lines.append(f"not learned: {result['task_title']} {metric} {shown(value)} does not beat the audio-blind "
+                         f"answer ({level.basis}: {shown(level.metrics[metric])}); `bench report` leaves it out")
         dataset = result.get("dataset", {})
         for warning in dataset.get("size_warnings", []):
             lines.append(f"warning: {warning}")
@@ -395,9 +404,23 @@ def format_summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def chance_level(task: Task, data: TaskData) -> float:
-    """Accuracy of always predicting the most frequent test label (what 'beats chance' is measured against)."""
-    from collections import Counter
+def metrics_at_chance(result: dict) -> list[tuple[str, float, ChanceLevel]]:
+    """(metric, value, chance level) for each metric of a result record with a chance level that it does not beat."""
+    if not result.get("chance"):
+        return []
+    level = ChanceLevel.from_dict(result["chance"])
+    names = [result["metric"]["name"], *[name for name in level.metrics if name != result["metric"]["name"]]]
+    found = []
+    for name in names:
+        value = result["metrics"].get(name)
+        if value is None or name not in level.metrics:
+            continue
+        if not beats_chance(float(value), level.metrics[name], metric_higher_is_better(name), level.n_items,
+                            is_accuracy=name == "acc"):
+            found.append((name, float(value), level))
+    return found
 
-    labels = [u.label for u in data.splits["test"]]
-    return Counter(labels).most_common(1)[0][1] / len(labels) if labels else math.nan
+
+def chance_level(task: Task, data: TaskData) -> float:
+    """The audio-blind value of the task's metric on ``data``'s test split (:meth:`Task.chance`)."""
+    return task.chance(data).metrics.get(task.metric, math.nan)

@@ -28,6 +28,7 @@ class SpeechRecognition(CTCTask):
     corpus = "librispeech"
     official_split_sizes = OFFICIAL_SPLIT_SIZES
     metric = "wer"
+    secondary_metrics = ("cer",)
     rnn_head = True
     uses_specaug = True
 

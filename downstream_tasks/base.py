@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.errors import BenchError
+from downstream_tasks.chance import ChanceLevel, data_independent
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
@@ -136,6 +137,9 @@ class Task:
     #: such as ``"test_trials"``, see :meth:`split_counts`), from s3prl's recipe metadata; a run on real data
     #: whose counts differ gets a warning in its summary and record. Empty where no sourced count exists.
     official_split_sizes: ClassVar[dict[str, int]] = {}
+    #: Metrics besides ``metric`` that a report column shows (SF's slot-value CER, ASR's CER): their chance levels go
+    #: into the record too.
+    secondary_metrics: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, upstream: Any) -> None:
         """Called with the upstream's ``UpstreamInfo`` before :meth:`load`; tasks whose labels depend on the encoder
@@ -155,6 +159,11 @@ class Task:
     def split_counts(self, data: TaskData) -> dict[str, int]:
         """Counts beyond utterances per split that the official sizes are checked against (ASV: trials)."""
         return {}
+
+    def chance(self, data: TaskData) -> ChanceLevel:
+        """The best score an audio-blind answer gets on ``data``'s test split (:mod:`downstream_tasks.chance`).
+        Tasks whose blind answer depends on the labels (majority class, one speaker everywhere) override it."""
+        return data_independent([self.metric, *self.secondary_metrics])
 
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         """Featurizer + head; ``model(features, generator)`` returns what :meth:`loss` and :meth:`predict` take."""
@@ -241,6 +250,16 @@ class ClassificationTask(Task):
 
     def output_sizes(self, data: TaskData) -> list[int]:
         return [len(names) for names in data.label_names]
+
+    def chance(self, data: TaskData) -> ChanceLevel:
+        """Always answering the most frequent test label (for IC: the most frequent action/object/location triple)."""
+        from collections import Counter
+
+        labels = [utterance.label for utterance in data.splits["test"]]
+        if not labels:
+            return ChanceLevel({}, "no test utterances", 0)
+        return ChanceLevel({self.metric: Counter(labels).most_common(1)[0][1] / len(labels)},
+                           "the most frequent test label", len(labels))
 
     def build_head(self, input_dim: int, data: TaskData, config: Any) -> MeanPoolLinearHead:
         return MeanPoolLinearHead(input_dim, sum(self.output_sizes(data)), int(config.head.projector_dim))

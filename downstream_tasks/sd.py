@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from bench.atomic import atomic_path, write_json_atomic, write_text_atomic
 from bench.errors import BenchError
 from downstream_tasks.base import SplitScore, Task, TaskData, Utterance, require_dir
+from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -446,6 +447,21 @@ class SpeakerDiarization(Task):
                 references[split] = {recording: turns for recording, turns in data.references[split].items()
                                      if recording not in gone}
         return dataclasses.replace(data, splits=splits, recordings=recordings, references=references)
+
+    def chance(self, data: DiarizationData) -> ChanceLevel:  # type: ignore[override]
+        """The best of three audio-blind answers scored like a run on the test rttm: nobody speaks, one speaker talks
+        through every whole recording, both speakers do (62.5%, one speaker, on superb-mini small)."""
+        durations = {recording: max(data.splits["test"][i].segment[1] for i in indices)  # type: ignore[index]
+                     for recording, indices in data.recordings["test"] if indices}
+        answers = {
+            "nobody speaks": {recording: [] for recording in durations},
+            "one speaker through every recording": {rec: [(0.0, end, "a")] for rec, end in durations.items()},
+            "both speakers through every recording": {rec: [(0.0, end, "a"), (0.0, end, "b")]
+                                                      for rec, end in durations.items()},
+        }
+        ders = {name: diarization_error_rate(data.references["test"], answer)["der"] for name, answer in answers.items()}
+        best = min(ders, key=lambda name: ders[name])
+        return ChanceLevel({"der": ders[best]}, f"{best} (the best of nobody, one and both speakers everywhere)")
 
     @staticmethod
     def _reference(directory: Path, recordings: list[str]) -> dict[str, list[Segment]]:

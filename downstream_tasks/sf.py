@@ -53,6 +53,7 @@ class SlotFilling(CTCTask):
     corpus = "snips"
     metric = "slot_type_f1"
     higher_is_better: ClassVar[bool] = True
+    secondary_metrics = ("slot_value_cer",)
     rnn_head = True
     uses_specaug = True
 

@@ -34,7 +34,10 @@ def _explain_metric(board: Leaderboard, row: Row, column: Column) -> str:
     cell = row.cells[column.key]
     lines = [f"{row.label} / {column.title}{column.arrow} ({column.unit}): {cell.text()}",
              f"  column: {column.description}; record metric '{column.metric}' of task '{column.task}'"]
-    if cell.value is None:
+    if cell.withheld is not None and cell.record is not None:
+        lines.append("  left out: it does not beat the audio-blind answer (see the note); the record says:")
+        lines += _record_lines(cell.record, column)
+    elif cell.value is None:
         lines.append("  no value: " + ("no record for this task was found under --runs" if row.kind == "run"
                                        else "the reference source gives none"))
     elif row.reference is not None:

@@ -57,6 +57,8 @@ def _sup(numbers: list[int]) -> str:
 
 def _cell_title(row: Row, cell: Cell) -> str:
     column = cell.column
+    if cell.withheld is not None:
+        return f"{row.label}, {column.title}: {cell.withheld}"
     if cell.value is None:
         return f"{row.label}, {column.title}: no value"
     if cell.record is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from bench.errors import BenchError
+from downstream_tasks.chance import beats_chance, margin
 from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_TITLES, Column
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
@@ -27,6 +28,8 @@ class Cell:
     source: Source | None = None      # reference rows
     notes: list[int] = field(default_factory=list)
     best: bool = False
+    #: Why a run's value is left out although its record has one (it does not beat the audio-blind answer).
+    withheld: str | None = None
 
     def text(self) -> str:
         if self.value is None:
@@ -95,7 +98,8 @@ class _Footnotes:
         return self.texts.index(text) + 1
 
 
-def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoints, notes: _Footnotes) -> Row:
+def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoints, notes: _Footnotes,
+             show_unlearned: bool = False) -> Row:
     cells = {}
     for column in COLUMNS:
         record = records.get(column.task)
@@ -115,6 +119,18 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                     f"the official ones; the record's dataset.missing lists every file."))
             for warning in record.dataset.get("size_warnings", []):
                 cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
+            unlearned = _not_learned(column, record)
+            if unlearned is not None and show_unlearned:
+                cell.notes.append(notes.add(f"{column.title} of {name}: {unlearned}; shown because of --show-unlearned "
+                                            "and counted in the row's scores."))
+            elif unlearned is not None:
+                cell.value, cell.std = None, None
+                cell.withheld = (f"{column.title} of {name} left out: {unlearned}, so the head learned nothing "
+                                 f"measurable; the row's scores omit it (`bench report --show-unlearned` shows it, "
+                                 f"`--explain {name} {column.key}` shows the record).")
+                cell.notes.append(notes.add(cell.withheld))
+                cells[column.key] = cell
+                continue
             alternative = record.metrics.get(column.metric + DEV_SELECTED_SUFFIX)
             if alternative is not None:
                 cell.notes.append(notes.add(
@@ -124,6 +140,19 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                     f"`bench report --explain {name} {column.key}` shows both."))
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
+
+
+def _not_learned(column: Column, record: ResultRecord) -> str | None:
+    """Why a value does not beat the audio-blind answer of its record's test split, else None."""
+    level = record.chance
+    if level is None or column.metric not in level.metrics:
+        return None
+    value, chance = record.metrics[column.metric], level.metrics[column.metric]
+    if beats_chance(value, chance, column.higher_is_better, level.n_items, is_accuracy=column.metric == "acc"):
+        return None
+    needed = margin(chance, level.n_items, column.metric == "acc")
+    return (f"{column.format(column.display(value))} does not beat the audio-blind answer ({level.basis}: "
+            f"{column.format(column.display(chance))}) by more than {column.format(column.display(needed))}")
 
 
 def _reference_row(reference: ReferenceRow, points: ReferencePoints) -> Row:
@@ -142,7 +171,24 @@ def _finish_row(row: Row, points: ReferencePoints) -> Row:
     return row
 
 
+def is_smoke_test(row: Row) -> bool:
+    """A run on superb-mini or with the `mini` profile's short schedules: a smoke test, not a comparable result."""
+    return row.kind == "run" and any(record.on_superb_mini or record.profile == "mini" for record in row.records.values())
+
+
+def comparable_groups(rows: list[Row]) -> list[list[Row]]:
+    """Rows compete for bold only with comparable rows: published rows and real-data runs together, smoke-test runs
+    (superb-mini, `mini` profile) among themselves, so a superb-mini cell never takes a published row's bold."""
+    groups = [[row for row in rows if not is_smoke_test(row)], [row for row in rows if is_smoke_test(row)]]
+    return [group for group in groups if group]
+
+
 def _mark_best(rows: list[Row]) -> None:
+    for group in comparable_groups(rows):
+        _mark_best_among(group)
+
+
+def _mark_best_among(rows: list[Row]) -> None:
     for column in COLUMNS:
         shown = {row.id: column.format(row.cells[column.key].value) for row in rows if row.cells[column.key].value is not None}
         if len(shown) < 2:
@@ -206,19 +252,21 @@ def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterabl
 
 def build_leaderboard(record_set: RecordSet | None, references: Iterable[ReferenceRow],
                       points: ReferencePoints | None = None,
-                      all_references: Iterable[ReferenceRow] | None = None) -> Leaderboard:
+                      all_references: Iterable[ReferenceRow] | None = None,
+                      show_unlearned: bool = False) -> Leaderboard:
     """Rows for the records (one per upstream) then the chosen reference rows. ``all_references`` (default: the data
-    file's rows) are consulted for footnotes about sources that disagree, shown or not."""
+    file's rows) are consulted for footnotes about sources that disagree, shown or not. A run value that does not beat
+    its record's chance level is left out of the row (footnoted) unless ``show_unlearned``."""
     points = points or load_reference_points()
     notes = _Footnotes()
     by_upstream: dict[str, dict[str, ResultRecord]] = defaultdict(dict)
     for record in (record_set.records if record_set else []):
         by_upstream[record.upstream_name][record.task] = record
-    rows = [_run_row(name, by_upstream[name], points, notes) for name in sorted(by_upstream)]
+    rows = [_run_row(name, by_upstream[name], points, notes, show_unlearned) for name in sorted(by_upstream)]
     rows += [_reference_row(reference, points) for reference in references]
 
     for row in rows:
-        if any(record.on_superb_mini or record.profile == "mini" for record in row.records.values()):
+        if is_smoke_test(row):
             row.label_notes.append(notes.add(
                 "Measured on superb-mini (synthetic, generated here) and/or with the `mini` profile's short schedules: "
                 "a smoke test of the harness, not comparable with the published rows. Its SUPERB_s still normalises "
@@ -252,9 +300,10 @@ def build_leaderboard(record_set: RecordSet | None, references: Iterable[Referen
         f"SUPERB_s: the official SUPERB score: each metric scaled linearly from the FBANK baseline (0) to the SUPERB "
         f"paper's best upstream (1000), averaged within a task (SF: F1 and CER), then over tasks. Reference points: "
         f"{points.source}.",
-        "Bold: the best value of each column among the rows shown (scores: among rows with every column).",
+        "Bold: the best value of each column among comparable rows shown (scores: among those with every column): "
+        "published rows and real-data runs compete with each other, superb-mini runs only among themselves.",
         "Cells with ± are the mean ± standard deviation over seeds. A learning-rate sweep shows the point selected on "
         "dev; the provenance table gives seeds, learning rate and record of every cell.",
-        "– : no result for that task.",
+        "– : no result for that task, or a run result that does not beat its audio-blind answer (footnoted).",
     ]
     return Leaderboard(rows, notes.texts, general, points, record_set)

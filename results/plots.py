@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from bench.atomic import atomic_path  # noqa: E402
 from results.columns import COLUMNS, TASK_ORDER, TASK_TITLES  # noqa: E402
-from results.leaderboard import Leaderboard, Row  # noqa: E402
+from results.leaderboard import Leaderboard, Row, is_smoke_test  # noqa: E402
 from results.records import ResultRecord  # noqa: E402
 
 PAGE_WIDTH_IN = 7.2
@@ -86,7 +86,8 @@ def layer_weights_figure(row: Row) -> plt.Figure | None:
         axis.set_yticks(range(len(tasks)), [TASK_TITLES[task] for task in tasks])
         step = 1 if num_states <= 25 else max(1, num_states // 25)
         axis.set_xticks(range(0, num_states, step))
-        axis.set_xlabel("hidden state (0 = the encoder's input embedding; grey = not selected)")
+        axis.set_xlabel("hidden state, as the upstream numbers them (transformers: 0 = the input embedding; "
+                        "QbE: the layer its protocol chose; grey = not selected)")
         axis.set_title(f"Learned layer weights: {plot_label(row)}")
         if num_states <= 13:
             threshold = 0.6 * float(np.nanmax(matrix))
@@ -108,7 +109,7 @@ def plot_label(row: Row, width: int = 36) -> str:
     if len(label) > width and "/" in label:
         prefix, _, path = label.rpartition(":") if re.match(r"^\w+:", label) else ("", "", label)
         label = f"{prefix}:…/{path.rstrip('/').rsplit('/', 1)[-1]}" if prefix else f"…/{path.rstrip('/').rsplit('/', 1)[-1]}"
-    if row.kind == "run" and any(record.on_superb_mini or record.profile == "mini" for record in row.records.values()):
+    if is_smoke_test(row):
         label += " [superb-mini]"
     return label
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.errors import BenchError
+from downstream_tasks.chance import ChanceLevel
 
 RESULT_SCHEMA = "superb-bench/result-record"
 SUPPORTED_VERSIONS = (1,)
@@ -46,6 +47,12 @@ class ResultRecord:
     def on_superb_mini(self) -> bool:
         """superb-mini writes a MANIFEST.json whose checksum the record cites; the real datasets have none."""
         return bool(self.dataset.get("manifest_checksum"))
+
+    @property
+    def chance(self) -> ChanceLevel | None:
+        """The audio-blind score of each metric on the record's test split; None in records written before it."""
+        content = self.raw.get("chance")
+        return ChanceLevel.from_dict(content) if content else None
 
     @property
     def layer_indices(self) -> list[int] | None:

@@ -29,8 +29,10 @@ def parse_formats(spec: str) -> list[str]:
     return formats
 
 
-def load_leaderboard(runs: Sequence[Path], references: str = "card", allow_no_runs: bool = False) -> Leaderboard:
-    """The leaderboard of every record below ``runs`` plus the selected reference rows."""
+def load_leaderboard(runs: Sequence[Path], references: str = "card", allow_no_runs: bool = False,
+                     show_unlearned: bool = False) -> Leaderboard:
+    """The leaderboard of every record below ``runs`` plus the selected reference rows. Run values that do not beat
+    their task's audio-blind answer are left out unless ``show_unlearned``."""
     reference_rows = select_references(references)
     existing = [Path(path) for path in runs]
     if allow_no_runs and not any(path.exists() for path in existing):
@@ -39,7 +41,7 @@ def load_leaderboard(runs: Sequence[Path], references: str = "card", allow_no_ru
         record_set = load_records(existing)
     if record_set is None and not reference_rows:
         raise BenchError("nothing to report: no records under --runs and --references none")
-    return build_leaderboard(record_set, reference_rows)
+    return build_leaderboard(record_set, reference_rows, show_unlearned=show_unlearned)
 
 
 def write_report(board: Leaderboard, out_dir: Path, formats: Sequence[str], plots: bool = True) -> ReportOutput:

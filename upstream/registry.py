@@ -47,16 +47,24 @@ def _load_s3prl(name: str, source: str, options: dict[str, Any]) -> Upstream:
     return S3PRLBuiltinUpstream(name, source, **options)
 
 
+def _load_resemblyzer(name: str, source: str, options: dict[str, Any]) -> Upstream:
+    from upstream.resemblyzer import ResemblyzerUpstream
+
+    return ResemblyzerUpstream(name, source, **options)
+
+
 LOADERS: dict[str, Callable[[str, str, dict[str, Any]], Upstream]] = {
     "hf": _load_hf,
     "meralion": _load_meralion,
     "s3prl": _load_s3prl,
+    "resemblyzer": _load_resemblyzer,
 }
 
 PREFIX_HELP = {
     "hf": "hf:<hub-id-or-local-dir>  any transformers speech encoder with its feature extractor",
     "meralion": "meralion:<hub-id-or-local-dir>  a MERaLiON-style remote-code encoder (trust_remote_code=True)",
     "s3prl": "s3prl:<name>  any upstream of s3prl's hub (fbank, fbank_no_cmvn, mfcc, hubert, wavlm_large, ...)",
+    "resemblyzer": "resemblyzer:<checkpoint.pt>  a GE2E voice encoder checkpoint in resemblyzer's format",
 }
 
 # fairseq large models were pre-trained on layer-normalised waveforms; their HF preprocessor configs do
@@ -83,6 +91,9 @@ KNOWN_UPSTREAMS: dict[str, KnownUpstream] = {
                       "SUPERB's FBANK baseline: 80 log-mel + deltas, per-utterance CMVN (works offline)"),
         KnownUpstream("fbank_no_cmvn", "s3prl", "fbank_no_cmvn", 1, 240, 160,
                       "FBANK without per-utterance normalisation (works offline)"),
+        KnownUpstream("resemblyzer", "resemblyzer", "resemblyzer", 4, 256, 160,
+                      "Resemblyzer's pretrained GE2E speaker encoder (3-layer LSTM, weights in the PyPI wheel; a "
+                      "speaker model, not SSL; works offline)"),
     ]
 }
 

@@ -59,6 +59,10 @@ def test_sd_beats_every_trivial_answer(sd_run, mini_small):
     baselines = trivial_ders(mini_small / "LibriMix")
     print(f"sd: der {der:.3f} (test-selected), {dev_selected:.3f} (dev-selected); trivial {baselines}")
     assert der <= min(baselines.values()) - MARGIN, (der, baselines)
+    # the record's own chance level is the same best trivial answer (scored over the chunks' span of each recording,
+    # which ends up to one frame before reco2dur's duration)
+    assert record["chance"]["metrics"]["der"] == pytest.approx(min(baselines.values()), abs=0.005)
+    assert record["chance"]["basis"].startswith("one speaker through every recording")
     assert dev_selected <= min(baselines.values()) - MARGIN, (dev_selected, baselines)
     assert dev_selected >= der  # the recipe's number is the minimum over the grid on test
 

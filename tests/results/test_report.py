@@ -15,6 +15,7 @@ from bench.cli import main
 from results.columns import COLUMN_BY_KEY
 from results.records import load_records, read_record, records_frame
 from results.references import select_references
+from downstream_tasks.chance import margin as chance_margin
 from results.report import load_leaderboard
 
 
@@ -22,7 +23,10 @@ from results.report import load_leaderboard
 def report_dir(report_runs, tmp_path_factory):
     """One full report (every format, every figure, all reference rows), shared by the tests that read it."""
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all"]) == 0
+    # The fixture's 20-step heads sit at chance on superb-mini tiny; --show-unlearned keeps their values in the cells
+    # so that every format and figure has numbers to show (leaving them out is tested on its own below).
+    assert main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all",
+                 "--show-unlearned"]) == 0
     return out
 
 
@@ -32,7 +36,7 @@ def _record(report_runs, task, upstream="fbank_no_cmvn"):
 
 
 def test_cells_come_from_the_records(report_runs):
-    board = load_leaderboard([report_runs.runs], "card")
+    board = load_leaderboard([report_runs.runs], "card", show_unlearned=True)
     row = board.row("fbank_no_cmvn")
     ks, ic = _record(report_runs, "ks"), _record(report_runs, "ic")
     # KS: 2 seeds -> mean ± sample std, in %, from the record's per-seed values
@@ -140,7 +144,7 @@ def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tm
     older = dict(ks, created="2000-01-01T00:00:00+00:00", metrics={"acc": 0.99})
     (tmp_path / "b" / "ks" / "fbank_no_cmvn").mkdir(parents=True)
     (tmp_path / "b" / "ks" / "fbank_no_cmvn" / "result.json").write_text(json.dumps(older))
-    board = load_leaderboard([report_runs.runs, tmp_path / "a", tmp_path / "b"], "none")
+    board = load_leaderboard([report_runs.runs, tmp_path / "a", tmp_path / "b"], "none", show_unlearned=True)
     row = board.row("fbank_no_cmvn")
     assert row.cells["asv"].text() == "25.00"
     assert "dev instead it is 30.00" in board.footnotes[row.cells["asv"].notes[0] - 1]
@@ -189,3 +193,65 @@ def test_markdown_is_printed(report_runs, capsys, tmp_path):
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 2  # header, rule, fbank_no_cmvn, the tiny HuBERT
     assert sorted(path.name for path in tmp_path.iterdir()) == ["leaderboard.md"]
+
+
+def _copy_record(report_runs, root, source_task, **changes):
+    """A copy of a real record of the fixture (of ``source_task``) under ``root`` with some fields changed."""
+    content = dict(_record(report_runs, source_task).raw, **changes)
+    directory = root / content["task"] / str(content["upstream"]["name"])
+    directory.mkdir(parents=True)
+    (directory / "result.json").write_text(json.dumps(content))
+    return content
+
+
+def test_a_value_at_chance_is_left_out_with_its_reason(report_runs, tmp_path):
+    ks = _record(report_runs, "ks")
+    chance = ks.chance
+    assert chance is not None and chance.basis == "the most frequent test label" and chance.n_items > 0
+    margin_needed = chance_margin(chance.metrics["acc"], chance.n_items, is_accuracy=True)
+    at_chance = {"acc": chance.metrics["acc"] + 0.5 * margin_needed}
+    _copy_record(report_runs, tmp_path / "blind", "ks", metrics=at_chance, metrics_std={"acc": 0.0}, seeds=[0])
+    _copy_record(report_runs, tmp_path / "learned", "ks", metrics={"acc": 1.0}, metrics_std={"acc": 0.0}, seeds=[0])
+
+    board = load_leaderboard([tmp_path / "blind"], "none")
+    cell = board.row("fbank_no_cmvn").cells["ks"]
+    assert cell.value is None and cell.text() == "–" and cell.record is not None
+    note = board.footnotes[cell.notes[0] - 1]
+    assert "KS of fbank_no_cmvn left out" in note and "the most frequent test label" in note
+    assert f"{100 * chance.metrics['acc']:.2f}" in note
+    assert board.row("fbank_no_cmvn").overall.score.value is None  # nothing learned, nothing to score
+
+    shown = load_leaderboard([tmp_path / "blind"], "none", show_unlearned=True).row("fbank_no_cmvn").cells["ks"]
+    assert shown.value == pytest.approx(100 * at_chance["acc"])
+    assert load_leaderboard([tmp_path / "learned"], "none").row("fbank_no_cmvn").cells["ks"].value == pytest.approx(100.0)
+
+
+def test_a_decoding_nothing_asr_row_is_left_out(report_runs, tmp_path):
+    """The audio-blind answer of a CTC task does not depend on the data: decoding nothing is a WER of 100%."""
+    _copy_record(report_runs, tmp_path, "ks", task="asr", task_title="ASR",
+                 metric={"name": "wer", "higher_is_better": False, "unit": "fraction"},
+                 metrics={"wer": 0.97, "cer": 0.9}, metrics_std={"wer": 0.0}, seeds=[0],
+                 chance={"metrics": {"wer": 1.0, "cer": 1.0}, "basis": "decoding nothing", "n_items": None})
+    board = load_leaderboard([tmp_path], "none")
+    cell = board.row("fbank_no_cmvn").cells["asr"]
+    assert cell.value is None and "97.00 does not beat the audio-blind answer (decoding nothing: 100.00)" in cell.withheld
+
+
+def test_superb_mini_rows_do_not_take_the_bold_from_published_rows(report_runs, tmp_path):
+    """A superb-mini QbE of 0.5 is above every published MTWV, yet the published best (WavLM large) keeps the bold;
+    among the superb-mini rows the better one has it."""
+    qbe = dict(task="qbe", task_title="QbE", metric={"name": "mtwv", "higher_is_better": True, "unit": "fraction"},
+               metrics_std={"mtwv": 0.0}, seeds=[0], chance={"metrics": {"mtwv": 0.0}, "basis": "no detection",
+                                                             "n_items": None})
+    _copy_record(report_runs, tmp_path / "a", "ks", metrics={"mtwv": 0.5}, **qbe)
+    other = dict(_record(report_runs, "ks").upstream, name="other_smoke_row")
+    _copy_record(report_runs, tmp_path / "b", "ks", metrics={"mtwv": 0.3}, upstream=other, **qbe)
+    board = load_leaderboard([tmp_path], "card")
+    assert not board.row("other_smoke_row").cells["qbe"].best
+    run = board.row("fbank_no_cmvn")
+    assert run.cells["qbe"].value == pytest.approx(0.5)
+    published = [row for row in board.rows if row.kind == "reference"]
+    best_published = max(published, key=lambda row: row.cells["qbe"].value or -1)
+    assert best_published.cells["qbe"].best
+    assert run.cells["qbe"].best  # the best among the superb-mini rows (it is the only one)
+    assert not any(row.cells["qbe"].best for row in published if row is not best_published)

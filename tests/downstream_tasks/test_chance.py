@@ -1,0 +1,49 @@
+"""Chance levels: what an audio-blind answer scores, and the margin a result must clear to be shown."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from downstream_tasks.base import ClassificationTask, TaskData, Utterance
+from downstream_tasks.chance import ChanceLevel, beats_chance, combine, data_independent, margin
+from downstream_tasks import get_task
+
+
+def _data(test_labels):
+    test = [Utterance(f"u{i}", None, label) for i, label in enumerate(test_labels)]  # type: ignore[arg-type]
+    return TaskData("toy", None, {"train": [], "dev": [], "test": test})  # type: ignore[arg-type]
+
+
+def test_majority_label_is_the_classification_chance_level():
+    level = ClassificationTask().chance(_data([(0,), (1,), (1,), (2,)]))
+    assert level == ChanceLevel({"acc": 0.5}, "the most frequent test label", 4)
+    # IC-style multi-slot labels: the most frequent whole triple, not each slot's majority
+    triples = [(0, 0, 0), (0, 0, 0), (0, 1, 1), (1, 1, 1), (1, 1, 0)]
+    assert ClassificationTask().chance(_data(triples)).metrics["acc"] == pytest.approx(0.4)
+
+
+def test_binomial_margin_for_accuracies_and_a_fixed_one_otherwise():
+    # 84 test utterances at 1/28 chance (superb-mini SID): 1.645 * sqrt(p (1 - p) / n) = 3.3 points
+    p = 1 / 28
+    assert margin(p, 84, is_accuracy=True) == pytest.approx(1.645 * math.sqrt(p * (1 - p) / 84))
+    assert beats_chance(p + 0.034, p, True, 84, is_accuracy=True)
+    assert not beats_chance(p + 0.032, p, True, 84, is_accuracy=True)
+    assert not beats_chance(p, p, True, 84, is_accuracy=True)
+    # error rates against decoding nothing: 5 points
+    assert not beats_chance(0.97, 1.0, False) and beats_chance(0.94, 1.0, False)
+    assert not beats_chance(0.04, 0.0, True) and beats_chance(0.06, 0.0, True)  # MTWV
+    assert not beats_chance(float("nan"), 0.5, False)
+
+
+def test_data_independent_levels_and_folds():
+    asr = get_task("asr").chance(_data([]))
+    assert asr.metrics == {"wer": 1.0, "cer": 1.0} and asr.basis == "decoding nothing"
+    assert get_task("sf").chance(_data([])).metrics == {"slot_type_f1": 0.0, "slot_value_cer": 1.0}
+    assert get_task("asv").chance(_data([])).metrics == {"eer": 0.5}
+    assert get_task("qbe").chance(_data([])).metrics == {"mtwv": 0.0}
+    assert data_independent(["acc"]).metrics == {}
+    folds = combine([ChanceLevel({"acc": 0.2}, "the most frequent test label", 10),
+                     ChanceLevel({"acc": 0.4}, "the most frequent test label", 30)])
+    assert folds.metrics["acc"] == pytest.approx(0.3) and folds.n_items == 40 and "mean over 2 folds" in folds.basis
+    assert ChanceLevel.from_dict(folds.as_dict()) == folds
