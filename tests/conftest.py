@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fixtures` importabl
 
 from fixtures.hf_models import FAMILIES, build_tiny_hf  # noqa: E402
 
-torch.set_num_threads(2)
+# Two torch threads (the CI machine's cores) unless OMP_NUM_THREADS says otherwise: the suite must pass at 1 and 2 threads.
+TEST_THREADS = int(os.environ.get("OMP_NUM_THREADS") or 2)
+torch.set_num_threads(TEST_THREADS)
 
 
 @pytest.fixture(scope="session")
