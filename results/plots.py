@@ -121,9 +121,12 @@ def _bar_colour(row: Row) -> str:
 
 
 def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
-    """One panel per metric column that a run fills (every filled column when there are no runs)."""
+    """One panel per metric column that a run fills (every filled column when no run fills one)."""
     runs = [row for row in board.rows if row.kind == "run"]
-    columns = [column for column in COLUMNS if any(row.cells[column.key].value is not None for row in (runs or board.rows))]
+    filled = lambda rows: [column for column in COLUMNS  # noqa: E731
+                           if any(row.cells[column.key].value is not None for row in rows)]
+    # the runs' columns; every filled column when there are no runs or none of their cells is shown (all left out)
+    columns = filled(runs) or filled(board.rows)
     if not columns:
         return None
     rows = board.rows
