@@ -2,8 +2,6 @@
 embeddings; every layer is a hidden state; a damaged checkpoint stops the load with one line."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -15,9 +13,6 @@ from fixtures.signals import noise
 from upstream.registry import load_upstream
 from upstream.resemblyzer import HOP_SAMPLES, ResemblyzerUpstream, normalize_volume, packaged_weights
 
-# librosa's numba kernels take ~20 s to compile in a fresh venv, longer than running them uncompiled on a few seconds of
-# audio; nothing else in the suite uses numba
-os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 resemblyzer = pytest.importorskip("resemblyzer")
 from resemblyzer import VoiceEncoder, audio  # noqa: E402
 
