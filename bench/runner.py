@@ -31,7 +31,7 @@ from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fi
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
 from downstream_tasks.base import Task, TaskData
-from downstream_tasks.chance import ChanceLevel, beats_chance, metric_higher_is_better
+from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
 from upstream.base import Upstream
 
@@ -415,8 +415,7 @@ def metrics_at_chance(result: dict) -> list[tuple[str, float, ChanceLevel]]:
         value = result["metrics"].get(name)
         if value is None or name not in level.metrics:
             continue
-        if not beats_chance(float(value), level.metrics[name], metric_higher_is_better(name), level.n_items,
-                            is_accuracy=name == "acc"):
+        if not level.beaten_by(name, float(value)):
             found.append((name, float(value), level))
     return found
 

@@ -61,6 +61,15 @@ class ChanceLevel:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def margin_for(self, metric: str) -> float:
+        """How far beyond this chance level a value of ``metric`` must be."""
+        return margin(self.metrics[metric], self.n_items, is_accuracy=metric == "acc")
+
+    def beaten_by(self, metric: str, value: float) -> bool:
+        """True when ``value`` of ``metric`` beats this chance level by more than the margin (see the module docstring)."""
+        return beats_chance(value, self.metrics[metric], metric_higher_is_better(metric), self.n_items,
+                            is_accuracy=metric == "acc")
+
     @classmethod
     def from_dict(cls, content: dict) -> "ChanceLevel":
         return cls({str(k): float(v) for k, v in content["metrics"].items()}, str(content["basis"]),

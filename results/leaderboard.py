@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from bench.errors import BenchError
-from downstream_tasks.chance import beats_chance, margin
 from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_TITLES, Column
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
@@ -148,9 +147,9 @@ def _not_learned(column: Column, record: ResultRecord) -> str | None:
     if level is None or column.metric not in level.metrics:
         return None
     value, chance = record.metrics[column.metric], level.metrics[column.metric]
-    if beats_chance(value, chance, column.higher_is_better, level.n_items, is_accuracy=column.metric == "acc"):
+    if level.beaten_by(column.metric, value):
         return None
-    needed = margin(chance, level.n_items, column.metric == "acc")
+    needed = level.margin_for(column.metric)
     return (f"{column.format(column.display(value))} does not beat the audio-blind answer ({level.basis}: "
             f"{column.format(column.display(chance))}) by more than {column.format(column.display(needed))}")
 

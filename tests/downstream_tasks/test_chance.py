@@ -47,3 +47,10 @@ def test_data_independent_levels_and_folds():
                      ChanceLevel({"acc": 0.4}, "the most frequent test label", 30)])
     assert folds.metrics["acc"] == pytest.approx(0.3) and folds.n_items == 40 and "mean over 2 folds" in folds.basis
     assert ChanceLevel.from_dict(folds.as_dict()) == folds
+
+
+def test_a_level_knows_each_metrics_direction_and_margin():
+    level = ChanceLevel({"acc": 0.5, "wer": 1.0}, "toy", 100)
+    assert level.margin_for("acc") == pytest.approx(1.645 * 0.05) and level.margin_for("wer") == 0.05
+    assert level.beaten_by("acc", 0.59) and not level.beaten_by("acc", 0.58)
+    assert level.beaten_by("wer", 0.9) and not level.beaten_by("wer", 0.96)
