@@ -385,16 +385,17 @@ def format_summary(results: list[dict]) -> str:
     lines = [f"{'task':<5} {'upstream':<24} {'metric':<7} {'test':>15} {'lr':>8} {'seeds':>5} {'train s':>8}"]
     for result in results:
         name = result["metric"]["name"]
-        scale, decimals, unit = (1, 4, "") if name == "mtwv" else (100, 2, " %")  # MTWV is shown raw, as the card does
-        value, std = scale * result["metrics"][name], scale * result["metrics_std"][name]
-        cell = f"{value:.{decimals}f}" + (f" ± {std:.{decimals}f}" if len(result["seeds"]) > 1 else "")
+        unit = "" if name == "mtwv" else " %"
+        cell = _shown(name, result["metrics"][name]) + (
+            f" ± {_shown(name, result['metrics_std'][name])}" if len(result["seeds"]) > 1 else "")
         lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + unit:<7} {cell:>15} "
                      f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}")
     for result in results:
         for metric, value, level in metrics_at_chance(result):
-            shown = (lambda x: f"{x:.4f}") if metric == "mtwv" else (lambda x: f"{100 * x:.2f}%")
-            lines.append(f"not learned: {result['task_title']} {metric} {shown(value)} does not beat the audio-blind "
-                         f"answer ({level.basis}: {shown(level.metrics[metric])}); `bench report` leaves it out")
+            unit = "" if metric == "mtwv" else "%"
+            lines.append(f"not learned: {result['task_title']} {metric} {_shown(metric, value)}{unit} does not beat the "
+                         f"audio-blind answer ({level.basis}: {_shown(metric, level.metrics[metric])}{unit}); "
+                         "`bench report` leaves it out")
         dataset = result.get("dataset", {})
         for warning in dataset.get("size_warnings", []):
             lines.append(f"warning: {warning}")
@@ -404,20 +405,19 @@ def format_summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _shown(metric: str, fraction: float) -> str:
+    """A record's fraction as `bench run` prints it: MTWV raw with four decimals (as the card), the rest in % with two."""
+    return f"{fraction:.4f}" if metric == "mtwv" else f"{100 * fraction:.2f}"
+
+
 def metrics_at_chance(result: dict) -> list[tuple[str, float, ChanceLevel]]:
     """(metric, value, chance level) for each metric of a result record with a chance level that it does not beat."""
     if not result.get("chance"):
         return []
     level = ChanceLevel.from_dict(result["chance"])
-    names = [result["metric"]["name"], *[name for name in level.metrics if name != result["metric"]["name"]]]
-    found = []
-    for name in names:
-        value = result["metrics"].get(name)
-        if value is None or name not in level.metrics:
-            continue
-        if not level.beaten_by(name, float(value)):
-            found.append((name, float(value), level))
-    return found
+    primary_first = sorted(level.metrics, key=lambda name: name != result["metric"]["name"])
+    return [(name, float(result["metrics"][name]), level) for name in primary_first
+            if name in result["metrics"] and not level.beaten_by(name, float(result["metrics"][name]))]
 
 
 def chance_level(task: Task, data: TaskData) -> float:

@@ -139,11 +139,11 @@ class ResemblyzerUpstream(Upstream):
     padding_policy = "batched"
 
     def __init__(self, name: str, checkpoint: str | None = None) -> None:
-        path = packaged_weights() if checkpoint in (None, "", PACKAGE) else Path(checkpoint).expanduser()
+        packaged = checkpoint in (None, "", PACKAGE)
+        path = packaged_weights() if packaged else Path(checkpoint).expanduser()  # type: ignore[arg-type]
         if not path.is_file():
             raise BenchError(f"upstream {name}: no checkpoint at {path} (resemblyzer:<path to a GE2E .pt>)")
-        super().__init__(name, f"resemblyzer:{path}" if checkpoint not in (None, "", PACKAGE)
-                         else f"{PACKAGE}=={PACKAGE_VERSION}:{WEIGHTS_FILE}")
+        super().__init__(name, f"{PACKAGE}=={PACKAGE_VERSION}:{WEIGHTS_FILE}" if packaged else f"resemblyzer:{path}")
         state, self.load_report = read_checkpoint(path)
         self.mel = mel_spectrogram_transform()
         self.layers = nn.ModuleList(
@@ -165,19 +165,20 @@ class ResemblyzerUpstream(Upstream):
         lengths = torch.tensor([valid_frames(wav.numel()) for wav in wavs], device=mels.device)
         return mels, lengths
 
-    def _encode(self, wavs: list[Tensor]) -> tuple[Sequence[Tensor], Tensor]:
-        features, lengths = self.mels(wavs)
-        hidden_states = []
+    def _lstm_outputs(self, mels: Tensor) -> list[Tensor]:
+        """Each LSTM layer's frames, (B, T, 256), the stacked LSTM run one layer at a time."""
+        outputs, features = [], mels
         for lstm in self.layers:
             features, _ = lstm(features)
-            hidden_states.append(features)
-        hidden_states.append(torch.relu(self.linear(features)))
-        return hidden_states, lengths
+            outputs.append(features)
+        return outputs
+
+    def _encode(self, wavs: list[Tensor]) -> tuple[Sequence[Tensor], Tensor]:
+        mels, lengths = self.mels(wavs)
+        layers = self._lstm_outputs(mels)
+        return [*layers, torch.relu(self.linear(layers[-1]))], lengths
 
     def utterance_embedding(self, mels: Tensor) -> Tensor:
         """The package's ``VoiceEncoder.forward`` on (B, T, 40) mel windows: L2-normalised ReLU(Linear(h_T))."""
-        features = mels
-        for lstm in self.layers:
-            features, _ = lstm(features)
-        raw = torch.relu(self.linear(features[:, -1]))
+        raw = torch.relu(self.linear(self._lstm_outputs(mels)[-1][:, -1]))
         return raw / torch.linalg.vector_norm(raw, dim=1, keepdim=True)
