@@ -88,12 +88,19 @@ class TrainOutcome:
 
 
 class SampleOrder:
-    """The training sampler: class-balanced draws with replacement (KS) or a fresh shuffle per epoch."""
+    """The training sampler: class-balanced draws with replacement (KS), fixed length buckets in a fresh order per
+    epoch (ASR, PR, SF: s3prl's bucketing, a DataLoader of batch 1 over buckets), or a fresh shuffle per epoch."""
 
-    def __init__(self, num_items: int, batch_size: int, weights: list[float] | None, generator: torch.Generator) -> None:
+    def __init__(self, num_items: int, batch_size: int, weights: list[float] | None, generator: torch.Generator,
+                 buckets: list[list[int]] | None = None) -> None:
+        if weights is not None and buckets is not None:
+            raise ValueError("a task gives either sampling weights or length buckets, not both")
+        if buckets is not None and not buckets:
+            raise ValueError("length bucketing made no batch: the train split needs at least two utterances")
         self.num_items = num_items
         self.batch_size = batch_size
         self.weights = None if weights is None else torch.tensor(weights, dtype=torch.double)
+        self.buckets = buckets
         self.generator = generator
         self.order: list[int] = []
         self.position = 0
@@ -103,6 +110,8 @@ class SampleOrder:
             drawn = torch.multinomial(self.weights, self.num_items, replacement=True, generator=self.generator).tolist()
             usable = len(drawn) - len(drawn) % self.batch_size or len(drawn)
             self.order = drawn[:usable]
+        elif self.buckets is not None:  # DataLoader(bucket dataset, batch_size=1, shuffle=True): order of buckets
+            self.order = torch.randperm(len(self.buckets), generator=self.generator).tolist()
         else:  # DataLoader(shuffle=True)
             self.order = torch.randperm(self.num_items, generator=self.generator).tolist()
         self.position = 0
@@ -110,6 +119,9 @@ class SampleOrder:
     def next_batch(self) -> list[int]:
         if self.position >= len(self.order):
             self._new_epoch()
+        if self.buckets is not None:
+            self.position += 1
+            return self.buckets[self.order[self.position - 1]]
         batch = self.order[self.position : self.position + self.batch_size]
         self.position += len(batch)
         return batch
@@ -144,7 +156,8 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
     optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr)
     train_utterances = data.splits["train"]
     generator = torch.Generator().manual_seed(seed)
-    sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances), generator)
+    sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances),
+                          generator, task.train_batches(train_utterances, config))
     step, best_value, best_step, best_dev, history = 0, None, 0, {}, []
     checkpoint_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     if checkpoint_path.exists():

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from bench.errors import BenchError
 from bench.atomic import write_text_atomic
 from downstream_tasks.base import SplitScore, TaskData, Utterance
+from downstream_tasks.bucketing import fixed_length_buckets, num_samples
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
@@ -54,6 +55,13 @@ class SpeechRecognition(CTCTask):
                 utterances.append(Utterance(uid, path, tuple(index[c] for c in symbols) + (EOS,), speaker, text=text))
             splits[split] = utterances
         return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=transcript_files(data_root))
+
+    def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
+        """s3prl's `asr/dataset.py` buckets: sorted by samples, buckets of 2 x `batch_size` (the recipe's 32), each
+        halved (its HALF_BATCHSIZE_TIME of 2000 samples halves every real bucket), so batches hold `batch_size`."""
+        if not config.data.get("bucketing", False):
+            return None
+        return fixed_length_buckets([num_samples(u) for u in utterances], 2 * int(config.batch_size))
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         text = "".join(data.label_names[0][t] for t in tokens if t >= len(SPECIALS))

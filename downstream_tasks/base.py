@@ -234,6 +234,11 @@ class Task:
         """Per-utterance sampling weights for the training sampler; None means plain shuffling."""
         return None
 
+    def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
+        """Fixed training batches (indices into ``utterances``) that each epoch draws in a new order, as s3prl's
+        length bucketing does; None means batches of ``batch_size`` from a shuffle (or the weights above)."""
+        return None
+
     def dev_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
         return None
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from downstream_tasks.base import Task, TaskData, Utterance
+from downstream_tasks.bucketing import num_samples, sliding_label_buckets
 from upstream.featurizer import WeightedSumFeaturizer
 
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
@@ -174,6 +175,13 @@ class CTCTask(Task):
             head = LinearCTCHead(hidden_size, vocab_size, int(config.head.projector_dim))
         specaug = SpecAugment() if self.uses_specaug and config.get("specaug", True) else None
         return FrameCTCModel(WeightedSumFeaturizer(num_layers), head, specaug)
+
+    def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
+        """PR and SF: s3prl's `ctc` bucketing (`data.bucketing`, on in the recipes), see :mod:`downstream_tasks.bucketing`."""
+        if not config.data.get("bucketing", False):
+            return None
+        return sliding_label_buckets([len(u.label) for u in utterances], [num_samples(u) for u in utterances],
+                                     int(config.batch_size))
 
     def collate_labels(self, utterances: Sequence[Utterance]) -> tuple[Tensor, Tensor]:
         targets = [torch.tensor(u.label, dtype=torch.long) for u in utterances]

@@ -1,4 +1,4 @@
-"""ASR and SF learn on superb-mini small within CI-sized runs (the `mini` profile: 300 steps), and their decoded
+"""ASR and SF learn on superb-mini small within CI-sized runs (the `mini` profile: 300 steps, ASR 200 here), and their decoded
 hypotheses are saved per split.
 
 Chance for these error rates is 100%: a model that has not left CTC's blank phase decodes nothing, which scores a WER,
@@ -35,8 +35,11 @@ def sequence_runs(mini_small, tmp_path_factory):
     lm = write_bigram_arpa(output / "train_bigram.arpa", _train_transcripts(mini_small))  # train text only
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-        assert main(["run", "--upstream", "fbank", "--task", "asr,sf", "--data-root", str(mini_small), "--output",
-                     str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
+        common = ["--upstream", "fbank", "--data-root", str(mini_small), "--output", str(output / "runs"), "--profile",
+                  "mini", "--device", "cpu", "--quiet"]
+        # ASR at 200 of the profile's 300 steps: the smallest count that keeps a wide margin under the thresholds below
+        assert main(["run", "--task", "asr", *common, "--lm", str(lm), "total_steps=200"]) == 0
+        assert main(["run", "--task", "sf", *common]) == 0
     return output / "runs"
 
 
@@ -50,7 +53,8 @@ def test_asr_learns_and_the_lm_decoding_is_reported(sequence_runs):
     metrics = record["metrics"]
     print("asr", metrics)
     assert record["metric"] == {"name": "wer", "higher_is_better": False, "unit": "fraction"}
-    assert metrics["cer"] < 0.35 and metrics["wer"] < 0.75  # [measured: dev CER 6.5%, WER 24% at step 300]
+    # [measured, 200 steps, seed 0, test: WER 48.2% / CER 14.4% at 1 torch thread; WER with the LM 20.5%, CER 16.3%]
+    assert metrics["cer"] < 0.35 and metrics["wer"] < 0.75
     assert metrics["wer_lm"] < 0.75 and metrics["cer_lm"] < 0.35
     assert record["decoding"]["lm_sha256"] and record["decoding"]["beam"] == 5 and record["decoding"]["lm_weight"] == 2.0
 
@@ -75,7 +79,8 @@ def test_sf_learns_slots(sequence_runs):
     metrics = record["metrics"]
     print("sf", metrics)
     assert record["metric"]["name"] == "slot_type_f1"
-    # [measured, 300 steps, seed 0: test slot-type F1 0.505, slot-value CER 0.672 (dev voices are harder: F1 0.23)]
+    # [measured, 300 steps, seed 0, test: slot-type F1 0.435 / slot-value CER 0.738 at 2 torch threads, 0.399 / 0.738
+    # at 1 (dev voices are harder: F1 0.24)]
     assert metrics["slot_type_f1"] > 0.3 and metrics["slot_value_cer"] < 0.85
     assert "lm_sha256" not in json.dumps(record.get("decoding"))  # --lm touches ASR only
 
@@ -88,7 +93,7 @@ def test_lm_change_rescores_without_retraining(sequence_runs, mini_small, tmp_pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(sequence_runs.parent / "cache"))
         assert main(["run", "--upstream", "fbank", "--task", "asr", "--data-root", str(mini_small), "--output",
-                     str(sequence_runs), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm)]) == 0
+                     str(sequence_runs), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm), "total_steps=200"]) == 0
     after = json.loads((unit / "record.json").read_text())
     assert after["unit_id"] == before["unit_id"] and after["rescored"] is True
     assert after["metrics"]["test"]["wer"] == before["metrics"]["test"]["wer"]  # same checkpoint, same greedy output
