@@ -15,7 +15,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import BenchError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+try:
+    import configs
+except ModuleNotFoundError as error:  # an editable install made before `configs` became a package does not map it
+    raise ModuleNotFoundError("the harness's `configs` package is not installed: this install predates it; re-run "
+                              "`bash setup.sh --no-run` (or `pip install -e .`)") from error
+
+# The `configs` package: the repository folder in a checkout or an editable install, package data in a wheel.
+CONFIG_DIR = Path(configs.__file__).resolve().parent
 PROFILES = ("superb", "mini")
 #: Settings every task has, under its own YAML's values. ``data.allow_missing``: run on without the files the
 #: dataset's metadata names but the disk lacks (bench/dataset_check.py); the record lists them.
