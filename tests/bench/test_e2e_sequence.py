@@ -37,7 +37,7 @@ def sequence_runs(mini_small, tmp_path_factory):
         patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
         common = ["--upstream", "fbank", "--data-root", str(mini_small), "--output", str(output / "runs"), "--profile",
                   "mini", "--device", "cpu", "--quiet"]
-        # ASR at 200 of the profile's 300 steps: the smallest count that keeps a wide margin under the thresholds below
+        # ASR at 200 of the profile's 300 steps, which still leaves a wide margin under the thresholds below
         assert main(["run", "--task", "asr", *common, "--lm", str(lm), "total_steps=200"]) == 0
         assert main(["run", "--task", "sf", *common]) == 0
     return output / "runs"
