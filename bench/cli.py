@@ -217,6 +217,27 @@ Examples:
 """
 
 
+def _unit_options() -> argparse.ArgumentParser:
+    """The options `bench run` and `bench suite` share: how each unit is encoded, trained and reused."""
+    shared = argparse.ArgumentParser(add_help=False)
+    options = shared.add_argument_group("unit options (bench run and bench suite)")
+    options.add_argument("--device", default="auto",
+                         help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present; bench suite: each job's)")
+    options.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
+    options.add_argument("--profile", default="superb", choices=["superb", "mini"],
+                         help="superb: the recipe's hyper-parameters; mini: short schedules for superb-mini (default: superb)")
+    options.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    options.add_argument("--seeds", type=int, default=1, help="number of seeds: seed, seed+1, ... (default: 1)")
+    options.add_argument("--lr-sweep", action="store_true",
+                         help="train every learning rate of each config's lr_sweep and select on dev")
+    options.add_argument("--force", action="store_true", help="redo finished units")
+    options.add_argument("--cache-dir", default=None,
+                         help="feature cache root, a shared filesystem on a cluster (default: $BENCH_CACHE_DIR or "
+                              "~/.cache/superb-bench)")
+    options.add_argument("--quiet", action="store_true", help="no progress bars (bench suite: no live view)")
+    return shared
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -253,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mini_parser(data_commands).set_defaults(handler=lambda args: args.func(args))
 
+    unit_options = _unit_options()
     run = commands.add_parser(
-        "run", help="train and score SUPERB task heads on a frozen upstream",
+        "run", parents=[unit_options], help="train and score SUPERB task heads on a frozen upstream",
         description="Train a task head on the frozen upstream's weighted hidden states (features are encoded once and "
                     "cached), select the checkpoint on dev as the recipe does, score test, and write result records to "
                     "OUTPUT/<task>/<upstream>/result.json (one unit record per fold/seed/learning rate under units/). "
@@ -270,16 +292,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", required=True, help="a task (pr, asr, ks, qbe, sid, asv, sd, er, ic, sf), a comma-separated list, or all")
     run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
-    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    run.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
-    run.add_argument("--profile", default="superb", choices=["superb", "mini"],
-                     help="superb: the recipe's hyper-parameters; mini: short schedules for superb-mini (default: superb)")
-    run.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
-    run.add_argument("--seeds", type=int, default=1, help="number of seeds: seed, seed+1, ... (default: 1)")
-    run.add_argument("--lr-sweep", action="store_true", help="train every learning rate of the config's lr_sweep and select on dev")
-    run.add_argument("--force", action="store_true", help="redo finished units")
-    run.add_argument("--cache-dir", default=None, help="feature cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     run.set_defaults(handler=_cmd_run)
 
@@ -310,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_cmd_report)
 
     suite = commands.add_parser(
-        "suite", help="run a grid of upstreams x tasks x seeds (x learning rates) locally or on Ray",
+        "suite", parents=[unit_options], help="run a grid of upstreams x tasks x seeds (x learning rates) locally or on Ray",
         description="Expand upstreams x tasks x seeds (x the lr sweep) into `bench run`'s units and run them: extraction "
                     "of each feature cache split over the workers, then one job per unit once its cache is complete, "
                     "then each (upstream, task)'s result.json, the same records `bench run` writes. --executor local "
@@ -340,16 +352,6 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--max-retries", type=int, default=3, help="Ray: retries of a job whose worker died (default: 3)")
     suite.add_argument("--extract-shards", type=int, default=None,
                        help="jobs each feature-cache extraction is split into (default: as many as run at once)")
-    suite.add_argument("--device", default="auto", help="device of each job: cpu, cuda, cuda:N or auto (default: auto)")
-    suite.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
-    suite.add_argument("--profile", default="superb", choices=["superb", "mini"], help="as for bench run (default: superb)")
-    suite.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
-    suite.add_argument("--seeds", type=int, default=1, help="number of seeds (default: 1)")
-    suite.add_argument("--lr-sweep", action="store_true", help="train every learning rate of each config's lr_sweep")
-    suite.add_argument("--force", action="store_true", help="redo finished units")
-    suite.add_argument("--cache-dir", default=None,
-                       help="feature cache root, a shared filesystem on a cluster (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
-    suite.add_argument("--quiet", action="store_true", help="no live view")
     suite.add_argument("overrides", nargs="*", metavar="[task:]key=value", help="config overrides")
     suite.set_defaults(handler=_cmd_suite)
 

@@ -73,3 +73,22 @@ def test_cache_ls_and_rm(mini_tiny, tmp_path, cache_dir, capsys):
     assert main(["cache", "rm", key]) == 0
     assert not (cache_dir / "pooled" / key).exists()
     assert main(["cache", "rm", "deadbeef"]) == 2
+
+
+def test_run_and_suite_share_one_declaration_of_the_unit_options():
+    """`bench run` and `bench suite` take the same nine unit options, declared once, with the same defaults."""
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    run = parser.parse_args(["run", "--upstream", "fbank", "--task", "ks", "--data-root", "x"])
+    suite = parser.parse_args(["suite"])
+    shared = ("device", "dtype", "profile", "seed", "seeds", "lr_sweep", "force", "cache_dir", "quiet")
+    assert {key: getattr(run, key) for key in shared} == {key: getattr(suite, key) for key in shared} == {
+        "device": "auto", "dtype": "fp32", "profile": "superb", "seed": 0, "seeds": 1, "lr_sweep": False, "force": False,
+        "cache_dir": None, "quiet": False}
+    flags = ["--device", "cuda:1", "--dtype", "bf16", "--profile", "mini", "--seed", "3", "--seeds", "2", "--lr-sweep",
+             "--force", "--cache-dir", "c", "--quiet"]
+    run = parser.parse_args(["run", "--upstream", "fbank", "--task", "ks", "--data-root", "x", *flags, "total_steps=5"])
+    suite = parser.parse_args(["suite", *flags, "ks:total_steps=5"])
+    assert {key: getattr(run, key) for key in shared} == {key: getattr(suite, key) for key in shared}
+    assert run.overrides == ["total_steps=5"] and suite.overrides == ["ks:total_steps=5"]
