@@ -31,6 +31,7 @@ from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fi
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
 from downstream_tasks.base import Task, TaskData
+from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
 from upstream.base import Upstream
@@ -124,11 +125,8 @@ class TaskRun:
         encoder in the loop as s3prl does. Returns (mode, the reason, printed for the user)."""
         if self.task.head_input != "frames":
             return "cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache"
-        import soundfile
-
-        seconds = sum(u.segment[1] - u.segment[0] if u.segment else soundfile.info(str(u.path)).duration
-                      for data in self.data.values() for u in data.all_utterances())
-        frames = seconds * 16000 / self.info.stride_samples
+        samples = sum(num_samples(u) for data in self.data.values() for u in data.all_utterances())
+        frames = samples / self.info.stride_samples
         bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
         estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
         budget = float(self.config.cache.max_gb)

@@ -16,8 +16,10 @@ the same batches. Sorts are stable, so ties keep the listing order and the batch
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
+from bench.audio import SAMPLE_RATE
 from downstream_tasks.base import Utterance
 
 ASR_HALF_BATCH_SAMPLES = 2000  # s3prl asr/dataset.py HALF_BATCHSIZE_TIME, compared with lengths in samples
@@ -25,13 +27,20 @@ CTC_HALF_BATCH_SAMPLES = 300_000  # s3prl ctc/data.py collect_audio_batch(half_b
 
 
 def num_samples(utterance: Utterance) -> int:
-    """The utterance's length in 16 kHz samples, from the file header (s3prl reads `torchaudio.info().num_frames`)."""
+    """The utterance's length in 16 kHz samples, from the file header (s3prl reads `torchaudio.info().num_frames`).
+
+    Headers are read once per process: the runner's frame-cache estimate and every unit's buckets ask again."""
     if utterance.segment is not None:
-        return round((utterance.segment[1] - utterance.segment[0]) * 16000)
+        return round((utterance.segment[1] - utterance.segment[0]) * SAMPLE_RATE)
+    return _file_samples(str(utterance.path))
+
+
+@functools.lru_cache(maxsize=None)
+def _file_samples(path: str) -> int:
     import soundfile
 
-    info = soundfile.info(str(utterance.path))
-    return round(info.frames * 16000 / info.samplerate)
+    info = soundfile.info(path)
+    return round(info.frames * SAMPLE_RATE / info.samplerate)
 
 
 def fixed_length_buckets(lengths: Sequence[int], bucket_size: int,
