@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.atomic import write_json_atomic, write_npy_atomic
+from benchcore.atomic import write_json_atomic, write_npy_atomic
 from bench.locks import file_lock
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream

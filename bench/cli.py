@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from bench import __version__
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 DESCRIPTION = """\
 Benchmark frozen self-supervised speech encoders on the SUPERB tasks.

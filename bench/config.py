@@ -13,7 +13,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 try:
     import configs

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import Task, TaskData
 
 log = logging.getLogger(__name__)

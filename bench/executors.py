@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 JobFunction = Callable[..., Any]  # function(payload, *results of the jobs it waits for) -> result
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.atomic import write_json_atomic, write_npy_atomic
-from bench.audio import list_audio_files, load_audio
-from bench.errors import BenchError
+from benchcore.atomic import write_json_atomic, write_npy_atomic
+from benchcore.audio import list_audio_files, load_audio
+from benchcore.errors import BenchError
 from upstream.base import Upstream
 
 FORMAT_VERSION = 1

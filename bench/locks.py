@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, NoReturn
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 from omegaconf import OmegaConf
 
-from bench.atomic import write_json_atomic, write_text_atomic
+from benchcore.atomic import write_json_atomic, write_text_atomic
 from bench.cache import PooledCache, PooledCacheKey
 from bench.config import load_task_config
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes

@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from bench.atomic import write_json_atomic
+from benchcore.atomic import write_json_atomic
 from bench.cache import PooledCache, default_cache_root
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from bench.executors import Executor, Job, JobOutcome
 from bench.record import peak_memory_mb
 from bench.runner import RunUnit, TaskRun, current_result, current_unit_record, summarise, unit_grid

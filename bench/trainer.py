@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bench.atomic import atomic_path
+from benchcore.atomic import atomic_path
 from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
 from downstream_tasks.base import SplitScore, Task, TaskData
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench.audio import load_audio
+from benchcore.audio import load_audio
 from bench.config import load_task_config
 from bench.cache import block_means, crop_block_count
 from downstream_tasks import get_task

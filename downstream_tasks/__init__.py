@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import Task
 
 # name -> "module:Class", in the model card's column order (PR ASR KS QbE SID ASV SD ER IC SF)

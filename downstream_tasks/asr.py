@@ -11,8 +11,8 @@ import string
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import BenchError
-from bench.atomic import write_text_atomic
+from benchcore.errors import BenchError
+from benchcore.atomic import write_text_atomic
 from downstream_tasks.base import SplitScore, TaskData, Utterance
 from downstream_tasks.bucketing import fixed_length_buckets, num_samples
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.atomic import write_text_atomic
-from bench.errors import BenchError
+from benchcore.atomic import write_text_atomic
+from benchcore.errors import BenchError
 from downstream_tasks.base import SplitScore, Task, TaskData, Utterance, require_dir, require_file
 from downstream_tasks.metrics.detection import equal_error_rate
 from downstream_tasks.sid import ROOT

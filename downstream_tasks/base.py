@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
@@ -39,7 +39,7 @@ class Utterance:
 
     def audio(self) -> Tensor:
         """The waveform the encoder sees: 16 kHz mono float32, only the segment when there is one."""
-        from bench.audio import load_audio
+        from benchcore.audio import load_audio
 
         return load_audio(self.path, segment=self.segment)
 

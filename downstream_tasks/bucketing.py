@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
-from bench.audio import SAMPLE_RATE
+from benchcore.audio import SAMPLE_RATE
 from downstream_tasks.base import Utterance
 
 ASR_HALF_BATCH_SAMPLES = 2000  # s3prl asr/dataset.py HALF_BATCHSIZE_TIME, compared with lengths in samples

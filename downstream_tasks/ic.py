@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
 
 ROOT = "fluent_speech_commands_dataset"

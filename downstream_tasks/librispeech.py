@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import require_dir
 
 ROOT = "LibriSpeech"

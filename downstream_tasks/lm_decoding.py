@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files

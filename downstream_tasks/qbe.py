@@ -32,8 +32,8 @@ from typing import Any, Callable, ClassVar, Collection, Sequence
 
 import numpy as np
 
-from bench.atomic import write_text_atomic
-from bench.errors import BenchError
+from benchcore.atomic import write_text_atomic
+from benchcore.errors import BenchError
 from downstream_tasks.base import SplitScore, Task, TaskData, UntrainedOutcome, Utterance, require_dir, require_file
 
 ROOT = "quesst14Database"

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.atomic import atomic_path, write_json_atomic, write_text_atomic
-from bench.errors import BenchError
+from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
+from benchcore.errors import BenchError
 from downstream_tasks.base import SplitScore, Task, TaskData, Utterance, require_dir
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm

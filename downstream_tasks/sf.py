@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.metrics.text import render_sf_tokens, sf_metrics

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
 
 ROOT = "VoxCeleb1"

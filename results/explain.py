@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from results.columns import COLUMNS, TASK_TITLES, Column, columns_of_task, find_column
 from results.leaderboard import Leaderboard, Row
 from results.records import ResultRecord

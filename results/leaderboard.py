@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_TITLES, Column
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows

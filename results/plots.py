@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.atomic import atomic_path  # noqa: E402
+from benchcore.atomic import atomic_path  # noqa: E402
 from results.columns import COLUMNS, TASK_ORDER, TASK_TITLES  # noqa: E402
 from results.leaderboard import Leaderboard, Row, is_smoke_test  # noqa: E402
 from results.records import ResultRecord  # noqa: E402

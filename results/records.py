@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel
 
 RESULT_SCHEMA = "superb-bench/result-record"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from results.columns import COLUMN_BY_KEY
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

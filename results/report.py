@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from bench.atomic import write_text_atomic
-from bench.errors import BenchError
+from benchcore.atomic import write_text_atomic
+from benchcore.errors import BenchError
 from results.leaderboard import Leaderboard, build_leaderboard
 from results.records import load_records
 from results.references import select_references

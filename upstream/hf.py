@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from upstream.base import SAMPLE_RATE, PaddingPolicy, Upstream
 from upstream.hub import HubUnavailable, cached_file, describe, load_pretrained
 from upstream.load_integrity import parameters_the_forward_reads, repair_loaded_model, shown

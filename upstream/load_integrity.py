@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 #: How many names an error or warning line lists before "and N more".
 NAMES_SHOWN = 5

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from upstream.base import DTYPES, Upstream
 
 

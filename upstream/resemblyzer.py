@@ -33,7 +33,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from upstream.base import SAMPLE_RATE, Upstream
 from upstream.load_integrity import LoadReport, shown
 

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from upstream.base import Upstream
 from upstream.s3prl_compat import import_s3prl_nn
 

@@ -14,7 +14,7 @@ import types
 import warnings
 from types import ModuleType
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 TORCHAUDIO_FIX = (
     "reinstall the pinned pair with `bash setup.sh` (torch==2.14.1 + torchaudio==2.11.0); "

@@ -1,6 +1,6 @@
 """Atomic writes for the corpus: a killed run leaves whole files or none, never half a file.
 
-Built on :mod:`bench.atomic`. Thousands of small audio files are written, so they skip ``fsync``
+Built on :mod:`benchcore.atomic`. Thousands of small audio files are written, so they skip ``fsync``
 (``durable=False``): a *killed process* (the case resume is for) cannot leave a renamed-but-empty file;
 only a power cut could, and then the MANIFEST check (sizes, sha256) catches it. Markers and the manifest,
 which decide whether work is skipped, are written durably.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic import is_temp_name, remove_stale_temps, write_atomic, write_text_atomic
+from benchcore.atomic import is_temp_name, remove_stale_temps, write_atomic, write_text_atomic
 
 __all__ = ["is_temp_name", "remove_stale_temps", "write_audio", "write_bytes", "write_text"]
 

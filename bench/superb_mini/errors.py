@@ -1,7 +1,7 @@
 """The user-facing error of the generator: a BenchError, so the CLI prints it as a one-line message."""
 from __future__ import annotations
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 
 class MiniCorpusError(BenchError):

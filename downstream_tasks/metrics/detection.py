@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 # ----------------------------------------------------------------------------------------------------------------------------
 # EER (ASV)

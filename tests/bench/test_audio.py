@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.audio import list_audio_files, load_audio
-from bench.errors import BenchError
+from benchcore.audio import list_audio_files, load_audio
+from benchcore.errors import BenchError
 
 
 def test_stereo_8k_becomes_mono_16k(tmp_path):

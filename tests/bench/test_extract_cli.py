@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.audio import load_audio
+from benchcore.audio import load_audio
 from bench.cli import main
 from bench.sample_audio import SAMPLE_DIR
 from upstream.registry import load_upstream

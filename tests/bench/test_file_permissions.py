@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from bench.atomic import atomic_path, write_json_atomic, write_npy_atomic, write_text_atomic
+from benchcore.atomic import atomic_path, write_json_atomic, write_npy_atomic, write_text_atomic
 from bench.cli import main
 
 # umask -> (file mode, directory mode) that open() and mkdir() give under it

@@ -69,7 +69,7 @@ def test_greedy_decoding_merges_repeats_drops_blanks_stops_at_eos():
 
 def test_pr_targets_and_oov_error(mini_tiny, tmp_path):
     from bench.config import load_task_config
-    from bench.errors import BenchError
+    from benchcore.errors import BenchError
 
     task = get_task("pr")
     data = task.load(mini_tiny, None, load_task_config("pr", "mini"))

@@ -20,7 +20,7 @@ import pytest
 
 from bench.cache import list_caches, worker_part
 from bench.cli import main
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from bench.suite import estimate_eta, state_dir, task_overrides
 
 UPSTREAMS = ("fbank", "fbank_no_cmvn")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.config import load_task_config
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.asv import (TDNN_SHRINK, AMSoftmax, SpeakerVerification, Trial, VerificationData, XVectorHead,
                                   am_softmax_loss, hold_out_dev_trials, random_frame_crop, read_trials,

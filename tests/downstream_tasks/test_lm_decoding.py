@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.asr import CHARACTERS
 from downstream_tasks.ctc import SPECIALS, greedy_decode
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings, arpa_unigrams

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.config import load_task_config
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.base import Utterance
 from downstream_tasks.qbe import (

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import random_split
 
 from bench.config import load_task_config
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.ks import CLASSES
 

@@ -13,7 +13,7 @@ import soundfile
 import torch
 from omegaconf import OmegaConf
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from downstream_tasks.metrics.detection import read_rttm
 from downstream_tasks.sd import (DER_GRID_DECIMALS, DiarizationData, DiarizationHead, DiarizationModel,
                                  SpeakerDiarization, chunk_ranges, decode_label, frame_accuracies, frame_labels,

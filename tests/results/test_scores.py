@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from results.columns import COLUMNS
 from results.references import load_reference_points, load_reference_rows, select_references
 from results.scores import card_overall_score, card_points, normalised_task_scores, superb_score

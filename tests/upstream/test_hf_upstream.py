@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from fixtures.hf_models import FAMILIES
 from fixtures.signals import noise
 from upstream.registry import load_upstream

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoFeatureExtractor, AutoModel, PreTrainedModel, PretrainedConfig
 
 from bench.cli import main
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from fixtures.meralion_fixture import build_directly, build_tiny_meralion
 from fixtures.signals import noise
 from upstream.load_integrity import repair_loaded_model, tensors_on_meta

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.audio import load_audio
-from bench.errors import BenchError
+from benchcore.audio import load_audio
+from benchcore.errors import BenchError
 from bench.sample_audio import SAMPLE_DIR
 from fixtures.signals import noise
 from upstream.registry import load_upstream

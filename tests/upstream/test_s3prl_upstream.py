@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 from fixtures.signals import noise
 from upstream.registry import load_upstream
 from upstream.s3prl_compat import import_s3prl_nn

@@ -7,7 +7,7 @@ import numpy as np
 import soundfile
 import torch
 
-from bench.errors import BenchError
+from benchcore.errors import BenchError
 
 SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif")
