@@ -56,6 +56,19 @@ class RunUnit:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class FeaturePlan:
+    """How a task run feeds its heads: ``mode`` is "cache" (features computed once, heads train from the cache) or
+    "in_loop" (the encoder runs on every batch, as s3prl does); ``reason`` is the line printed for the user."""
+
+    mode: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cache", "in_loop"):
+            raise ValueError(f"feature mode {self.mode!r}: 'cache' or 'in_loop'")
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-80:]
 
@@ -98,6 +111,9 @@ class TaskRun:
         self.config_digest = _digest(config_for_id)
         self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
         self.timings: dict[str, float] = {}
+        #: peak memory of the cache fill (``fill_cache``, or the suite's extraction jobs); None before it
+        self.extract_memory: dict[str, float] | None = None
+        self._feature_plan: FeaturePlan | None = None
 
     # ---- features -------------------------------------------------------------------------------
     @property
@@ -120,29 +136,40 @@ class TaskRun:
                              layers=None if self.layers is None else tuple(self.layers))
         return PooledCache(key, self.cache_root)
 
-    def choose_feature_mode(self) -> tuple[str, str]:
+    @property
+    def feature_plan(self) -> FeaturePlan:
+        """The plan this run follows: the one set by :meth:`fill_cache` or :meth:`follow_plan`, else planned now."""
+        if self._feature_plan is None:
+            self._feature_plan = self.plan_features()
+        return self._feature_plan
+
+    def follow_plan(self, plan: FeaturePlan) -> None:
+        """Use a plan made elsewhere (a suite worker follows its driver's)."""
+        self._feature_plan = plan
+
+    def plan_features(self) -> FeaturePlan:
         """Pooled tasks always cache. Frame tasks cache frames when the estimate fits `cache.max_gb`, else run the
-        encoder in the loop as s3prl does. Returns (mode, the reason, printed for the user)."""
+        encoder in the loop as s3prl does."""
         if self.task.head_input != "frames":
-            return "cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache"
+            return FeaturePlan("cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache")
         samples = sum(num_samples(u) for data in self.data.values() for u in data.all_utterances())
         frames = samples / self.info.stride_samples
         bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
         estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
         budget = float(self.config.cache.max_gb)
         if estimate_gb <= budget:
-            return "cache", (f"frame cache of {self.num_layers} layers in {self.config.cache.dtype}: "
+            return FeaturePlan("cache", f"frame cache of {self.num_layers} layers in {self.config.cache.dtype}: "
                              f"{estimate_gb:.2f} GB <= cache.max_gb={budget:g}")
-        return "in_loop", (f"a frame cache would take {estimate_gb:.1f} GB > cache.max_gb={budget:g}; "
+        return FeaturePlan("in_loop", f"a frame cache would take {estimate_gb:.1f} GB > cache.max_gb={budget:g}; "
                            "running the encoder in the loop (raise cache.max_gb or set cache.layers to cache)")
 
     def fill_cache(self) -> int:
         started = time.perf_counter()
-        self.feature_mode, self.feature_reason = self.choose_feature_mode()
+        self._feature_plan = self.plan_features()
         if self.progress:
-            print(f"{self.task.title}: {self.feature_reason}")
+            print(f"{self.task.title}: {self._feature_plan.reason}")
         encoded = 0
-        if self.feature_mode == "cache":
+        if self._feature_plan.mode == "cache":
             for data in self.data.values():
                 encoded += self.cache_for(data).fill(data.all_utterances(), lambda: self.upstream, progress=self.progress)
         self.timings["extract_s"] = round(time.perf_counter() - started, 3)
@@ -151,7 +178,7 @@ class TaskRun:
         return encoded
 
     def source_for(self, data: TaskData) -> FeatureSource:
-        if getattr(self, "feature_mode", "cache") == "in_loop":
+        if self.feature_plan.mode == "in_loop":
             return OnTheFlySource(self.upstream, data, float(self.config.data.gain_db), None, self.layers)
         cache = self.cache_for(data)
         return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()},
@@ -215,7 +242,7 @@ class TaskRun:
             "metric": {"name": self.task.metric, "higher_is_better": self.task.higher_is_better, "unit": "fraction"},
             **scores,
             "decoding": self.task.decoding_signature(),
-            "layers": self.layers, "feature_mode": getattr(self, "feature_mode", "cache"),
+            "layers": self.layers, "feature_mode": self.feature_plan.mode,
             "splits": {split: len(utterances) for split, utterances in data.splits.items()},
             "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
             "device": device_description(self.upstream.device), "versions": versions(), "dataset": self.dataset,
@@ -315,7 +342,7 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
         "timings": {"extract_s": run.timings.get("extract_s"), "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
                     "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
                     "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
-        "peak_memory": {"extract": getattr(run, "extract_memory", None)},
+        "peak_memory": {"extract": run.extract_memory},
         "decoding": task.decoding_signature(),
         "device": device or device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
         "chance": run.chance.as_dict(),

@@ -36,7 +36,7 @@ from bench.cache import PooledCache, default_cache_root
 from benchcore.errors import BenchError
 from bench.executors import Executor, Job, JobOutcome
 from bench.record import peak_memory_mb
-from bench.runner import RunUnit, TaskRun, current_result, current_unit_record, summarise, unit_grid
+from bench.runner import FeaturePlan, RunUnit, TaskRun, current_result, current_unit_record, summarise, unit_grid
 from downstream_tasks import get_task
 from downstream_tasks.base import Utterance
 
@@ -167,7 +167,7 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
             group = Group(upstream_name, task_name, run, units, seeds, lrs)
             group.finished = None if spec.force else current_result(run, units)
             if group.finished is None:
-                group.feature_mode, _ = run.choose_feature_mode()
+                group.feature_mode = run.plan_features().mode
                 group.pending_units = units if spec.force else [u for u in units if current_unit_record(run, u) is None]
             groups.append(group)
         for group in groups:  # the driver needs the upstream's identity, not its weights: free them
@@ -312,7 +312,7 @@ def _execute(job: JobSpec) -> dict:
         if unit.unit_id != job.unit_id:
             raise BenchError(f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {job.unit_id}: "
                              "every node must see the same --data-root, configs and upstream weights")
-        run.feature_mode, run.feature_reason = job.feature_mode, "planned by bench suite"
+        run.follow_plan(FeaturePlan(job.feature_mode, "planned by bench suite"))
         if job.feature_mode == "cache":
             data = run.data[job.fold]
             missing = run.cache_for(data).missing(data.all_utterances())

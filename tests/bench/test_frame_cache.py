@@ -21,7 +21,7 @@ def test_pr_frame_cache_equals_encoder_in_the_loop(dtype, tolerance, mini_tiny, 
     overrides = ["total_steps=12", "batch_size=4", "eval_step=6", "save_step=6", f"cache.dtype={dtype}", "cache.layers=[0,2]"]
     run = TaskRun(upstream, get_task("pr"), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False)
     run.fill_cache()
-    assert run.feature_mode == "cache" and "frame cache of 2 layers" in run.feature_reason
+    assert run.feature_plan.mode == "cache" and "frame cache of 2 layers" in run.feature_plan.reason
     data = run.data[None]
     sources = {"from_cache": run.source_for(data),
                "in_loop": OnTheFlySource(upstream, data, 0.0, None, run.layers)}
@@ -40,7 +40,7 @@ def test_frame_mode_falls_back_to_the_encoder_in_the_loop_over_budget(mini_tiny,
     run = TaskRun(load_upstream("fbank_no_cmvn"), get_task("pr"), mini_tiny, tmp_path, "mini", ["cache.max_gb=0.000001"],
                   tmp_path / "cache", True)
     assert run.fill_cache() == 0
-    assert run.feature_mode == "in_loop"
+    assert run.feature_plan.mode == "in_loop"
     assert "running the encoder in the loop" in capsys.readouterr().out
 
 
