@@ -1,4 +1,6 @@
-"""Result records: the versioned JSON every run writes and every report reads (schema in the README)."""
+"""What a record cites about the run: time, versions, device, peak memory, the dataset fingerprint.
+
+The record types themselves are :mod:`results.schema`, shared by the writer and the reader."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -14,9 +16,6 @@ import torch
 
 from bench import __version__
 
-SCHEMA_VERSION = 1
-UNIT_SCHEMA = "superb-bench/unit-record"
-RESULT_SCHEMA = "superb-bench/result-record"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -26,14 +26,14 @@ from bench.cache import PooledCache, PooledCacheKey
 from bench.config import load_task_config
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
 from bench.locks import unit_lock
-from bench.record import (RESULT_SCHEMA, SCHEMA_VERSION, UNIT_SCHEMA, dataset_fingerprint, device_description, now,
-                          peak_memory_mb, versions)
+from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
 from downstream_tasks import TASKS, get_task
 from downstream_tasks.base import Task, TaskData
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
+from results.schema import RecordedMetric, ResultRecord, UnitRecord
 from upstream.base import Upstream
 
 
@@ -201,7 +201,7 @@ class TaskRun:
     def _run_unit(self, unit: RunUnit, force: bool) -> dict:
         run_dir = self.unit_dir(unit)
         record_path = run_dir / "record.json"
-        previous = json.loads(record_path.read_text()) if record_path.exists() and not force else None
+        previous = _read_unit_record(record_path) if record_path.exists() and not force else None
         if previous is not None and previous.get("decoding") == self.task.decoding_signature():
             return previous
         if force and run_dir.exists():
@@ -234,19 +234,15 @@ class TaskRun:
             scores = self._train(unit, data, source, run_dir, log)
         else:
             scores = self._score_untrained(data, source, run_dir, log)
-        record = {
-            "schema": UNIT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
-            "unit_id": unit.unit_id, "task": self.task.name, "fold": unit.fold, "seed": unit.seed,
-            "learning_rate": unit.learning_rate,
-            "upstream": self.info.as_dict(),
-            "metric": {"name": self.task.metric, "higher_is_better": self.task.higher_is_better, "unit": "fraction"},
-            **scores,
-            "decoding": self.task.decoding_signature(),
-            "layers": self.layers, "feature_mode": self.feature_plan.mode,
-            "splits": {split: len(utterances) for split, utterances in data.splits.items()},
-            "config": OmegaConf.to_container(self.config, resolve=True), "profile": self.profile,
-            "device": device_description(self.upstream.device), "versions": versions(), "dataset": self.dataset,
-        }
+        record = UnitRecord(
+            created=now(), unit_id=unit.unit_id, task=self.task.name, fold=unit.fold, seed=unit.seed,
+            learning_rate=unit.learning_rate, upstream=self.info.as_dict(),
+            metric=RecordedMetric(self.task.metric, self.task.higher_is_better), **scores,
+            decoding=self.task.decoding_signature(), layers=self.layers, feature_mode=self.feature_plan.mode,
+            splits={split: len(utterances) for split, utterances in data.splits.items()},
+            config=OmegaConf.to_container(self.config, resolve=True), profile=self.profile,
+            device=device_description(self.upstream.device), versions=versions(), dataset=self.dataset,
+        ).to_dict()
         write_json_atomic(run_dir / "record.json", record)
         return record
 
@@ -290,10 +286,15 @@ class TaskRun:
             "metrics": {"test": outcome.test.metrics, "dev": outcome.dev},
             "best_step": None, "dev_history": [], "resumed_from_step": 0,
             "layer_weights": extra.pop("layer_weights", None),
-            **extra,
+            "protocol": extra,
             "timings": {"train_s": 0.0, "eval_s": round(time.perf_counter() - started, 3)},
             "peak_memory": {"eval": peak_memory_mb(self.upstream.device)},
         }
+
+
+def _read_unit_record(path: Path) -> dict:
+    """A unit's `record.json`, checked against the schema (a foreign or malformed file is a one-line error)."""
+    return UnitRecord.from_dict(json.loads(path.read_text()), str(path)).to_dict()
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -328,25 +329,22 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
     else:
         num_layers = len(chosen_units[0]["layer_weights"])
         layer_weights = [statistics.fmean(unit["layer_weights"][i] for unit in chosen_units) for i in range(num_layers)]
-    return {
-        "schema": RESULT_SCHEMA, "schema_version": SCHEMA_VERSION, "created": now(),
-        "task": task.name, "task_title": task.title, "upstream": run.info.as_dict(),
-        "metric": {"name": task.metric, "higher_is_better": task.higher_is_better, "unit": "fraction"},
-        "metrics": means, "metrics_std": stds, "seeds": seeds, "per_seed": per_seed,
-        "learning_rate": chosen, "lr_sweep": sweep if len(lrs) > 1 else None,
-        "layer_weights": layer_weights,
-        "units": [{"unit_id": record["unit_id"], "fold": fold, "seed": seed, "learning_rate": lr,
-                   "path": str(run.unit_dir(run.unit(fold, seed, lr)).relative_to(run.directory))}
-                  for (fold, seed, lr), record in sorted(unit_records.items(), key=lambda item: str(item[0]))],
-        "profile": run.profile, "config": OmegaConf.to_container(run.config, resolve=True),
-        "timings": {"extract_s": run.timings.get("extract_s"), "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
-                    "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
-                    "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
-        "peak_memory": {"extract": run.extract_memory},
-        "decoding": task.decoding_signature(),
-        "device": device or device_description(run.upstream.device), "versions": versions(), "dataset": run.dataset,
-        "chance": run.chance.as_dict(),
-    }
+    return ResultRecord(
+        created=now(), task=task.name, task_title=task.title, upstream=run.info.as_dict(),
+        metric=RecordedMetric(task.metric, task.higher_is_better),
+        metrics=means, metrics_std=stds, seeds=seeds, per_seed=per_seed,
+        learning_rate=chosen, lr_sweep=sweep if len(lrs) > 1 else None, layer_weights=layer_weights,
+        units=[{"unit_id": record["unit_id"], "fold": fold, "seed": seed, "learning_rate": lr,
+                "path": str(run.unit_dir(run.unit(fold, seed, lr)).relative_to(run.directory))}
+               for (fold, seed, lr), record in sorted(unit_records.items(), key=lambda item: str(item[0]))],
+        profile=run.profile, config=OmegaConf.to_container(run.config, resolve=True),
+        timings={"extract_s": run.timings.get("extract_s"), "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
+                 "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
+                 "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
+        peak_memory={"extract": run.extract_memory}, decoding=task.decoding_signature(),
+        device=device or device_description(run.upstream.device), versions=versions(), dataset=run.dataset,
+        chance_level=run.chance.as_dict(),
+    ).to_dict()
 
 
 def unit_grid(run: TaskRun, seeds: list[int], lr_sweep: bool) -> tuple[list[RunUnit], list[int], list[float]]:
@@ -363,7 +361,7 @@ def current_result(run: TaskRun, units: Sequence[RunUnit]) -> dict | None:
     result_path = run.directory / "result.json"
     if not result_path.exists():
         return None
-    previous = json.loads(result_path.read_text())
+    previous = ResultRecord.from_dict(json.loads(result_path.read_text()), result_path).to_dict()
     if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
             and previous.get("decoding") == run.task.decoding_signature()):
         return previous
@@ -375,7 +373,7 @@ def current_unit_record(run: TaskRun, unit: RunUnit) -> dict | None:
     record_path = run.unit_dir(unit) / "record.json"
     if not record_path.exists():
         return None
-    record = json.loads(record_path.read_text())
+    record = _read_unit_record(record_path)
     return record if record.get("decoding") == run.task.decoding_signature() else None
 
 

@@ -85,11 +85,11 @@ def _record_lines(record: ResultRecord, column: Column) -> list[str]:
     dataset = record.dataset
     lines.append(f"  dataset: root {dataset.get('root')}, {dataset.get('num_files')} files, files sha256 "
                  f"{dataset.get('files_sha256')}, superb-mini manifest {dataset.get('manifest_checksum')}")
-    versions = record.raw.get("versions") or {}
+    versions = record.versions or {}
     if versions:
         lines.append("  versions: " + ", ".join(f"{key} {value}" for key, value in versions.items()))
-    if record.raw.get("device"):
-        lines.append(f"  device: {record.raw['device']}")
+    if record.device:
+        lines.append(f"  device: {record.device}")
     config = record.config
     keys = ("total_steps", "batch_size", "gradient_accumulate_steps", "eval_step")
     lines.append("  config: " + json.dumps({key: config[key] for key in keys if key in config}) + " (full config in the record)")

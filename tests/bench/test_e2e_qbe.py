@@ -21,6 +21,7 @@ from bench.config import load_task_config
 from downstream_tasks import get_task
 from downstream_tasks.qbe import DOCUMENTS, file_id, twv_metrics
 from downstream_tasks.qbe_dtw import z_normalise
+from results.schema import UnitRecord
 
 
 def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
@@ -31,6 +32,8 @@ def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
     (unit,) = result["units"]
     unit_dir = tmp_path / "runs" / "qbe" / "fbank_no_cmvn" / unit["path"]
     record = json.loads((unit_dir / "record.json").read_text())
+    assert UnitRecord.from_dict(record).to_dict() == record  # the protocol's extras (chosen layer, ...) round-trip
+    assert set(UnitRecord.from_dict(record).protocol) == {"chosen_layer", "per_layer_dev", "test_detail", "dtw_timings"}
 
     data = get_task("qbe").load(mini_small, None, load_task_config("qbe", "mini"))
     docs = [file_id(u.uid) for u in data.splits[DOCUMENTS]]

@@ -150,7 +150,7 @@ def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tm
     assert "dev instead it is 30.00" in board.footnotes[row.cells["asv"].notes[0] - 1]
     assert row.cells["ks"].value == pytest.approx(100 * ks["metrics"]["acc"])  # the newer record wins
     assert any("is left out" in board.footnotes[number - 1] for number in row.cells["ks"].notes)
-    assert read_record(tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").metric["name"] == "eer"
+    assert read_record(tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").metric.name == "eer"
     assert COLUMN_BY_KEY["asv"].metric == "eer"
 
 
@@ -197,7 +197,7 @@ def test_markdown_is_printed(report_runs, capsys, tmp_path):
 
 def _copy_record(report_runs, root, source_task, **changes):
     """A copy of a real record of the fixture (of ``source_task``) under ``root`` with some fields changed."""
-    content = dict(_record(report_runs, source_task).raw, **changes)
+    content = dict(_record(report_runs, source_task).to_dict(), **changes)
     directory = root / content["task"] / str(content["upstream"]["name"])
     directory.mkdir(parents=True)
     (directory / "result.json").write_text(json.dumps(content))
