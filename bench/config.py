@@ -52,8 +52,17 @@ def parse_value(text: str) -> Any:
     return [number(item) for item in value] if isinstance(value, list) else number(value)
 
 
+def config_path(task: str) -> Path:
+    """The task's YAML: its metadata's ``config_file`` (a task defined outside the harness), else ``configs/<task>.yaml``."""
+    from downstream_tasks import task_classes
+
+    cls = task_classes().get(task)
+    declared = cls.metadata.config_file if cls is not None else None
+    return Path(declared) if declared is not None else CONFIG_DIR / f"{task}.yaml"
+
+
 def load_task_config(task: str, profile: str = "superb", overrides: Sequence[str] = ()) -> DictConfig:
-    path = CONFIG_DIR / f"{task}.yaml"
+    path = config_path(task)
     if not path.is_file():
         raise BenchError(f"no config for task '{task}': expected {path}")
     if profile not in PROFILES:

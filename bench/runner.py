@@ -28,7 +28,7 @@ from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_siz
 from bench.locks import unit_lock
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
 from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
-from downstream_tasks import TASKS, get_task
+from downstream_tasks import SUPERB, get_task, task_names
 from downstream_tasks.base import Task, TaskData
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
@@ -263,7 +263,7 @@ class TaskRun:
         self._write_predictions(run_dir, "dev", evaluate(model, self.task, data, source, "dev", batch_size, run_dir).lines)
         test = evaluate(model, self.task, data, source, "test", batch_size, run_dir)
         self._write_predictions(run_dir, "test", test.lines)
-        test_metrics = self.task.final_test_metrics(test.metrics, outcome.dev_history)
+        test_metrics = self.task.test_selection.report(test.metrics, outcome.dev_history)
         eval_seconds = time.perf_counter() - started
         log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
         return {
@@ -401,7 +401,7 @@ def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Pa
 
 
 def expand_tasks(task: str) -> list[str]:
-    return list(TASKS) if task == "all" else [name.strip() for name in task.split(",") if name.strip()]
+    return task_names(SUPERB) if task == "all" else [name.strip() for name in task.split(",") if name.strip()]
 
 
 def format_summary(results: list[dict]) -> str:

@@ -192,7 +192,7 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
             dev_metrics = evaluate(model, task, data, source, "dev", int(config.batch_size)).metrics
             value = dev_metrics[task.metric]
             history.append({"step": step, **dev_metrics})
-            if task.score_test_at_each_eval:
+            if task.test_selection.at_each_eval:
                 history[-1]["test"] = evaluate(model, task, data, source, "test", int(config.batch_size)).metrics
             log.info("step %d dev %s", step, dev_metrics)
             if _improved(value, best_value, task.higher_is_better):

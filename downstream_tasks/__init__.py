@@ -1,7 +1,8 @@
-"""The task registry: one line per task. A task is a module here plus `configs/<name>.yaml`.
+"""The task registry: one line per task. A task is a module here, `configs/<name>.yaml`, and its line below.
 
-Tasks are listed in the model card's column order and imported on first use, so a task module that needs an
-optional dependency costs nothing to the others.
+A task's name, title, metrics and columns come from the ``metadata`` its class declares
+(:class:`downstream_tasks.metadata.TaskMetadata`); the registry, `bench run --help` and the report's columns are derived
+from it. Tasks defined outside the harness join with :func:`register_task`.
 """
 from __future__ import annotations
 
@@ -9,29 +10,74 @@ import importlib
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import Task
+from downstream_tasks.metadata import SUPERB, TaskMetadata
 
-# name -> "module:Class", in the model card's column order (PR ASR KS QbE SID ASV SD ER IC SF)
-TASKS: dict[str, str] = {
-    "pr": "downstream_tasks.pr:PhonemeRecognition",
-    "asr": "downstream_tasks.asr:SpeechRecognition",
-    "ks": "downstream_tasks.ks:KeywordSpotting",
-    "qbe": "downstream_tasks.qbe:QueryByExample",
-    "sid": "downstream_tasks.sid:SpeakerIdentification",
-    "asv": "downstream_tasks.asv:SpeakerVerification",
-    "sd": "downstream_tasks.sd:SpeakerDiarization",
-    "er": "downstream_tasks.er:EmotionRecognition",
-    "ic": "downstream_tasks.ic:IntentClassification",
-    "sf": "downstream_tasks.sf:SlotFilling",
-}
+#: "module:Class" of every built-in task, in the model card's column order (PR ASR KS QbE SID ASV SD ER IC SF).
+TASK_CLASSES: tuple[str, ...] = (
+    "downstream_tasks.pr:PhonemeRecognition",
+    "downstream_tasks.asr:SpeechRecognition",
+    "downstream_tasks.ks:KeywordSpotting",
+    "downstream_tasks.qbe:QueryByExample",
+    "downstream_tasks.sid:SpeakerIdentification",
+    "downstream_tasks.asv:SpeakerVerification",
+    "downstream_tasks.sd:SpeakerDiarization",
+    "downstream_tasks.er:EmotionRecognition",
+    "downstream_tasks.ic:IntentClassification",
+    "downstream_tasks.sf:SlotFilling",
+)
+
+_built_in: dict[str, type[Task]] | None = None
+_registered: dict[str, type[Task]] = {}
+
+
+def _import(path: str) -> type[Task]:
+    module_name, class_name = path.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def task_classes() -> dict[str, type[Task]]:
+    """Name -> class of every task: the built-in ones in the card's order, then those added by :func:`register_task`."""
+    global _built_in
+    if _built_in is None:
+        classes = [_import(path) for path in TASK_CLASSES]
+        _built_in = {cls.metadata.name: cls for cls in classes}
+    return {**_built_in, **_registered}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Add a task class defined outside this package (usable as a class decorator). Its YAML is
+    ``metadata.config_file``, or ``configs/<name>.yaml``."""
+    name = cls.metadata.name
+    if name in task_classes() and task_classes()[name] is not cls:
+        raise BenchError(f"a task named '{name}' is already registered ({task_classes()[name].__module__})")
+    _registered[name] = cls
+    return cls
+
+
+def unregister_task(name: str) -> None:
+    """Remove a task added by :func:`register_task` (built-in tasks stay)."""
+    _registered.pop(name, None)
+
+
+def task_names(benchmark: str | None = None) -> list[str]:
+    """Every task name, or those of one benchmark (``superb``: what `--task all` runs)."""
+    return [name for name, cls in task_classes().items() if benchmark is None or cls.metadata.benchmark == benchmark]
+
+
+def all_metadata() -> list[TaskMetadata]:
+    return [cls.metadata for cls in task_classes().values()]
 
 
 def task_class(name: str) -> type[Task]:
     try:
-        module_name, class_name = TASKS[name.lower()].split(":")
+        return task_classes()[name.lower()]
     except KeyError:
-        raise BenchError(f"unknown task '{name}'; tasks: {', '.join(TASKS)} (or 'all')") from None
-    return getattr(importlib.import_module(module_name), class_name)
+        raise BenchError(f"unknown task '{name}'; tasks: {', '.join(task_names())} (or 'all')") from None
 
 
 def get_task(name: str) -> Task:
     return task_class(name)()
+
+
+__all__ = ["SUPERB", "TASK_CLASSES", "all_metadata", "get_task", "register_task", "task_class", "task_classes",
+           "task_names", "unregister_task"]

@@ -13,23 +13,22 @@ from typing import Any, Sequence
 
 from benchcore.errors import BenchError
 from benchcore.atomic import write_text_atomic
-from downstream_tasks.base import SplitScore, TaskData, Utterance
+from downstream_tasks.base import SplitScore, TaskData, Utterance, eval_batches
 from downstream_tasks.bucketing import fixed_length_buckets, num_samples
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
 
 CHARACTERS = ["|", *string.ascii_uppercase, "'"]
 
 
 class SpeechRecognition(CTCTask):
-    name = "asr"
-    title = "ASR"
-    corpus = "librispeech"
+    metadata = TaskMetadata("asr", "ASR", "librispeech", "frames", (
+        MetricSpec("wer", False, "asr", description="speech recognition, word error rate without LM (test-clean)"),
+        MetricSpec("cer", False)))
     official_split_sizes = OFFICIAL_SPLIT_SIZES
-    metric = "wer"
-    secondary_metrics = ("cer",)
     rnn_head = True
     uses_specaug = True
 
@@ -82,18 +81,11 @@ class SpeechRecognition(CTCTask):
         score = super().score_split(model, data, source, split, batch_size, output_dir)
         if self.lm_settings is None or output_dir is None:
             return score
-        import torch
-
         decoder = LexiconLMDecoder(self.lm_settings, data.label_names[0], blank=SPECIALS[0], silence="|")
         utterances = data.splits[split]
         hypotheses: list[str] = []
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(utterances), batch_size):
-                logits, lengths = model(source.batch(split, list(range(start, min(start + batch_size, len(utterances)))), None))
-                hypotheses.extend(decoder.decode(logits, lengths))
-        model.train(was_training)
+        for _, (logits, lengths) in eval_batches(model, source, split, range(len(utterances)), batch_size):
+            hypotheses.extend(decoder.decode(logits, lengths))
         references = [self.reference(u, data) for u in utterances]
         score.metrics.update({"wer_lm": error_rate(hypotheses, references, "word"),
                               "cer_lm": error_rate(hypotheses, references, "char")})

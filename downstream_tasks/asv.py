@@ -33,7 +33,8 @@ from torch import Tensor, nn
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import SplitScore, Task, TaskData, Utterance, require_dir, require_file
+from downstream_tasks.base import SplitScore, TaskData, TestSelection, TrainedTask, eval_batches, Utterance, require_dir, require_file
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import equal_error_rate
 from downstream_tasks.sid import ROOT
 from upstream.base import SAMPLE_RATE
@@ -276,14 +277,26 @@ class SpeakerEmbedder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class SpeakerVerification(Task):
-    name = "asv"
-    title = "ASV"
-    corpus = "voxceleb1"
-    metric = "eer"
-    higher_is_better = False
-    head_input: ClassVar[str] = "frames"
-    score_test_at_each_eval: ClassVar[bool] = True
+@dataclass(frozen=True)
+class LowestTestEER(TestSelection):
+    """SUPERB's ASV number selects on test: s3prl scores the test trials at every evaluation and reports the best."""
+
+    at_each_eval: bool = True
+
+    def report(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
+        """``eer``: SUPERB's number, the lowest test EER over the evaluated checkpoints (earliest on ties), at step
+        ``superb_step``; ``eer_dev_selected``: the test EER of the checkpoint the dev trials selected."""
+        scored = [entry for entry in history if "test" in entry]
+        if not scored:
+            return {"eer": test_metrics["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float("nan")}
+        superb = min(scored, key=lambda entry: entry["test"]["eer"])
+        return {"eer": superb["test"]["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float(superb["step"])}
+
+
+class SpeakerVerification(TrainedTask):
+    metadata = TaskMetadata("asv", "ASV", "voxceleb1", "frames", (
+        MetricSpec("eer", False, "asv", description="speaker verification, equal error rate (VoxCeleb1 test)"),))
+    test_selection: ClassVar[TestSelection] = LowestTestEER()
     #: s3prl's sv_voxceleb1/voxceleb1_test_v2.txt has 37,720 trials (37,720 lines). No utterance count is sourced:
     #: the test split is whatever files those trials name, and training is a glob of dev/wav.
     official_split_sizes: ClassVar[dict[str, int]] = {"test_trials": 37720}
@@ -387,14 +400,9 @@ class SpeakerVerification(Task):
         """(N, E) L2-normalised embeddings of whole utterances, batched by file size so padding stays small."""
         order = sorted(range(len(utterances)), key=lambda i: utterances[i].path.stat().st_size)
         rows: list[Tensor] = [torch.empty(0)] * len(utterances)
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                indices = order[start : start + batch_size]
-                for i, embedding in zip(indices, model(source.batch(split, indices, None)).float().cpu()):
-                    rows[i] = embedding
-        model.train(was_training)
+        for indices, embeddings in eval_batches(model, source, split, order, batch_size):
+            for i, embedding in zip(indices, embeddings.float().cpu()):
+                rows[i] = embedding
         return torch.stack(rows)
 
     def score_split(self, model: nn.Module, data: TaskData, source: Any, split: str, batch_size: int,
@@ -413,12 +421,3 @@ class SpeakerVerification(Task):
                               "".join(f"{t.label} {t.enrollment} {t.test} {s:.6f}\n" for t, s in zip(trials, scores)))
         lines = [f"{t.enrollment} {t.test}\t{s:.6f}\t{t.label}" for t, s in zip(trials, scores)]
         return SplitScore({"eer": eer}, lines)
-
-    def final_test_metrics(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
-        """``eer``: SUPERB's number, the lowest test EER over the evaluated checkpoints (earliest on ties), at step
-        ``superb_step``; ``eer_dev_selected``: the test EER of the checkpoint the dev trials selected."""
-        scored = [entry for entry in history if "test" in entry]
-        if not scored:
-            return {"eer": test_metrics["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float("nan")}
-        superb = min(scored, key=lambda entry: entry["test"]["eer"])
-        return {"eer": superb["test"]["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float(superb["step"])}

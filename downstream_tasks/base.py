@@ -1,13 +1,14 @@
-"""What a task declares: its data (read from the real dataset layout), its head, loss, metrics and protocol.
+"""What a task declares: its metadata, its data (read from the real dataset layout), and either a head to train
+(:class:`TrainedTask`) or a protocol that scores frozen features directly (:class:`ProtocolTask`).
 
-The runner, the cache and the CLI only talk to these interfaces; a new task is one module plus one YAML.
+The runner, the cache and the CLI only talk to these interfaces; a new task is one module, one YAML and one registry line.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
+from downstream_tasks.metadata import TaskMetadata
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
@@ -118,28 +120,63 @@ class MeanPoolLinearHead(nn.Module):
         return self.classifier(self.projector(pooled_features))
 
 
-class Task:
-    """What the runner needs from any trainable task. Subclasses: utterance classification, CTC sequences."""
+@dataclass(frozen=True)
+class TestSelection:
+    """Which test numbers a trained unit reports: by default the test metrics of the checkpoint dev selected.
 
+    A protocol that selects on test (ASV's SUPERB number) is a subclass: it asks the trainer to score test at every
+    dev evaluation (``at_each_eval``) and picks from that history in :meth:`report`."""
+
+    at_each_eval: bool = False
+
+    def report(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
+        """The test metrics a unit reports, from the best-dev checkpoint's ``test_metrics`` and the training
+        ``history`` (one entry per dev evaluation, with ``"test"`` when :attr:`at_each_eval`)."""
+        return test_metrics
+
+
+#: The default policy: test is scored once, with the checkpoint the dev split selected.
+BEST_DEV_CHECKPOINT = TestSelection()
+
+#: Attributes a task's :class:`TaskMetadata` defines; a task class may not set them itself (one source of truth).
+_FROM_METADATA = ("name", "title", "corpus", "metric", "higher_is_better", "head_input", "secondary_metrics")
+
+
+class Task:
+    """What the runner needs from any task: metadata, data, chance level, folds. A task is a :class:`TrainedTask` (a
+    head trained on frozen features) or a :class:`ProtocolTask` (frozen features scored directly, QbE's DTW)."""
+
+    #: Declared once per task; ``name``, ``title``, ``corpus``, ``metric``, ``higher_is_better``, ``head_input`` and
+    #: ``secondary_metrics`` are set from it on the class (see :mod:`downstream_tasks.metadata`).
+    metadata: ClassVar[TaskMetadata]
     name: ClassVar[str]
     title: ClassVar[str]
     corpus: ClassVar[str]
     metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
-    folds: ClassVar[Sequence[str | None]] = (None,)
-    #: what the head consumes: "pooled" per-layer time-means (exactly cacheable) or "frames"
+    #: what the head (or protocol) consumes: "pooled" per-layer time-means (exactly cacheable) or "frames"
     head_input: ClassVar[str] = "pooled"
-    #: False for protocols without a head to train (QbE's DTW): the runner calls :meth:`score_without_training`
-    trainable: ClassVar[bool] = True
-    #: also score test at every dev evaluation, for protocols that select on test (ASV's SUPERB number)
-    score_test_at_each_eval: ClassVar[bool] = False
+    #: Metrics besides ``metric`` (their chance levels go into the record too): SF's slot-value CER, ASR's CER.
+    secondary_metrics: ClassVar[tuple[str, ...]] = ()
+    folds: ClassVar[Sequence[str | None]] = (None,)
+    #: True for :class:`TrainedTask`, False for :class:`ProtocolTask`: set by the interface, never by a task
+    trainable: ClassVar[bool]
     #: The official corpus's number of utterances per split (``"test"``, ``"fold1/test"``, or a task's own count
     #: such as ``"test_trials"``, see :meth:`split_counts`), from s3prl's recipe metadata; a run on real data
     #: whose counts differ gets a warning in its summary and record. Empty where no sourced count exists.
     official_split_sizes: ClassVar[dict[str, int]] = {}
-    #: Metrics besides ``metric`` that a report column shows (SF's slot-value CER, ASR's CER): their chance levels go
-    #: into the record too.
-    secondary_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = [attribute for attribute in _FROM_METADATA if attribute in cls.__dict__]
+        if "metadata" not in cls.__dict__:
+            return
+        if declared:
+            raise TypeError(f"{cls.__name__} sets {', '.join(declared)} beside its metadata: declare them in the metadata only")
+        metadata: TaskMetadata = cls.__dict__["metadata"]
+        cls.name, cls.title, cls.corpus, cls.head_input = metadata.name, metadata.title, metadata.corpus, metadata.head_input
+        cls.metric, cls.higher_is_better = metadata.metric.name, metadata.metric.higher_is_better
+        cls.secondary_metrics = metadata.secondary_metrics
 
     def prepare(self, upstream: Any) -> None:
         """Called with the upstream's ``UpstreamInfo`` before :meth:`load`; tasks whose labels depend on the encoder
@@ -164,6 +201,36 @@ class Task:
         """The best score an audio-blind answer gets on ``data``'s test split (:mod:`downstream_tasks.chance`).
         Tasks whose blind answer depends on the labels (majority class, one speaker everywhere) override it."""
         return data_independent([self.metric, *self.secondary_metrics])
+
+    def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
+        """Folds average metric by metric (ER's five sessions); single-fold tasks pass through."""
+        keys = per_fold[0].keys()
+        return {key: sum(fold[key] for fold in per_fold) / len(per_fold) for key in keys}
+
+    def decoding_signature(self) -> dict | None:
+        """How predictions are decoded when that can change without retraining (ASR's optional LM); a finished unit
+        whose record has another signature is rescored from its checkpoints instead of retrained."""
+        return None
+
+
+class ProtocolTask(Task):
+    """A task without a head to train: its protocol scores dev and test from frozen features (QbE's DTW)."""
+
+    trainable: ClassVar[bool] = False
+
+    def score_without_training(self, data: TaskData, source: Any, config: Any, output_dir: Path,
+                               progress: bool) -> UntrainedOutcome:
+        """The whole protocol. ``source.batch(split, indices, None)`` gives the features of whole utterances."""
+        raise NotImplementedError
+
+
+class TrainedTask(Task):
+    """A head trained on frozen features: model, loss, predictions, metrics, and how batches and test are chosen.
+    Subclasses: utterance classification, CTC sequences, ASV, SD."""
+
+    trainable: ClassVar[bool] = True
+    #: which test numbers a unit reports (:class:`TestSelection`; ASV selects on test)
+    test_selection: ClassVar[TestSelection] = BEST_DEV_CHECKPOINT
 
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         """Featurizer + head; ``model(features, generator)`` returns what :meth:`loss` and :meth:`predict` take."""
@@ -199,36 +266,11 @@ class Task:
                                       generator=generator).tolist()
         else:
             order = list(range(len(utterances)))
-        was_training = model.training
-        model.eval()
         predictions: list = []
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                indices = order[start : start + batch_size]
-                predictions.extend(self.predict(model(source.batch(split, indices, None)), data))
-        model.train(was_training)
+        for indices, outputs in eval_batches(model, source, split, order, batch_size):
+            predictions.extend(self.predict(outputs, data))
         ordered = [utterances[i] for i in order]
         return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
-
-    def decoding_signature(self) -> dict | None:
-        """How predictions are decoded when that can change without retraining (ASR's optional LM); a finished unit
-        whose record has another signature is rescored from its checkpoints instead of retrained."""
-        return None
-
-    def final_test_metrics(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
-        """The test metrics a unit reports, from the best-dev checkpoint's ``test_metrics`` and the training
-        ``history`` (one entry per dev evaluation, with ``"test"`` when :attr:`score_test_at_each_eval`)."""
-        return test_metrics
-
-    def score_without_training(self, data: TaskData, source: Any, config: Any, output_dir: Path,
-                               progress: bool) -> UntrainedOutcome:
-        """The whole protocol of a task with ``trainable = False``."""
-        raise NotImplementedError
-
-    def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
-        """Folds average metric by metric (ER's five sessions); single-fold tasks pass through."""
-        keys = per_fold[0].keys()
-        return {key: sum(fold[key] for fold in per_fold) / len(per_fold) for key in keys}
 
     def train_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
         """Per-utterance sampling weights for the training sampler; None means plain shuffling."""
@@ -243,7 +285,22 @@ class Task:
         return None
 
 
-class ClassificationTask(Task):
+def eval_batches(model: nn.Module, source: Any, split: str, order: Sequence[int], batch_size: int,
+                 ) -> Iterator[tuple[list[int], Any]]:
+    """``(indices, model outputs)`` for consecutive batches of ``order`` over ``split``, with the model in eval mode
+    and no gradients; the model's training mode is restored afterwards, also when the caller stops early."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                indices = list(order[start : start + batch_size])
+                yield indices, model(source.batch(split, indices, None))
+    finally:
+        model.train(was_training)
+
+
+class ClassificationTask(TrainedTask):
     """An utterance-level task with one or more categorical outputs (IC has three: action, object, location).
 
     Loss is the sum of the cross-entropies of the output slices; a prediction is a hit only when every slice is right.

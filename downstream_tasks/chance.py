@@ -39,12 +39,11 @@ DATA_INDEPENDENT: dict[str, tuple[float, str]] = {
 }
 
 
-#: Metrics where higher is better; every other metric a chance level covers is an error rate.
-HIGHER_IS_BETTER = frozenset({"acc", "slot_type_f1", "mtwv"})
-
-
 def metric_higher_is_better(name: str) -> bool:
-    return name in HIGHER_IS_BETTER
+    """The direction the tasks' metadata declares for a metric; a metric no task declares counts as an error rate."""
+    from downstream_tasks import all_metadata  # the registry imports the tasks, which import this module
+
+    return any(metric.name == name and metric.higher_is_better for metadata in all_metadata() for metric in metadata.metrics)
 
 
 @dataclass(frozen=True)

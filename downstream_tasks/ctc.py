@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from downstream_tasks.base import Task, TaskData, Utterance
+from downstream_tasks.base import TaskData, TrainedTask, Utterance
 from downstream_tasks.bucketing import num_samples, sliding_label_buckets
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -158,7 +158,7 @@ def greedy_decode(logits: Tensor, lengths: Tensor) -> list[list[int]]:
     return sequences
 
 
-class CTCTask(Task):
+class CTCTask(TrainedTask):
     """A sequence task trained with CTC on frame features. Subclasses give the vocabulary and the metrics."""
 
     head_input: ClassVar[str] = "frames"

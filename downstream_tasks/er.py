@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 
 ROOT = "IEMOCAP_full_release"
 LABELS = ["neu", "hap", "ang", "sad"]
@@ -43,9 +44,8 @@ def read_session(data_root: Path, session_dir: Path) -> list[Utterance]:
 
 
 class EmotionRecognition(ClassificationTask):
-    name = "er"
-    title = "ER"
-    corpus = "iemocap"
+    metadata = TaskMetadata("er", "ER", "iemocap", "pooled", (
+        MetricSpec("acc", True, "er", description="emotion recognition accuracy, mean of 5 IEMOCAP folds"),))
     folds = ("fold1", "fold2", "fold3", "fold4", "fold5")
     # The test sets of s3prl's downstream/emotion/meta_data/Session{k}/test_meta_data.json (5,531 utterances in
     # all); train/dev are a random 80/20 split of the other sessions.

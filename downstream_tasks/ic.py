@@ -12,6 +12,7 @@ import pandas as pd
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 
 ROOT = "fluent_speech_commands_dataset"
 SLOTS = ("action", "object", "location")
@@ -19,9 +20,8 @@ SPLIT_FILES = {"train": "train_data.csv", "dev": "valid_data.csv", "test": "test
 
 
 class IntentClassification(ClassificationTask):
-    name = "ic"
-    title = "IC"
-    corpus = "fluent_speech_commands"
+    metadata = TaskMetadata("ic", "IC", "fluent_speech_commands", "pooled", (
+        MetricSpec("acc", True, "ic", description="intent classification accuracy (Fluent Speech Commands)"),))
     # Fluent Speech Commands' official data/{train,valid,test}_data.csv (s3prl's fluent_commands recipe reads them)
     official_split_sizes = {"train": 23132, "dev": 3118, "test": 3793}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, class_balanced_weights, require_dir
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 
 CLASSES = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
 TRAIN_ROOT = "speech_commands_v0.01"
@@ -37,9 +38,8 @@ def _list_lines(path: Path) -> list[str]:
 
 
 class KeywordSpotting(ClassificationTask):
-    name = "ks"
-    title = "KS"
-    corpus = "speech_commands"
+    metadata = TaskMetadata("ks", "KS", "speech_commands", "pooled", (
+        MetricSpec("acc", True, "ks", description="keyword spotting accuracy (Speech Commands v0.01 test)"),))
     # speech_commands_test_set_v0.01 (s3prl's test set; 3,081 in the HF superb card). Train and dev have no sourced
     # count that matches s3prl's hash split with the background-noise files added, so they are not checked.
     official_split_sizes = {"test": 3081}

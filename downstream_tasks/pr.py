@@ -16,6 +16,7 @@ from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
 
 
@@ -65,11 +66,9 @@ def pronounce(words: Sequence[str], user_lexicon: dict[str, list[str]]) -> tuple
 
 
 class PhonemeRecognition(CTCTask):
-    name = "pr"
-    title = "PR"
-    corpus = "librispeech"
+    metadata = TaskMetadata("pr", "PR", "librispeech", "frames", (
+        MetricSpec("per", False, "pr", description="phoneme recognition, phone error rate (LibriSpeech test-clean)"),))
     official_split_sizes = OFFICIAL_SPLIT_SIZES
-    metric = "per"
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         vocabulary = SPECIALS + phone_set()

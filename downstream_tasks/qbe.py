@@ -34,7 +34,8 @@ import numpy as np
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import SplitScore, Task, TaskData, UntrainedOutcome, Utterance, require_dir, require_file
+from downstream_tasks.base import ProtocolTask, SplitScore, TaskData, UntrainedOutcome, Utterance, require_dir, require_file
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 
 ROOT = "quesst14Database"
 DATASET = "QUESST 2014"
@@ -267,14 +268,10 @@ def layer_groups(num_layers: int, bytes_per_layer: float | None, budget_gb: floa
 
 
 # ---------------------------------------------------------------------------------------------------------------- the task
-class QueryByExample(Task):
-    name = "qbe"
-    title = "QbE"
-    corpus = "quesst14"
-    metric = "mtwv"
-    higher_is_better = True
-    head_input = "frames"
-    trainable = False
+class QueryByExample(ProtocolTask):
+    metadata = TaskMetadata("qbe", "QbE", "quesst14", "frames", (
+        MetricSpec("mtwv", True, "qbe", unit="MTWV", decimals=4,
+                   description="query by example, maximum term-weighted value (QUESST 2014)"),))
     # No sourced official count: the recipe notes give no number of English documents or queries (s3prl filters
     # the language keys at load time), so a short real database is not flagged.
     official_split_sizes: ClassVar[dict[str, int]] = {}

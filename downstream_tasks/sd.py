@@ -41,8 +41,9 @@ from torch import Tensor, nn
 
 from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import SplitScore, Task, TaskData, Utterance, require_dir
+from downstream_tasks.base import SplitScore, TaskData, TrainedTask, eval_batches, Utterance, require_dir
 from downstream_tasks.chance import ChanceLevel
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -357,13 +358,9 @@ class DiarizationData(TaskData):
     references: dict[str, dict[str, list[Segment]]] = field(default_factory=dict)
 
 
-class SpeakerDiarization(Task):
-    name = "sd"
-    title = "SD"
-    corpus = "librimix"
-    metric = "der"
-    higher_is_better = False
-    head_input: ClassVar[str] = "frames"
+class SpeakerDiarization(TrainedTask):
+    metadata = TaskMetadata("sd", "SD", "librimix", "frames", (
+        MetricSpec("der", False, "sd", description="speaker diarization, diarization error rate (Libri2Mix)"),))
     # No sourced official count that this reader's splits are comparable with. The HF `superb` card's 13,901 / 3,014
     # / 3,002 (train/dev/test) are not recordings but 2000-frame chunks at a fixed 160-sample shift (datasets'
     # superb.py `SdArgs`, `_generate_chunk_indices`); the chunks here follow the upstream's own stride, so their
@@ -495,19 +492,14 @@ class SpeakerDiarization(Task):
         utterances = data.splits[split]
         chunk_posteriors: list[np.ndarray | None] = [None] * len(utterances)
         accuracies: list[float] = []
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(utterances), batch_size):
-                indices = list(range(start, min(start + batch_size, len(utterances))))
-                labels, lengths = self.collate_labels([utterances[i] for i in indices])
-                logits = model(source.batch(split, indices, None)).logits(lengths)
-                _, order = pit_loss(logits, labels.to(logits.device), lengths)
-                accuracies += frame_accuracies(logits.cpu(), labels, lengths, order.cpu())
-                probabilities = torch.sigmoid(logits).cpu().numpy()
-                for row, index in enumerate(indices):
-                    chunk_posteriors[index] = probabilities[row, : int(lengths[row])]
-        model.train(was_training)
+        for indices, outputs in eval_batches(model, source, split, range(len(utterances)), batch_size):
+            labels, lengths = self.collate_labels([utterances[i] for i in indices])
+            logits = outputs.logits(lengths)
+            _, order = pit_loss(logits, labels.to(logits.device), lengths)
+            accuracies += frame_accuracies(logits.cpu(), labels, lengths, order.cpu())
+            probabilities = torch.sigmoid(logits).cpu().numpy()
+            for row, index in enumerate(indices):
+                chunk_posteriors[index] = probabilities[row, : int(lengths[row])]
         empty = np.zeros((0, self.num_speakers), dtype=np.float32)
         per_recording = {recording: np.concatenate([chunk_posteriors[i] for i in indices]) if indices else empty
                          for recording, indices in data.recordings[split]}

@@ -8,11 +8,12 @@ apostrophe) with `B-<slot>`/`E-<slot>` tokens around slot values, punctuation dr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import render_sf_tokens, sf_metrics
 
 ROOT = "SNIPS"
@@ -48,12 +49,9 @@ def encode_line(words: list[str], tags: list[str], index: dict[str, int]) -> lis
 
 
 class SlotFilling(CTCTask):
-    name = "sf"
-    title = "SF"
-    corpus = "snips"
-    metric = "slot_type_f1"
-    higher_is_better: ClassVar[bool] = True
-    secondary_metrics = ("slot_value_cer",)
+    metadata = TaskMetadata("sf", "SF", "snips", "frames", (
+        MetricSpec("slot_type_f1", True, "sf_f1", "SF F1", description="slot filling, slot-type F1 (Audio SNIPS)"),
+        MetricSpec("slot_value_cer", False, "sf_cer", "SF CER", description="slot filling, slot-value CER (Audio SNIPS)")))
     rnn_head = True
     uses_specaug = True
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 
 ROOT = "VoxCeleb1"
 SPLIT_NAMES = {"1": "train", "2": "dev", "3": "test"}
@@ -44,9 +45,8 @@ def locate(voxceleb_root: Path, relative: str) -> Path:
 
 
 class SpeakerIdentification(ClassificationTask):
-    name = "sid"
-    title = "SID"
-    corpus = "voxceleb1"
+    metadata = TaskMetadata("sid", "SID", "voxceleb1", "pooled", (
+        MetricSpec("acc", True, "sid", description="speaker identification accuracy (VoxCeleb1)"),))
     # the official iden_split.txt (s3prl's downstream/voxceleb1/veri_test_class.txt is the same file)
     official_split_sizes = {"train": 138361, "dev": 6904, "test": 8251}
 

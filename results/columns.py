@@ -1,4 +1,5 @@
-"""The leaderboard's metric columns: the MERaLiON-SpeechEncoder-2 model card's SUPERB table, in its order.
+"""The leaderboard's metric columns, derived from the tasks' metadata: the model card's SUPERB table in its order,
+then the columns of tasks outside SUPERB (which never enter its scores).
 
 Records store every metric as a fraction (0.9529 = 95.29%). The table shows error rates and accuracies in %
 and QbE as the raw MTWV with four decimals, as the card does (its 0.0354 is an MTWV, not a percentage).
@@ -6,6 +7,8 @@ and QbE as the raw MTWV with four decimals, as the card does (its 0.0354 is an M
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from downstream_tasks.metadata import SUPERB
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Column:
     scale: float            # record fraction -> display unit
     decimals: int
     description: str
+    benchmark: str = SUPERB
 
     @property
     def arrow(self) -> str:
@@ -38,35 +42,52 @@ class Column:
         return f"{value:.{self.decimals}f}"
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("pr", "PR", "pr", "per", False, "%", 100.0, 2, "phoneme recognition, phone error rate (LibriSpeech test-clean)"),
-    Column("asr", "ASR", "asr", "wer", False, "%", 100.0, 2, "speech recognition, word error rate without LM (test-clean)"),
-    Column("ks", "KS", "ks", "acc", True, "%", 100.0, 2, "keyword spotting accuracy (Speech Commands v0.01 test)"),
-    Column("qbe", "QbE", "qbe", "mtwv", True, "MTWV", 1.0, 4, "query by example, maximum term-weighted value (QUESST 2014)"),
-    Column("sid", "SID", "sid", "acc", True, "%", 100.0, 2, "speaker identification accuracy (VoxCeleb1)"),
-    Column("asv", "ASV", "asv", "eer", False, "%", 100.0, 2, "speaker verification, equal error rate (VoxCeleb1 test)"),
-    Column("sd", "SD", "sd", "der", False, "%", 100.0, 2, "speaker diarization, diarization error rate (Libri2Mix)"),
-    Column("er", "ER", "er", "acc", True, "%", 100.0, 2, "emotion recognition accuracy, mean of 5 IEMOCAP folds"),
-    Column("ic", "IC", "ic", "acc", True, "%", 100.0, 2, "intent classification accuracy (Fluent Speech Commands)"),
-    Column("sf_f1", "SF F1", "sf", "slot_type_f1", True, "%", 100.0, 2, "slot filling, slot-type F1 (Audio SNIPS)"),
-    Column("sf_cer", "SF CER", "sf", "slot_value_cer", False, "%", 100.0, 2, "slot filling, slot-value CER (Audio SNIPS)"),
-)
+def all_columns(benchmark: str | None = None) -> tuple[Column, ...]:
+    """Every metric column of the registered tasks (of one benchmark), in registry order: the card's for SUPERB."""
+    from downstream_tasks import all_metadata
 
-COLUMN_BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
-TASK_ORDER: tuple[str, ...] = tuple(dict.fromkeys(column.task for column in COLUMNS))
-TASK_TITLES: dict[str, str] = {"pr": "PR", "asr": "ASR", "ks": "KS", "qbe": "QbE", "sid": "SID", "asv": "ASV", "sd": "SD",
-                               "er": "ER", "ic": "IC", "sf": "SF"}
+    return tuple(Column(metric.column, metric.column_title or metadata.title, metadata.name, metric.name,
+                        metric.higher_is_better, metric.unit, metric.scale, metric.decimals, metric.description,
+                        metadata.benchmark)
+                 for metadata in all_metadata() if benchmark is None or metadata.benchmark == benchmark
+                 for metric in metadata.metrics if metric.column is not None)
+
+
+def superb_columns() -> tuple[Column, ...]:
+    """The model card's eleven columns, the ones the Overall Score and SUPERB_s are computed from."""
+    return all_columns(SUPERB)
+
+
+def column_by_key() -> dict[str, Column]:
+    return {column.key: column for column in all_columns()}
+
+
+def task_order(benchmark: str | None = None) -> tuple[str, ...]:
+    """The tasks that have a column, in column order."""
+    return tuple(dict.fromkeys(column.task for column in all_columns(benchmark)))
+
+
+def task_titles() -> dict[str, str]:
+    from downstream_tasks import all_metadata
+
+    return {metadata.name: metadata.title for metadata in all_metadata()}
 
 
 def columns_of_task(task: str) -> list[Column]:
-    return [column for column in COLUMNS if column.task == task]
+    return [column for column in all_columns() if column.task == task]
 
 
 def find_column(name: str) -> Column | None:
     """A column by key (`sf_f1`), title (`SF F1`) or a task with one column (`ks`), case-insensitively."""
     wanted = name.strip().lower().replace("-", "_").replace(" ", "_")
-    for column in COLUMNS:
+    for column in all_columns():
         if wanted in (column.key, column.title.lower().replace(" ", "_")):
             return column
-    matches = [column for column in COLUMNS if column.task == wanted]
+    matches = [column for column in all_columns() if column.task == wanted]
     return matches[0] if len(matches) == 1 else None
+
+
+def help_names() -> str:
+    """The names `--explain` accepts for COLUMN, for the CLI's help: column keys and tasks with several columns."""
+    several = [task for task in task_order() if len(columns_of_task(task)) > 1]
+    return ", ".join([column.key for column in all_columns()] + several)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 
 from benchcore.errors import BenchError
-from results.columns import COLUMNS, TASK_TITLES, Column, columns_of_task, find_column
+from downstream_tasks.metadata import SUPERB
+from results.columns import (Column, columns_of_task, find_column, help_names, superb_columns,
+                             task_order, task_titles)
 from results.leaderboard import Leaderboard, Row
 from results.records import ResultRecord
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL, card_points, normalised_metric
@@ -21,7 +23,7 @@ def explain(board: Leaderboard, row_name: str, column_name: str) -> str:
     column = find_column(column_name)
     columns = [column] if column else columns_of_task(wanted)
     if not columns:
-        names = ", ".join([c.key for c in COLUMNS] + ["sf", "overall", "superb_s"])
+        names = ", ".join([help_names(), "overall", "superb_s"])
         raise BenchError(f"no column '{column_name}'; columns: {names}")
     return "\n\n".join(_explain_metric(board, row, column) for column in columns)
 
@@ -102,7 +104,7 @@ def _explain_score(board: Leaderboard, row: Row, which: str) -> str:
         cell = row.overall
         lines = [f"{row.label} / {OVERALL_LABEL}: {cell.text()}",
                  "  rule: mean of the card's 11 numbers, error rates as 100 - value, QbE as MTWV x 100"]
-        for column in COLUMNS:
+        for column in superb_columns():
             if column.key in values:
                 lines.append(f"    {column.title:<7} {column.format(values[column.key]):>8} -> "
                              f"{card_points(column.key, values[column.key]):.4f}")
@@ -114,8 +116,8 @@ def _explain_score(board: Leaderboard, row: Row, which: str) -> str:
                  "  rule: q = 1000 (s' - s'_FBANK) / (s'_top - s'_FBANK), s' = 100 - s for error rates; "
                  "mean of q within a task, then over tasks",
                  f"  reference points: {board.points.source}"]
-        for task, title in TASK_TITLES.items():
-            parts = []
+        for task in task_order(SUPERB):
+            title, parts = task_titles()[task], []
             for column in columns_of_task(task):
                 point = board.points.points[column.key]
                 if column.key in values:

@@ -6,11 +6,11 @@ import base64
 import html
 from datetime import datetime, timezone
 
-from results.columns import COLUMNS
+from results.columns import superb_columns
 from results.leaderboard import Cell, Leaderboard, Row, ScoreCell
 from results.plots import Plot
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
-from results.tables import DISPLAY_COLUMNS, column_header, provenance_rows, reference_source_lines
+from results.tables import column_header, display_columns, provenance_rows, reference_source_lines
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
@@ -84,13 +84,13 @@ def _score_td(row: Row, cell: ScoreCell, what: str) -> str:
 
 
 def _leaderboard_table(board: Leaderboard) -> str:
-    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in DISPLAY_COLUMNS]
+    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in display_columns()]
     lines = ["<table class=\"leaderboard\">", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
              "<tbody>"]
     for row in board.rows:
         cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>',
                  _score_td(row, row.overall, OVERALL_LABEL), _score_td(row, row.superb_s, SUPERB_S_LABEL)]
-        for key, columns in DISPLAY_COLUMNS:
+        for key, columns in display_columns():
             if len(columns) == 1:
                 cells.append(_metric_td(row, row.cells[columns[0].key]))
             else:  # SF: F1 / CER in one column, as the card prints it
@@ -116,7 +116,7 @@ def _figure(plot: Plot) -> str:
 def _points_table(board: Leaderboard) -> str:
     lines = ["<table><thead><tr><th>Metric</th><th>FBANK (0)</th><th>topline (1000)</th><th>topline model</th></tr>"
              "</thead><tbody>"]
-    for column in COLUMNS:
+    for column in superb_columns():
         point = board.points.points[column.key]
         lines.append(f"<tr><td>{_e(column.title)}{_e(column.arrow)} ({_e(column.unit)})</td><td class=\"num\">"
                      f"{point.baseline:g}</td><td class=\"num\">{point.topline:g}</td><td>{_e(point.topline_model)}</td></tr>")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from benchcore.errors import BenchError
-from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_TITLES, Column
+from results.columns import Column, all_columns, column_by_key, task_titles
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
 from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
@@ -100,7 +100,7 @@ class _Footnotes:
 def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoints, notes: _Footnotes,
              show_unlearned: bool = False) -> Row:
     cells = {}
-    for column in COLUMNS:
+    for column in all_columns():
         record = records.get(column.task)
         cell = Cell(column)
         if record is not None and not math.isnan(record.metrics.get(column.metric, math.nan)):
@@ -113,7 +113,7 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
             if missing:
                 shown = ", ".join(missing["files"][:3]) + (", ..." if missing["count"] > 3 else "")
                 cell.notes.append(notes.add(
-                    f"{TASK_TITLES[column.task]} of {name}: run without {missing['count']} file(s) that the dataset's "
+                    f"{task_titles()[column.task]} of {name}: run without {missing['count']} file(s) that the dataset's "
                     f"metadata names but the disk lacked (data.allow_missing=true): {shown}. The splits differ from "
                     f"the official ones; the record's dataset.missing lists every file."))
             for warning in record.dataset.get("size_warnings", []):
@@ -133,7 +133,7 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
             alternative = record.metrics.get(column.metric + DEV_SELECTED_SUFFIX)
             if alternative is not None:
                 cell.notes.append(notes.add(
-                    f"{TASK_TITLES[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
+                    f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
                     f"recipe does; with the selection made on dev instead it is "
                     f"{column.format(column.display(alternative))} ({column.metric}{DEV_SELECTED_SUFFIX}). "
                     f"`bench report --explain {name} {column.key}` shows both."))
@@ -157,7 +157,7 @@ def _not_learned(column: Column, record: ResultRecord) -> str | None:
 def _reference_row(reference: ReferenceRow, points: ReferencePoints) -> Row:
     cells = {column.key: Cell(column, reference.values.get(column.key), None, 0, None,
                               reference.source_of(column.key) if column.key in reference.values else None)
-             for column in COLUMNS}
+             for column in all_columns()}
     return _finish_row(Row(reference.id, reference.label, "reference", cells, None, None, {},  # type: ignore[arg-type]
                            reference=reference), points)
 
@@ -188,7 +188,7 @@ def _mark_best(rows: list[Row]) -> None:
 
 
 def _mark_best_among(rows: list[Row]) -> None:
-    for column in COLUMNS:
+    for column in all_columns():
         shown = {row.id: column.format(row.cells[column.key].value) for row in rows if row.cells[column.key].value is not None}
         if len(shown) < 2:
             continue
@@ -220,13 +220,13 @@ def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterabl
         for other in by_model[reference.model]:
             if other.id == reference.id:
                 continue
-            differing = [key for key in COLUMN_BY_KEY if key in reference.values and key in other.values
+            differing = [key for key in column_by_key() if key in reference.values and key in other.values
                          and reference.values[key] != other.values[key]]
             if not differing:
                 continue
             first, second = sorted((reference, other), key=lambda item: item.id)
-            detail = "; ".join(f"{COLUMN_BY_KEY[key].title} {COLUMN_BY_KEY[key].format(first.values[key])} vs "
-                               f"{COLUMN_BY_KEY[key].format(second.values[key])}" for key in differing)
+            detail = "; ".join(f"{column_by_key()[key].title} {column_by_key()[key].format(first.values[key])} vs "
+                               f"{column_by_key()[key].format(second.values[key])}" for key in differing)
             number = notes.add(f"Sources disagree for {reference.model}: {first.label} ({first.source.title.split(',')[0]})"
                                f" and {second.label} ({second.source.title.split(',')[0]}) give {detail}. Both rows are "
                                "kept as data, each with its own source (`--references " + reference.model + "` shows both).")
@@ -285,8 +285,8 @@ def build_leaderboard(record_set: RecordSet | None, references: Iterable[Referen
         for older, newer in record_set.superseded:
             rows_by_id = {row.id: row for row in rows}
             row = rows_by_id[newer.upstream_name]
-            column_keys = [column.key for column in COLUMNS if column.task == newer.task]
-            number = notes.add(f"{newer.upstream_name} {TASK_TITLES.get(newer.task, newer.task)}: two records; the newer "
+            column_keys = [column.key for column in all_columns() if column.task == newer.task]
+            number = notes.add(f"{newer.upstream_name} {task_titles().get(newer.task, newer.task)}: two records; the newer "
                                f"{newer.path} is shown, {older.path} ({older.created}) is left out.")
             for key in column_keys:
                 row.cells[key].notes.append(number)

@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchcore.atomic import atomic_path  # noqa: E402
-from results.columns import COLUMNS, TASK_ORDER, TASK_TITLES  # noqa: E402
+from downstream_tasks.metadata import SUPERB  # noqa: E402
+from results.columns import all_columns, task_order, task_titles  # noqa: E402
 from results.leaderboard import Leaderboard, Row, is_smoke_test  # noqa: E402
 from results.records import ResultRecord  # noqa: E402
 
@@ -59,7 +60,7 @@ def _save(figure: plt.Figure, out_dir: Path, name: str) -> tuple[Path, Path]:
 # ---- layer weights -------------------------------------------------------------------------------------------------
 def _weights_by_task(row: Row) -> dict[str, tuple[list[int], list[float]]]:
     weights = {}
-    for task in TASK_ORDER:
+    for task in task_order():
         record: ResultRecord | None = row.records.get(task)
         if record is not None and record.layer_weights and len(record.layer_weights) > 1:
             weights[task] = (record.layer_indices or [], [float(w) for w in record.layer_weights])
@@ -83,7 +84,7 @@ def layer_weights_figure(row: Row) -> plt.Figure | None:
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#eeeeee")
         image = axis.imshow(matrix, aspect="auto", cmap=cmap, vmin=0.0, vmax=float(np.nanmax(matrix)),
                             interpolation="nearest")
-        axis.set_yticks(range(len(tasks)), [TASK_TITLES[task] for task in tasks])
+        axis.set_yticks(range(len(tasks)), [task_titles()[task] for task in tasks])
         step = 1 if num_states <= 25 else max(1, num_states // 25)
         axis.set_xticks(range(0, num_states, step))
         axis.set_xlabel("hidden state, as the upstream numbers them (transformers: 0 = the input embedding; "
@@ -123,7 +124,7 @@ def _bar_colour(row: Row) -> str:
 def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
     """One panel per metric column that a run fills (every filled column when no run fills one)."""
     runs = [row for row in board.rows if row.kind == "run"]
-    filled = lambda rows: [column for column in COLUMNS  # noqa: E731
+    filled = lambda rows: [column for column in all_columns()  # noqa: E731
                            if any(row.cells[column.key].value is not None for row in rows)]
     # the runs' columns; every filled column when there are no runs or none of their cells is shown (all left out)
     columns = filled(runs) or filled(board.rows)
@@ -176,10 +177,10 @@ def superb_s_figure(board: Leaderboard) -> plt.Figure | None:
     rows = [row for row in board.rows if row.task_scores]
     if not rows:
         return None
-    labels = [TASK_TITLES[task] for task in TASK_ORDER] + ["SUPERB_s"]
+    labels = [task_titles()[task] for task in task_order(SUPERB)] + ["SUPERB_s"]
     matrix = np.full((len(rows), len(labels)), np.nan)
     for i, row in enumerate(rows):
-        for j, task in enumerate(TASK_ORDER):
+        for j, task in enumerate(task_order(SUPERB)):
             matrix[i, j] = row.task_scores.get(task, np.nan)
         if row.superb_s.score.value is not None:
             matrix[i, -1] = row.superb_s.score.value

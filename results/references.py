@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from benchcore.errors import BenchError
-from results.columns import COLUMN_BY_KEY
+from results.columns import column_by_key, superb_columns
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ROWS_FILE = DATA_DIR / "reference_rows.yaml"
@@ -69,9 +69,9 @@ def _read_yaml(path: Path, expected_format: str) -> dict[str, Any]:
 
 
 def _check_columns(path: Path, where: str, keys: Any) -> None:
-    unknown = sorted(set(keys) - set(COLUMN_BY_KEY))
+    unknown = sorted(set(keys) - set(column_by_key()))
     if unknown:
-        raise BenchError(f"{path}: {where} has unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMN_BY_KEY)}")
+        raise BenchError(f"{path}: {where} has unknown column(s) {', '.join(unknown)}; known: {', '.join(column_by_key())}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,7 +106,7 @@ def load_reference_points(path: Path = POINTS_FILE) -> ReferencePoints:
             raise BenchError(f"{path}: point '{key}' must have exactly {', '.join(sorted(fields))}, got {spec}")
     points = {key: ReferencePoint(float(spec["baseline"]), float(spec["topline"]), str(spec["topline_model"]))
               for key, spec in content["points"].items()}
-    missing = sorted(set(COLUMN_BY_KEY) - set(points))
+    missing = sorted({column.key for column in superb_columns()} - set(points))
     if missing:
         raise BenchError(f"{path}: no reference point for {', '.join(missing)}")
     source = content["source"]

@@ -1,4 +1,5 @@
-"""The two aggregate scores, computed from one row's values in the table's units (%, raw MTWV).
+"""The two aggregate scores, computed from one row's values in the table's units (%, raw MTWV), over the SUPERB
+columns only: tasks of other benchmarks (``TaskMetadata.benchmark``) have columns but never enter these scores.
 
 **Overall Score (model card).** The plain mean of the card's 11 numbers, each turned "higher is better":
 error rates (PR, ASR, ASV, SD, SF-CER) enter as 100 - value, accuracies and SF-F1 as they are, and QbE as
@@ -19,7 +20,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_ORDER, columns_of_task
+from downstream_tasks.metadata import SUPERB
+from results.columns import column_by_key, columns_of_task, superb_columns, task_order
 from results.references import ReferencePoints
 
 OVERALL_LABEL = "Overall Score (card)"
@@ -40,7 +42,7 @@ class Score:
 
 def card_points(column_key: str, value: float) -> float:
     """One value as it enters the card's Overall Score."""
-    column = COLUMN_BY_KEY[column_key]
+    column = column_by_key()[column_key]
     if column.is_error_rate:
         return 100.0 - value
     return value * QBE_CARD_SCALE if column.key == "qbe" else value
@@ -48,8 +50,8 @@ def card_points(column_key: str, value: float) -> float:
 
 def card_overall_score(values: dict[str, float]) -> Score:
     """The model card's Overall Score over the columns present in ``values`` (column key -> table value)."""
-    used = [column.key for column in COLUMNS if values.get(column.key) is not None]
-    missing = tuple(column.key for column in COLUMNS if column.key not in used)
+    used = [column.key for column in superb_columns() if values.get(column.key) is not None]
+    missing = tuple(column.key for column in superb_columns() if column.key not in used)
     if not used:
         return Score(None, (), missing)
     return Score(statistics.fmean(card_points(key, values[key]) for key in used), tuple(used), missing)
@@ -57,7 +59,7 @@ def card_overall_score(values: dict[str, float]) -> Score:
 
 def normalised_metric(column_key: str, value: float, points: ReferencePoints) -> float:
     """1000 * (s' - s'_FBANK) / (s'_top - s'_FBANK), s' = 100 - s for error rates: 0 = FBANK, 1000 = topline."""
-    column = COLUMN_BY_KEY[column_key]
+    column = column_by_key()[column_key]
     point = points.points[column_key]
 
     def flip(score: float) -> float:
@@ -69,7 +71,7 @@ def normalised_metric(column_key: str, value: float, points: ReferencePoints) ->
 def normalised_task_scores(values: dict[str, float], points: ReferencePoints) -> dict[str, float]:
     """Task -> mean of its metrics' normalised scores, for the tasks with at least one value."""
     scores = {}
-    for task in TASK_ORDER:
+    for task in task_order(SUPERB):
         present = [column.key for column in columns_of_task(task) if values.get(column.key) is not None]
         if present:
             scores[task] = statistics.fmean(normalised_metric(key, values[key], points) for key in present)
@@ -78,7 +80,7 @@ def normalised_task_scores(values: dict[str, float], points: ReferencePoints) ->
 
 def superb_score(values: dict[str, float], points: ReferencePoints) -> Score:
     per_task = normalised_task_scores(values, points)
-    missing = tuple(task for task in TASK_ORDER if task not in per_task)
+    missing = tuple(task for task in task_order(SUPERB) if task not in per_task)
     if not per_task:
         return Score(None, (), missing)
     return Score(statistics.fmean(per_task.values()), tuple(per_task), missing)

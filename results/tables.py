@@ -4,15 +4,18 @@ from __future__ import annotations
 import io
 from typing import Callable
 
-from results.columns import COLUMN_BY_KEY, COLUMNS, TASK_ORDER, TASK_TITLES, Column
+from results.columns import Column, all_columns, column_by_key, task_order, task_titles
 from results.leaderboard import MISSING, Cell, Leaderboard, Row, ScoreCell
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹˒")
-# The card shows SF as one column, "F1 / CER"; every other column is one metric.
-DISPLAY_COLUMNS: list[tuple[str, list[Column]]] = (
-    [(column.key, [column]) for column in COLUMNS if column.task != "sf"]
-    + [("sf", [COLUMN_BY_KEY["sf_f1"], COLUMN_BY_KEY["sf_cer"]])])
+def display_columns() -> list[tuple[str, list[Column]]]:
+    """The table's cells per row: one per task, holding its metric columns (the card shows SF as one cell, "F1 / CER").
+    A task with one column is keyed by its column, one with several by its task name."""
+    grouped: dict[str, list[Column]] = {}
+    for column in all_columns():
+        grouped.setdefault(column.task, []).append(column)
+    return [(columns[0].key if len(columns) == 1 else task, columns) for task, columns in grouped.items()]
 
 
 def column_header(columns: list[Column], arrow: Callable[[Column], str] = lambda column: column.arrow) -> str:
@@ -20,7 +23,7 @@ def column_header(columns: list[Column], arrow: Callable[[Column], str] = lambda
         column = columns[0]
         return f"{column.title}{arrow(column)} ({column.unit})"
     parts = " / ".join(f"{column.title.split()[-1]}{arrow(column)}" for column in columns)
-    return f"{TASK_TITLES[columns[0].task]} {parts} ({columns[0].unit})"
+    return f"{task_titles()[columns[0].task]} {parts} ({columns[0].unit})"
 
 
 def marks(numbers: list[int]) -> str:
@@ -47,11 +50,11 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str
 
 def leaderboard_markdown(board: Leaderboard) -> str:
     """The main table in the card's layout, then its footnotes."""
-    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in DISPLAY_COLUMNS]
+    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in display_columns()]
     body = []
     for row in board.rows:
         cells = [row_label_text(row), _md_cell(row.overall), _md_cell(row.superb_s)]
-        cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in DISPLAY_COLUMNS]
+        cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in display_columns()]
         body.append(cells)
     table = _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1))
     notes = [f"- {note}" for note in board.general_notes]
@@ -60,7 +63,7 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 
 def _task_position(task: str) -> int:
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+    return task_order().index(task) if task in task_order() else len(task_order())
 
 
 def provenance_rows(board: Leaderboard) -> list[dict[str, str]]:
@@ -68,12 +71,12 @@ def provenance_rows(board: Leaderboard) -> list[dict[str, str]]:
     entries = []
     for row in board.rows:
         for task, record in sorted(row.records.items(), key=lambda item: _task_position(item[0])):
-            columns = [column for column in COLUMNS if column.task == task]
+            columns = [column for column in all_columns() if column.task == task]
             values = " / ".join(row.cells[column.key].text() for column in columns) or MISSING
             data = "superb-mini " + str(record.dataset.get("manifest_checksum", ""))[:12] if record.on_superb_mini else \
                 f"{record.dataset.get('num_files', '?')} files, sha256 {str(record.dataset.get('files_sha256', ''))[:12]}"
             entries.append({
-                "model": row.label, "task": TASK_TITLES.get(task, task), "value": values,
+                "model": row.label, "task": task_titles().get(task, task), "value": values,
                 "seeds": ", ".join(map(str, record.seeds)) or "–", "learning_rate": record.selected_lr_note(),
                 "profile": str(record.profile), "data": data, "record": str(record.path)})
     return entries
@@ -87,7 +90,7 @@ def reference_source_lines(board: Leaderboard) -> list[str]:
         line = f"{row.label}: {row.reference.source.cite()}"
         overrides = {}
         for key, source in row.reference.value_sources.items():
-            overrides.setdefault(source.cite(), []).append(COLUMN_BY_KEY[key].title)
+            overrides.setdefault(source.cite(), []).append(column_by_key()[key].title)
         for cite, titles in overrides.items():
             line += f"; {', '.join(titles)}: {cite}"
         lines.append(line)
@@ -123,7 +126,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
                                     "overall_score_card": row.overall.score.value,
                                     "overall_score_card_partial": row.overall.score.partial,
                                     "superb_s": row.superb_s.score.value, "superb_s_partial": row.superb_s.score.partial}
-        for column in COLUMNS:
+        for column in all_columns():
             cell = row.cells[column.key]
             entry[column.key] = cell.value
             entry[f"{column.key}_std"] = cell.std
@@ -140,7 +143,7 @@ def cells_csv(board: Leaderboard) -> str:
 
     entries = []
     for row in board.rows:
-        for column in COLUMNS:
+        for column in all_columns():
             cell = row.cells[column.key]
             if cell.value is None:
                 continue
@@ -180,9 +183,9 @@ def _tex_cell(cell: Cell | ScoreCell) -> str:
 
 def leaderboard_tex(board: Leaderboard) -> str:
     """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular."""
-    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in DISPLAY_COLUMNS]
+    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in display_columns()]
     titles = ["Model", "Overall (card)", r"SUPERB$_s$"]
-    for _, columns in DISPLAY_COLUMNS:
+    for _, columns in display_columns():
         arrow = lambda column: r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"  # noqa: E731
         if len(columns) == 1:
             titles.append(tex_escape(columns[0].title) + arrow(columns[0]))
@@ -195,7 +198,7 @@ def leaderboard_tex(board: Leaderboard) -> str:
     for row in board.rows:
         label = tex_escape(row.label) + (rf"$^{{{marks(row.label_notes)}}}$" if row.label_notes else "")
         cells = [label, _tex_cell(row.overall), _tex_cell(row.superb_s)]
-        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in DISPLAY_COLUMNS]
+        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in display_columns()]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
     lines += [tex_escape(note) + r"\\" for note in board.general_notes]

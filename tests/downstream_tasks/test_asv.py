@@ -316,10 +316,10 @@ def test_score_split_writes_trial_scores(tmp_path):
 def test_final_test_metrics_reports_both_protocols():
     history = [{"step": 10, "eer": 0.30, "test": {"eer": 0.25}}, {"step": 20, "eer": 0.20, "test": {"eer": 0.22}},
                {"step": 30, "eer": 0.10, "test": {"eer": 0.22}}, {"step": 40, "eer": 0.15, "test": {"eer": 0.24}}]
-    reported = _task().final_test_metrics({"eer": 0.22}, history)
+    reported = _task().test_selection.report({"eer": 0.22}, history)
     # SUPERB: the lowest test EER over the evaluated checkpoints, the earliest on a tie; the dev-selected one as given
     assert reported == {"eer": 0.22, "eer_dev_selected": 0.22, "superb_step": 20.0}
-    assert _task().final_test_metrics({"eer": 0.3}, history[:1]) == {"eer": 0.25, "eer_dev_selected": 0.3, "superb_step": 10.0}
+    assert _task().test_selection.report({"eer": 0.3}, history[:1]) == {"eer": 0.25, "eer_dev_selected": 0.3, "superb_step": 10.0}
 
 
 class _FrameSource:

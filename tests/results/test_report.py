@@ -12,7 +12,7 @@ import pandas
 import pytest
 
 from bench.cli import main
-from results.columns import COLUMN_BY_KEY
+from results.columns import column_by_key
 from results.records import load_records, read_record, records_frame
 from results.references import select_references
 from downstream_tasks.chance import margin as chance_margin
@@ -151,7 +151,7 @@ def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tm
     assert row.cells["ks"].value == pytest.approx(100 * ks["metrics"]["acc"])  # the newer record wins
     assert any("is left out" in board.footnotes[number - 1] for number in row.cells["ks"].notes)
     assert read_record(tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").metric.name == "eer"
-    assert COLUMN_BY_KEY["asv"].metric == "eer"
+    assert column_by_key()["asv"].metric == "eer"
 
 
 def test_bad_records_are_one_line_errors(tmp_path, capsys):
