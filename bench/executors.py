@@ -2,9 +2,11 @@
 
 An executor knows nothing about units or caches: it calls one module-level function on each job's payload,
 after the jobs it depends on have succeeded, and reports every outcome. `bench suite` builds the jobs
-(bench/suite.py). The Ray executor starts a local Ray instance on this machine (all its CPUs and GPUs, or
-`num_cpus`/`num_gpus`), or joins an existing cluster by address: ``auto`` for the cluster this machine belongs to
-(a KubeRay head pod, a Slurm allocation started with `ray start`, VMs), ``ray://host:10001`` for Ray Client.
+(bench/suite/plan.py); what the suite driver needs to know of an executor is a member of :class:`Executor`
+(`slots`, `describe()`, `cached_units_on_cpu`), never its class. The Ray executor starts a local Ray instance on
+this machine (all its CPUs and GPUs, or `num_cpus`/`num_gpus`), or joins an existing cluster by address: ``auto``
+for the cluster this machine belongs to (a KubeRay head pod, a Slurm allocation started with `ray start`, VMs),
+``ray://host:10001`` for Ray Client.
 Each job is one Ray task with its resource request; a task whose worker process dies (killed, OOM, lost node) is
 retried by Ray up to `max_retries` times, and the job function resumes from what the killed attempt committed.
 """
@@ -48,6 +50,17 @@ class Executor(Protocol):
         """How many GPU jobs can run at once (sizes the extraction split and the ETA)."""
         ...
 
+    @property
+    def cached_units_on_cpu(self) -> bool:
+        """True: units that read a feature cache run on the CPU and request no GPU (`Job.gpu=False`), so only
+        extraction and encoder-in-the-loop units hold GPUs; False: every unit runs on the device it was asked for."""
+        ...
+
+    def describe(self) -> str:
+        """One line on where and how the jobs run (the suite prints it and keeps it in its state file); after
+        :meth:`start`, since it may name what `start` found."""
+        ...
+
     def start(self) -> None: ...
 
     def close(self) -> None: ...
@@ -75,10 +88,14 @@ class LocalExecutor:
     """One job at a time, in this process, in list order: a laptop, or a debugger."""
 
     name = "local"
+    cached_units_on_cpu = False  # units run in this process on the device they were asked for, as in `bench run`
 
     @property
     def slots(self) -> int:
         return 1
+
+    def describe(self) -> str:
+        return self.name
 
     def start(self) -> None:
         pass
@@ -121,6 +138,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    cached_units_on_cpu = True  # heads train on the CPU from cached features: those units leave the GPUs to encoding
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
                  cpus_per_job: float = 1.0, gpus_per_job: float | None = None, memory_per_job_gb: float | None = None,

@@ -207,19 +207,19 @@ def test_status_without_a_suite_and_bad_arguments(tmp_path, capsys):
 
 
 def test_failed_jobs_are_reported_and_a_rerun_finishes(mini_tiny, tmp_path, monkeypatch, capsys):
-    import bench.suite
+    import bench.suite.worker
 
     args = ["suite", "--upstreams", "fbank_no_cmvn", "--tasks", "sid", "--seeds", "2", "--data-root", str(mini_tiny),
             "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--profile", "mini", "--device", "cpu",
             "--quiet", "total_steps=20", "eval_step=10"]
-    real_execute = bench.suite.execute_job
+    real_execute = bench.suite.worker.execute_job
 
     def broken_extraction(job, *dependencies):
         if job.kind == "extract":
             raise RuntimeError("disk full")
         return real_execute(job, *dependencies)
 
-    monkeypatch.setattr(bench.suite, "execute_job", broken_extraction)
+    monkeypatch.setattr(bench.suite.worker, "execute_job", broken_extraction)
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "failed: extract fbank_no_cmvn voxceleb1 1/1: RuntimeError: disk full" in err
@@ -228,7 +228,7 @@ def test_failed_jobs_are_reported_and_a_rerun_finishes(mini_tiny, tmp_path, monk
     status = capsys.readouterr().out
     assert "3 failed" in status and "no result for sid fbank_no_cmvn: 2 of its units failed" in status
 
-    monkeypatch.setattr(bench.suite, "execute_job", real_execute)
+    monkeypatch.setattr(bench.suite.worker, "execute_job", real_execute)
     assert main(args) == 0
     assert json.loads((tmp_path / "out" / "sid" / "fbank_no_cmvn" / "result.json").read_text())["seeds"] == [0, 1]
     # a driver stopped after the units and before the summary: the rerun only writes the summary
