@@ -1,4 +1,5 @@
-"""The task registry: one line per task. A task is a module here, `configs/<name>.yaml`, and its line below.
+"""The task registry: one line per task. A task is a module (or a package: sd, asv, qbe) here, `configs/<name>.yaml`,
+and its line below.
 
 A task's name, title, metrics and columns come from the ``metadata`` its class declares
 (:class:`downstream_tasks.metadata.TaskMetadata`); the registry, `bench run --help` and the report's columns are derived

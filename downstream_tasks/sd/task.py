@@ -1,34 +1,12 @@
-"""SD: two-speaker diarization on Libri2Mix (s3prl `downstream/diarization`, legacy recipe).
-
-Data: the Kaldi folders ``LibriMix/{train,dev,test}/`` that s3prl's LibriMix fork writes with
-``scripts/prepare_diarization.py`` (``wav.scp``, ``segments``, ``utt2spk``, ``spk2utt``, ``reco2dur``, ``rttm``).
-``wav.scp`` paths may be absolute (the real script) or relative to ``LibriMix/`` (superb-mini).
-
-Protocol, as ``diarization/{dataset,expert,model,utils}.py`` and ``score.sh`` do it:
-
-* every recording is cut into chunks of ``chunk_size`` (2000) label frames at the upstream's own frame stride
-  (``frame_shift: null`` in the recipe = the upstream's downsample rate); the last chunk is shorter. Train, dev and
-  test use the same chunks; the encoder sees each chunk's audio alone (an :class:`Utterance` with a ``segment``);
-* frame labels come from ``segments`` + ``utt2spk`` (what s3prl's ``KaldiData`` reads), speaker columns in sorted
-  speaker-id order, boundaries at ``np.rint(seconds * 16000 / frame_shift)``;
-* head: weighted sum of hidden states, then ``LSTM(D, 512)`` (1 layer, unidirectional), ``Linear(512, 2)``; no
-  projector. Features are matched to the label length as ``_match_length`` does (tile by the rounded length ratio,
-  then truncate or repeat the last frame);
-* loss: permutation-invariant BCE-with-logits over the 2! speaker orders, masked by length (``utils.py::pit_loss``);
-* scoring: sigmoid posteriors per recording (its chunks concatenated), then RTTM for each of ``median in {1, 11}`` x
-  ``threshold in {0.3, ..., 0.7}``, scored with DER (collar 0, overlap scored) against the split's ``rttm``.
-
-Reported (all fractions): ``der`` = the lowest test DER over the grid (the recipe's number, **selected on test**),
-``der_dev_selected`` = the test DER at the grid point with the lowest dev DER, ``acc`` = frame accuracy under the PIT
-permutation (s3prl's ``calc_diarization_error``), mean over chunks. Checkpoints and the learning rate are selected on
-dev ``der`` (the lowest dev DER over the grid) rather than the legacy recipe's dev frame accuracy: see the README.
+"""SD's task: :class:`SpeakerDiarization` (chunked Libri2Mix data at the upstream's stride, the PIT-trained head,
+the DER grid scored on dev and test with the recipe's test-selected and the dev-selected numbers, and the files a run
+writes: per-setting DER tables, RTTMs, the summary and the posteriors) and its :class:`DiarizationData`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
-import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +14,6 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
@@ -45,289 +22,14 @@ from downstream_tasks.base import SplitScore, TaskData, TrainedTask, eval_batche
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
+from downstream_tasks.sd.head import ChunkFeatures, DiarizationHead, DiarizationModel, frame_accuracies, pit_loss
+from downstream_tasks.sd.kaldi import KALDI_FILES, LAYOUT, ROOT, SPLITS, Segment, read_kaldi_dir
+from downstream_tasks.sd.labels import SAMPLE_RATE, chunk_ranges, decode_label, encode_label, frame_label_spans
+from downstream_tasks.sd.scoring import GridPoint, best_point, der_grid, point_at, recording_segments
 from upstream.featurizer import WeightedSumFeaturizer
 
-ROOT = "LibriMix"
-SPLITS = ("train", "dev", "test")
-SAMPLE_RATE = 16_000
 #: Decimals of the DER column in `<split>_der_grid.tsv` (a reader comparing it with the summary JSON rounds to this).
 DER_GRID_DECIMALS = 6
-LAYOUT = (f"{ROOT}/{{train,dev,test}}/ each with wav.scp, segments, utt2spk, reco2dur and rttm, "
-          "as s3prl's LibriMix scripts/prepare_diarization.py writes them")
-
-Segment = tuple[float, float, str]
-
-
-# ---- the Kaldi folders ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KaldiRecording:
-    """One recording of a Kaldi folder: its audio, duration (``reco2dur``) and speaker turns (``segments`` + ``utt2spk``)."""
-
-    recording: str
-    path: Path
-    duration: float
-    turns: tuple[Segment, ...]
-
-    def speakers(self) -> list[str]:
-        """Label columns: the recording's speaker ids, sorted (s3prl's ``np.unique``)."""
-        return sorted({speaker for _, _, speaker in self.turns})
-
-
-def _table(path: Path, min_fields: int, maxsplit: int = -1) -> list[list[str]]:
-    if not path.is_file():
-        raise BenchError(f"Libri2Mix (SD): missing {path}; expected {LAYOUT}")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.strip().split(None, maxsplit)
-        if not fields:
-            continue
-        if len(fields) < min_fields:
-            raise BenchError(f"{path}:{number}: expected at least {min_fields} fields, got {line!r}")
-        rows.append(fields)
-    return rows
-
-
-def resolve_wav_path(entry: str, librimix_root: Path, scp: Path) -> Path:
-    """A ``wav.scp`` entry as a file path: absolute as is, relative against ``LibriMix/`` (superb-mini writes those).
-
-    Whether the file exists is the runner's check (every missing recording of every split in one line, or dropped
-    with ``data.allow_missing=true``), not this one's."""
-    if entry.endswith("|") or entry == "-":
-        raise BenchError(f"{scp}: piped or stdin wav.scp entries are not supported ({entry!r}); give file paths")
-    path = Path(entry)
-    return path if path.is_absolute() else librimix_root / path
-
-
-#: The files of a Kaldi folder that :func:`read_kaldi_dir` reads (``spk2utt`` is not: ``utt2spk`` says the same).
-KALDI_FILES = ("wav.scp", "segments", "utt2spk", "reco2dur")
-
-
-def read_kaldi_dir(directory: Path, librimix_root: Path) -> list[KaldiRecording]:
-    """The recordings of one Kaldi folder in ``wav.scp`` order (s3prl's ``KaldiData``), present on disk or not."""
-    require_dir(directory, "Libri2Mix (SD)", LAYOUT)
-    scp = directory / "wav.scp"
-    wavs = {}
-    for recording, entry in _table(scp, 2, maxsplit=1):  # an entry may hold spaces (s3prl splits once too)
-        wavs[recording] = resolve_wav_path(entry, librimix_root, scp)
-    utt2spk = {fields[0]: fields[1] for fields in _table(directory / "utt2spk", 2)}
-    durations = {}
-    for fields in _table(directory / "reco2dur", 2):
-        try:
-            durations[fields[0]] = float(fields[1])
-        except ValueError:
-            raise BenchError(f"{directory / 'reco2dur'}: duration of {fields[0]} is not a number: {fields[1]!r}") from None
-    turns: dict[str, list[Segment]] = {}
-    for fields in _table(directory / "segments", 4):
-        utterance, recording = fields[0], fields[1]
-        if utterance not in utt2spk:
-            raise BenchError(f"{directory / 'segments'}: segment {utterance} has no speaker in utt2spk")
-        try:
-            start, end = float(fields[2]), float(fields[3])
-        except ValueError:
-            raise BenchError(f"{directory / 'segments'}: start/end of {utterance} are not numbers") from None
-        turns.setdefault(recording, []).append((start, end, utt2spk[utterance]))
-    missing = [recording for recording in wavs if recording not in durations]
-    if missing:
-        raise BenchError(f"{directory / 'reco2dur'}: no duration for {len(missing)} recordings of wav.scp (first: {missing[0]})")
-    return [KaldiRecording(recording, path, durations[recording], tuple(turns.get(recording, ())))
-            for recording, path in wavs.items()]
-
-
-# ---- chunks and frame labels ---------------------------------------------------------------------------------------
-
-
-def chunk_ranges(num_frames: int, chunk_size: int) -> list[tuple[int, int]]:
-    """``[start, end)`` frame ranges of ``chunk_size`` frames and a shorter last one (s3prl's ``_gen_frame_indices``
-    with ``use_last_samples=True``, which is also ``_gen_chunk_indices`` of the test split)."""
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    return [(start, min(start + chunk_size, num_frames)) for start in range(0, max(num_frames, 0), chunk_size)]
-
-
-def frame_label_spans(turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int,
-                      sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int, int]]:
-    """Active ``(first, last + 1, speaker column)`` frame spans of the chunk ``[start, end)``, relative to its start.
-
-    A turn covers frames ``np.rint(t * sample_rate / frame_shift)`` (round half to even, as s3prl) from its start to
-    its end, clipped to the chunk. s3prl skips a turn that starts before the chunk and ends after it (its
-    ``rel_start``/``rel_end`` are both None); here such a turn labels the whole chunk.
-    """
-    spans = []
-    for turn_start, turn_end, column in turns:
-        first = int(np.rint(turn_start * sample_rate / frame_shift))
-        last = int(np.rint(turn_end * sample_rate / frame_shift))
-        first, last = max(first, start), min(last, end)
-        if last > first:
-            spans.append((first - start, last - start, int(column)))
-    return spans
-
-
-def spans_to_matrix(num_frames: int, spans: Sequence[tuple[int, int, int]], num_speakers: int) -> np.ndarray:
-    labels = np.zeros((num_frames, num_speakers), dtype=np.float32)
-    for first, last, column in spans:
-        labels[first:last, column] = 1.0
-    return labels
-
-
-def frame_labels(turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int,
-                 num_speakers: int = 2) -> np.ndarray:
-    """The ``(end - start, num_speakers)`` 0/1 label matrix of a chunk (s3prl's ``_get_labeled_speech``)."""
-    return spans_to_matrix(end - start, frame_label_spans(turns, start, end, frame_shift), num_speakers)
-
-
-def encode_label(num_frames: int, spans: Sequence[tuple[int, int, int]]) -> tuple[int, ...]:
-    """A chunk's labels as ``Utterance.label``: ``(num_frames, first, last, column, first, last, column, ...)``."""
-    return (num_frames, *itertools.chain.from_iterable(spans))
-
-
-def decode_label(label: Sequence[int], num_speakers: int) -> np.ndarray:
-    spans = [tuple(label[i : i + 3]) for i in range(1, len(label), 3)]
-    return spans_to_matrix(int(label[0]), spans, num_speakers)
-
-
-# ---- loss, accuracy and the head ----------------------------------------------------------------------------------
-
-
-def length_mask(lengths: Tensor, max_len: int) -> Tensor:
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def pit_loss(logits: Tensor, labels: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """s3prl's ``pit_loss``: per utterance, the speaker order with the lowest summed (over valid frames) mean (over
-    speakers) BCE-with-logits; the loss is the sum of those minima over the batch divided by the total valid frames.
-    Returns ``(loss, index of the chosen permutation per utterance)`` into :func:`permutations`."""
-    lengths = lengths.to(logits.device)
-    mask = length_mask(lengths, labels.shape[1]).to(logits.dtype)  # (B, T)
-    per_permutation = []
-    for order in permutations(labels.shape[2]):
-        bce = F.binary_cross_entropy_with_logits(logits, labels[:, :, list(order)], reduction="none")
-        per_permutation.append((bce.mean(dim=2) * mask).sum(dim=1))
-    losses = torch.stack(per_permutation, dim=1)  # (B, permutations)
-    best, index = losses.min(dim=1)
-    return best.sum() / lengths.sum().to(logits.dtype), index
-
-
-def permutations(num_speakers: int) -> list[tuple[int, ...]]:
-    return list(itertools.permutations(range(num_speakers)))
-
-
-def frame_accuracies(logits: Tensor, labels: Tensor, lengths: Tensor, permutation_index: Tensor) -> list[float]:
-    """Per utterance, s3prl's ``correct / num_frames`` of ``calc_diarization_error``: the fraction of (frame, speaker)
-    decisions ``logit > 0`` that match the labels in the PIT-chosen order, over valid frames."""
-    orders = permutations(labels.shape[2])
-    accuracies = []
-    for row, length in enumerate(lengths.tolist()):
-        truth = labels[row, :length][:, list(orders[int(permutation_index[row])])]
-        decided = (logits[row, :length] > 0).to(truth.dtype)
-        accuracies.append(float((decided == truth).float().mean()) if length > 0 else 0.0)
-    return accuracies
-
-
-def match_lengths(features: Tensor, lengths: Tensor, target_lengths: Sequence[int]) -> Tensor:
-    """Each row's valid frames matched to its label length as s3prl's ``_match_length`` does: tile every frame by
-    ``round(label_len / feature_len)`` when that exceeds 1, then truncate, or repeat the last frame. Per row rather
-    than on the padded batch, so a short row is extended with its own last frame and not with padding."""
-    rows = []
-    for row, (length, target) in enumerate(zip(lengths.tolist(), target_lengths)):
-        valid = features[row, : max(int(length), 1)]
-        factor = int(round(int(target) / valid.shape[0]))
-        if factor > 1:
-            valid = valid.repeat_interleave(factor, dim=0)
-        if valid.shape[0] >= target:
-            valid = valid[: int(target)]
-        else:
-            valid = torch.cat([valid, valid[-1:].expand(int(target) - valid.shape[0], -1)])
-        rows.append(valid)
-    return nn.utils.rnn.pad_sequence(rows, batch_first=True)
-
-
-class DiarizationHead(nn.Module):
-    """s3prl ``diarization/model.py``: ``LSTM(D, hidden, rnn_layers)`` (unidirectional) then ``Linear(hidden, S)``;
-    ``rnn_layers=0`` is the linear head. Padding comes after the valid frames, so a causal LSTM never reads it."""
-
-    def __init__(self, input_dim: int, num_speakers: int, hidden_size: int = 512, rnn_layers: int = 1) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(input_dim, hidden_size, num_layers=rnn_layers, batch_first=True) if rnn_layers > 0 else None
-        self.linear = nn.Linear(hidden_size if rnn_layers > 0 else input_dim, num_speakers)
-
-    def forward(self, features: Tensor) -> Tensor:
-        hidden = self.rnn(features.float())[0] if self.rnn is not None else features.float()
-        return self.linear(hidden)
-
-
-@dataclass
-class ChunkFeatures:
-    """The featurizer's output for a batch of chunks. The head runs in :meth:`logits`, once the label lengths are
-    known, because ``_match_length`` acts on the head's input (a repeated last frame goes through the LSTM)."""
-
-    features: Tensor
-    lengths: Tensor
-    head: DiarizationHead
-
-    def logits(self, label_lengths: Tensor) -> Tensor:
-        return self.head(match_lengths(self.features, self.lengths, label_lengths.tolist()))
-
-
-class DiarizationModel(nn.Module):
-    def __init__(self, featurizer: WeightedSumFeaturizer, head: DiarizationHead) -> None:
-        super().__init__()
-        self.featurizer = featurizer
-        self.head = head
-
-    def forward(self, features: tuple[list[Tensor], Tensor], generator: torch.Generator | None = None) -> ChunkFeatures:  # noqa: ARG002
-        hidden_states, lengths = features
-        combined, lengths = self.featurizer(hidden_states, lengths)
-        return ChunkFeatures(combined, lengths, self.head)
-
-
-# ---- scoring -------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GridPoint:
-    """DER of one (median filter, threshold) setting over a split, with its components in seconds."""
-
-    median: int
-    threshold: float
-    der: float
-    false_alarm: float
-    missed: float
-    confusion: float
-    total: float
-
-
-def recording_segments(posteriors: np.ndarray, recording: str, frame_shift_seconds: float, threshold: float,
-                       median: int) -> list[Segment]:
-    """Hypothesis turns of one recording, speakers named ``<recording>_<column>`` as s3prl's ``make_rttm.py``."""
-    if len(posteriors) == 0:
-        return []
-    return [(start, end, f"{recording}_{column}")
-            for start, end, column in posteriors_to_segments(posteriors, frame_shift_seconds, threshold, median)]
-
-
-def der_grid(references: dict[str, list[Segment]], posteriors: dict[str, np.ndarray], frame_shift_seconds: float,
-             medians: Sequence[int], thresholds: Sequence[float]) -> list[GridPoint]:
-    """score.sh's sweep: DER of every (median, threshold) over all recordings (collar 0, overlap scored)."""
-    points = []
-    for median in medians:
-        for threshold in thresholds:
-            hypotheses = {recording: recording_segments(post, recording, frame_shift_seconds, threshold, median)
-                          for recording, post in posteriors.items()}
-            scored = diarization_error_rate(references, hypotheses, collar=0.0, skip_overlap=False)
-            points.append(GridPoint(int(median), float(threshold), float(scored["der"]), scored["false_alarm"],
-                                    scored["missed"], scored["confusion"], scored["total"]))
-    return points
-
-
-def best_point(points: Sequence[GridPoint]) -> GridPoint:
-    """The lowest DER; ties go to the first point in grid order (median, then threshold)."""
-    return min(points, key=lambda point: point.der)
-
-
-def point_at(points: Sequence[GridPoint], median: int, threshold: float) -> GridPoint:
-    return next(p for p in points if p.median == median and math.isclose(p.threshold, threshold))
 
 
 def _format_turns(turns: Sequence[tuple]) -> str:
@@ -340,9 +42,6 @@ def _model_fingerprint(model: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-# ---- the task ------------------------------------------------------------------------------------------------------
 
 
 @dataclass
