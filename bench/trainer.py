@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -21,12 +21,8 @@ from tqdm import tqdm
 
 from benchcore.atomic import atomic_path
 from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
-from downstream_tasks.base import SplitScore, Task, TaskData
+from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
-
-
-class FeatureSource(Protocol):
-    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any: ...
 
 
 class CachedSource:

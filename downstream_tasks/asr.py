@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from benchcore.errors import BenchError
 from benchcore.atomic import write_text_atomic
-from downstream_tasks.base import SplitScore, TaskData, Utterance, eval_batches
+from downstream_tasks.base import FeatureSource, SplitScore, TaskData, Utterance, eval_batches
 from downstream_tasks.bucketing import fixed_length_buckets, num_samples
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
@@ -74,7 +74,7 @@ class SpeechRecognition(CTCTask):
     def decoding_signature(self) -> dict | None:
         return None if self.lm_settings is None else self.lm_settings.signature()
 
-    def score_split(self, model: Any, data: TaskData, source: Any, split: str, batch_size: int,
+    def score_split(self, model: Any, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
         """Greedy WER/CER; at final scoring (``output_dir`` given) with an LM configured, also `wer_lm`/`cer_lm`
         and `<split>_predictions_lm.tsv`."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
 from downstream_tasks.metadata import TaskMetadata
+from upstream.base import UpstreamInfo
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
@@ -120,6 +121,16 @@ class MeanPoolLinearHead(nn.Module):
         return self.classifier(self.projector(pooled_features))
 
 
+class FeatureSource(Protocol):
+    """Where a task's features come from (``bench.trainer``: the cache, or the encoder in the loop).
+
+    ``batch(split, indices, generator)`` returns, for utterances ``indices`` of ``split``, ``(B, L, D)`` per-layer
+    time-means for pooled heads or ``(hidden_states, lengths)`` for frame heads; ``generator`` draws training crops
+    (None: whole utterances)."""
+
+    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class TestSelection:
     """Which test numbers a trained unit reports: by default the test metrics of the checkpoint dev selected.
@@ -178,7 +189,7 @@ class Task:
         cls.metric, cls.higher_is_better = metadata.metric.name, metadata.metric.higher_is_better
         cls.secondary_metrics = metadata.secondary_metrics
 
-    def prepare(self, upstream: Any) -> None:
+    def prepare(self, upstream: UpstreamInfo) -> None:
         """Called with the upstream's ``UpstreamInfo`` before :meth:`load`; tasks whose labels depend on the encoder
         (SD's frame labels at its stride) keep what they need here."""
 
@@ -218,7 +229,7 @@ class ProtocolTask(Task):
 
     trainable: ClassVar[bool] = False
 
-    def score_without_training(self, data: TaskData, source: Any, config: Any, output_dir: Path,
+    def score_without_training(self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path,
                                progress: bool) -> UntrainedOutcome:
         """The whole protocol. ``source.batch(split, indices, None)`` gives the features of whole utterances."""
         raise NotImplementedError
@@ -252,7 +263,7 @@ class TrainedTask(Task):
         """Tab-separated `uid, prediction, truth` lines for `<split>_predictions.tsv`."""
         raise NotImplementedError
 
-    def score_split(self, model: nn.Module, data: TaskData, source: Any, split: str, batch_size: int,
+    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
         """Score a split with the model in eval mode. ``source.batch(split, indices, None)`` gives the features of whole
         utterances. The default predicts batch by batch and calls :meth:`metrics`; the dev split of a task with
@@ -285,7 +296,7 @@ class TrainedTask(Task):
         return None
 
 
-def eval_batches(model: nn.Module, source: Any, split: str, order: Sequence[int], batch_size: int,
+def eval_batches(model: nn.Module, source: FeatureSource, split: str, order: Sequence[int], batch_size: int,
                  ) -> Iterator[tuple[list[int], Any]]:
     """``(indices, model outputs)`` for consecutive batches of ``order`` over ``split``, with the model in eval mode
     and no gradients; the model's training mode is restored afterwards, also when the caller stops early."""

@@ -17,10 +17,10 @@ from benchcore.errors import BenchError
 from downstream_tasks.asv.head import AMSoftmax, SpeakerEmbedder, SpeakerLogits, XVectorHead, am_softmax_loss
 from downstream_tasks.asv.reader import VerificationData, load_voxceleb1
 from downstream_tasks.asv.scoring import score_trials
-from downstream_tasks.base import SplitScore, TaskData, TestSelection, TrainedTask, eval_batches, Utterance
+from downstream_tasks.base import FeatureSource, SplitScore, TaskData, TestSelection, TrainedTask, eval_batches, Utterance
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import equal_error_rate
-from upstream.base import SAMPLE_RATE
+from upstream.base import SAMPLE_RATE, UpstreamInfo
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class SpeakerVerification(TrainedTask):
     def __init__(self) -> None:
         self.stride_samples: int | None = None
 
-    def prepare(self, upstream: Any) -> None:
+    def prepare(self, upstream: UpstreamInfo) -> None:
         self.stride_samples = int(upstream.stride_samples)
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> VerificationData:
@@ -101,7 +101,7 @@ class SpeakerVerification(TrainedTask):
     def loss(self, outputs: SpeakerLogits, labels: Tensor, data: TaskData) -> Tensor:
         return am_softmax_loss(outputs.cosine, labels.to(outputs.cosine.device), outputs.scale, outputs.margin)
 
-    def embed_split(self, model: nn.Module, source: Any, split: str, utterances: Sequence[Utterance],
+    def embed_split(self, model: nn.Module, source: FeatureSource, split: str, utterances: Sequence[Utterance],
                     batch_size: int) -> Tensor:
         """(N, E) L2-normalised embeddings of whole utterances, batched by file size so padding stays small."""
         order = sorted(range(len(utterances)), key=lambda i: utterances[i].path.stat().st_size)
@@ -111,7 +111,7 @@ class SpeakerVerification(TrainedTask):
                 rows[i] = embedding
         return torch.stack(rows)
 
-    def score_split(self, model: nn.Module, data: TaskData, source: Any, split: str, batch_size: int,
+    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
         """Cosine-score the split's trials; with ``output_dir``, write `<split>_trial_scores.txt` there
         (`<label> <uid> <uid> <score>` in trial-list order)."""

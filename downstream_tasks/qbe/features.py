@@ -3,12 +3,14 @@ of layers whose frames fit the memory budget at once.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from downstream_tasks.base import FeatureSource
 
-def read_frames(source: Any, split: str, count: int, layers: Sequence[int], batch_size: int) -> list[list[np.ndarray]]:
+
+def read_frames(source: FeatureSource, split: str, count: int, layers: Sequence[int], batch_size: int) -> list[list[np.ndarray]]:
     """``frames[k][i]``: the ``(T_i, D)`` float32 features of utterance ``i`` of ``split`` at source layer ``layers[k]``."""
     import torch
 

@@ -12,12 +12,13 @@ import numpy as np
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import ProtocolTask, SplitScore, TaskData, UntrainedOutcome, require_dir
+from downstream_tasks.base import FeatureSource, ProtocolTask, SplitScore, TaskData, UntrainedOutcome, require_dir
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.qbe.features import layer_groups, read_frames
 from downstream_tasks.qbe.reader import (DATASET, DOCUMENTS, LAYOUT, QUERY_SETS, ROOT, QbeData, english_utterances,
                                          file_id, ground_truth_files, read_ground_truth)
 from downstream_tasks.qbe.scoring import METRIC_KEYS, choose_layer, prediction_lines, twv_metrics, write_stdlist
+from upstream.base import UpstreamInfo
 
 
 class QueryByExample(ProtocolTask):
@@ -31,7 +32,7 @@ class QueryByExample(ProtocolTask):
     def __init__(self) -> None:
         self.upstream_info: Any = None
 
-    def prepare(self, upstream: Any) -> None:
+    def prepare(self, upstream: UpstreamInfo) -> None:
         self.upstream_info = upstream  # stride and width size the feature groups held in memory
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> QbeData:
@@ -94,7 +95,7 @@ class QueryByExample(ProtocolTask):
                              minmax_norm=bool(settings.minmax_norm), znorm=True, progress=progress,
                              min_query_frames=int(settings.min_query_frames))
 
-    def score_without_training(self, data: TaskData, source: Any, config: Any, output_dir: Path,
+    def score_without_training(self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path,
                                progress: bool) -> UntrainedOutcome:
         if not isinstance(data, QbeData):
             raise TypeError("QbE needs the QbeData that QueryByExample.load returns")

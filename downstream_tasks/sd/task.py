@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import SplitScore, TaskData, TrainedTask, eval_batches, Utterance, require_dir
+from downstream_tasks.base import FeatureSource, SplitScore, TaskData, TrainedTask, eval_batches, Utterance, require_dir
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
@@ -26,6 +26,7 @@ from downstream_tasks.sd.head import ChunkFeatures, DiarizationHead, Diarization
 from downstream_tasks.sd.kaldi import KALDI_FILES, LAYOUT, ROOT, SPLITS, Segment, read_kaldi_dir
 from downstream_tasks.sd.labels import SAMPLE_RATE, chunk_ranges, decode_label, encode_label, frame_label_spans
 from downstream_tasks.sd.scoring import GridPoint, best_point, der_grid, point_at, recording_segments
+from upstream.base import UpstreamInfo
 from upstream.featurizer import WeightedSumFeaturizer
 
 #: Decimals of the DER column in `<split>_der_grid.tsv` (a reader comparing it with the summary JSON rounds to this).
@@ -71,7 +72,7 @@ class SpeakerDiarization(TrainedTask):
         self.num_speakers = 2
         self._dev_grid: tuple[str, list[GridPoint]] | None = None
 
-    def prepare(self, upstream: Any) -> None:
+    def prepare(self, upstream: UpstreamInfo) -> None:
         self.frame_shift = int(upstream.stride_samples)
 
     # ---- data ----
@@ -185,7 +186,7 @@ class SpeakerDiarization(TrainedTask):
         return pit_loss(outputs.logits(lengths), targets, lengths)[0]
 
     # ---- scoring ----
-    def posteriors(self, model: nn.Module, data: DiarizationData, source: Any, split: str,
+    def posteriors(self, model: nn.Module, data: DiarizationData, source: FeatureSource, split: str,
                    batch_size: int) -> tuple[dict[str, np.ndarray], float]:
         """Sigmoid posteriors per recording (its chunks' valid frames concatenated) and the mean chunk frame accuracy."""
         utterances = data.splits[split]
@@ -204,7 +205,7 @@ class SpeakerDiarization(TrainedTask):
                          for recording, indices in data.recordings[split]}
         return per_recording, (float(np.mean(accuracies)) if accuracies else math.nan)
 
-    def score_split(self, model: nn.Module, data: TaskData, source: Any, split: str, batch_size: int,
+    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
         """dev: ``der`` = lowest dev DER over the grid (the selection value), ``acc``. test: ``der`` = lowest test DER
         over the grid (the recipe's number, selected on test), ``der_dev_selected`` = test DER at the dev-best grid
