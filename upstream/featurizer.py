@@ -34,7 +34,8 @@ class WeightedSumFeaturizer(nn.Module):
         """Weighted sum over the first axis of ``stacked`` (num_layers, ..., D) -> (..., D)."""
         if stacked.shape[0] != self.num_layers:
             raise ValueError(f"expected {self.num_layers} hidden states, got {stacked.shape[0]}")
-        selected = stacked[self.layer_selections]
+        every_layer = self.layer_selections == list(range(self.num_layers))
+        selected = stacked if every_layer else stacked[self.layer_selections]  # indexing with a list copies
         if self.normalize:
             selected = F.layer_norm(selected, selected.shape[-1:])
         if self.weights is None:
@@ -42,9 +43,10 @@ class WeightedSumFeaturizer(nn.Module):
         weights = F.softmax(self.weights, dim=-1).to(selected.dtype)
         return torch.tensordot(weights, selected, dims=1)
 
-    def forward(self, hidden_states: Sequence[Tensor], lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """(num_layers x (B, T, D), (B,)) -> ((B, T, D), (B,))."""
-        return self.combine(torch.stack(list(hidden_states))), lengths
+    def forward(self, hidden_states: Sequence[Tensor] | Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(num_layers x (B, T, D), (B,)) -> ((B, T, D), (B,)); the hidden states may come stacked, (L, B, T, D)."""
+        stacked = hidden_states if isinstance(hidden_states, Tensor) else torch.stack(list(hidden_states))
+        return self.combine(stacked), lengths
 
     def layer_weights(self) -> dict[int, float]:
         """The learned softmax weight of each hidden state (reports plot these); 1.0 for a single layer."""
