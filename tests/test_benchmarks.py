@@ -1,0 +1,42 @@
+"""The benchmark scripts run, so they cannot rot: `gpu_check.sh --dry` on the CPU, and `scale.py` at toy sizes.
+
+Neither asserts a speed (timed tests are flaky; the figures live in the README and docs/performance.md): they check that
+every stage ran through the real code path and that the tables carry what the issue asks for.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_check_runs_in_dry_mode(tmp_path):
+    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry", "--json", str(tmp_path / "rows.json")], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    rows = {row["check"].split(" (")[0].split(",")[0]: row for row in json.loads((tmp_path / "rows.json").read_text())}
+    assert rows["hidden states fp32"]["passed"] is True and float(rows["hidden states fp32"]["value"]) == 0.0
+    assert rows["hidden states bf16"]["value"].startswith("skipped")
+    assert float(rows["extraction throughput ratio"]["value"]) > 0
+    assert "steps/s" in rows["ASR encoder in the loop"]["value"] and rows["ASR encoder in the loop"]["passed"] is True
+    assert rows["bench suite --executor ray"]["passed"] is True
+    assert "all checks passed" in out.stdout
+
+
+def test_scale_benchmark_prints_growth_exponents(tmp_path):
+    out = subprocess.run([sys.executable, "benchmarks/scale.py", "--sizes", "200,400", "--pr-sizes", "200,400", "--steps", "5",
+                          "--work", str(tmp_path / "work"), "--json", str(tmp_path / "scale.json")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    measured = json.loads((tmp_path / "scale.json").read_text())
+    assert set(measured) == {"sid", "asv", "pr"}
+    sid_small, sid_large = measured["sid"]["results"]
+    assert (sid_small["utterances"], sid_large["utterances"]) == (200, 400) and sid_large["feature_mode"] == "cache"
+    assert sid_large["cache_mb"] > sid_small["cache_mb"] > 0
+    assert measured["pr"]["results"][0]["feature_mode"] == "cache"  # PR measured with the frame cache
+    assert all(result["trials"] > 0 and 0 <= result["eer"] <= 1 for result in measured["asv"]["results"])
+    assert out.stdout.count("k 200->400") == 3
