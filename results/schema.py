@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel
@@ -49,35 +49,39 @@ class _Record:
     """Shared (de)serialisation: the schema header, typed fields in declaration order, then unknown keys."""
 
     SCHEMA: ClassVar[str]
-    #: fields that are written under another shape than the attribute (RecordedMetric) are converted here
-    _NESTED: ClassVar[dict[str, type]] = {"metric": RecordedMetric}
+
+    @classmethod
+    def _json_fields(cls) -> list[tuple[str, dataclasses.Field]]:
+        """(JSON key, field) of every field the file holds, in declaration order (``metadata["key"]`` renames)."""
+        return [(spec.metadata.get("key", spec.name), spec) for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if spec.metadata.get("json", True)]
 
     def to_dict(self) -> dict[str, Any]:
         content: dict[str, Any] = {"schema": self.SCHEMA, "schema_version": SCHEMA_VERSION}
-        for spec in dataclasses.fields(self):  # type: ignore[arg-type]
-            if not spec.metadata.get("json", True):
-                continue
+        for key, spec in self._json_fields():
             value = getattr(self, spec.name)
             if spec.metadata.get("flatten"):
                 content.update(value)
             elif spec.metadata.get("optional") and not value:
                 continue
             else:
-                content[spec.name] = value.to_dict() if hasattr(value, "to_dict") else value
+                content[key] = value.to_dict() if hasattr(value, "to_dict") else value
         return content
 
     @classmethod
-    def _check_header(cls, content: Any, where: str) -> None:
+    def _parse(cls, content: Any, where: str, build: Callable[[dict[str, Any]], Any]) -> Any:
+        """Check the header, then ``build(keys no field declares)``; a missing or ill-typed field is a one-line error."""
+        kind = cls.SCHEMA.split("/")[-1]
         if not isinstance(content, dict) or content.get("schema") != cls.SCHEMA:
-            raise BenchError(f"{where}: not a {cls.SCHEMA.split('/')[-1].replace('-', ' ')} (schema '{cls.SCHEMA}' expected)")
+            raise BenchError(f"{where}: not a {kind.replace('-', ' ')} (schema '{cls.SCHEMA}' expected)")
         if content.get("schema_version") not in SUPPORTED_VERSIONS:
-            raise BenchError(f"{where}: {cls.SCHEMA.split('/')[-1]} schema version {content.get('schema_version')} is not "
+            raise BenchError(f"{where}: {kind} schema version {content.get('schema_version')} is not "
                              f"supported (this harness reads version {', '.join(map(str, SUPPORTED_VERSIONS))})")
-
-    @classmethod
-    def _unknown_keys(cls, content: dict[str, Any]) -> dict[str, Any]:
-        known = {"schema", "schema_version", *(spec.name for spec in dataclasses.fields(cls))}  # type: ignore[arg-type]
-        return {key: value for key, value in content.items() if key not in known}
+        known = {"schema", "schema_version", *(key for key, spec in cls._json_fields() if not spec.metadata.get("flatten"))}
+        try:
+            return build({key: value for key, value in content.items() if key not in known})
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise BenchError(f"{where}: malformed {kind.replace('-', ' ')} ({type(error).__name__}: {error})") from None
 
 
 def _flattened() -> Any:
@@ -123,10 +127,7 @@ class UnitRecord(_Record):
 
     @classmethod
     def from_dict(cls, content: Any, where: str = "unit record") -> "UnitRecord":
-        cls._check_header(content, where)
-        unknown = cls._unknown_keys(content)
-        try:
-            return cls(
+        return cls._parse(content, where, lambda unknown: cls(
                 created=str(content["created"]), unit_id=str(content["unit_id"]), task=str(content["task"]),
                 fold=content["fold"], seed=int(content["seed"]), learning_rate=float(content["learning_rate"]),
                 upstream=dict(content["upstream"]), metric=RecordedMetric.from_dict(content["metric"]),
@@ -139,9 +140,7 @@ class UnitRecord(_Record):
                 config=dict(content.get("config") or {}), profile=content.get("profile"),
                 device=str(content.get("device", "")), versions=dict(content.get("versions") or {}),
                 dataset=dict(content.get("dataset") or {}),
-                rescored=bool(content.get("rescored", False)), protocol=unknown)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise BenchError(f"{where}: malformed unit record ({type(error).__name__}: {error})") from None
+                rescored=bool(content.get("rescored", False)), protocol=unknown))
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ class ResultRecord(_Record):
     versions: dict[str, Any]
     dataset: dict[str, Any]
     #: the audio-blind level of each metric (:class:`downstream_tasks.chance.ChanceLevel` as a dict); None before it
-    chance_level: dict[str, Any] | None = field(default=None, metadata={"json": False})
+    chance_level: dict[str, Any] | None = field(default=None, metadata={"key": "chance"})
     extra: dict[str, Any] = _flattened()
     path: Path | None = field(default=None, compare=False, metadata={"json": False})
 
@@ -215,21 +214,10 @@ class ResultRecord(_Record):
         points = ", ".join(f"{point['learning_rate']:.0e}" for point in self.lr_sweep)
         return f"{self.learning_rate:.0e} (dev-selected of {points})"
 
-    def to_dict(self) -> dict[str, Any]:
-        content = super().to_dict()
-        extra = {key: content.pop(key) for key in self.extra}
-        content["chance"] = self.chance_level
-        content.update(extra)
-        return content
-
     @classmethod
     def from_dict(cls, content: Any, path: Path | None = None) -> "ResultRecord":
         where = str(path) if path is not None else "result record"
-        cls._check_header(content, where)
-        unknown = cls._unknown_keys(content)
-        unknown.pop("chance", None)
-        try:
-            return cls(
+        return cls._parse(content, where, lambda unknown: cls(
                 created=str(content.get("created", "")), task=str(content["task"]),
                 task_title=str(content.get("task_title", content["task"])), upstream=dict(content["upstream"]),
                 metric=RecordedMetric.from_dict(content["metric"]), metrics=numeric_entries(content["metrics"]),
@@ -240,6 +228,4 @@ class ResultRecord(_Record):
                 config=dict(content.get("config") or {}), timings=dict(content.get("timings") or {}),
                 peak_memory=dict(content.get("peak_memory") or {}), decoding=content.get("decoding"),
                 device=content.get("device"), versions=dict(content.get("versions") or {}),
-                dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"), extra=unknown, path=path)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise BenchError(f"{where}: malformed result record ({type(error).__name__}: {error})") from None
+                dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"), extra=unknown, path=path))
