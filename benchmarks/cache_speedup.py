@@ -17,6 +17,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,11 +29,13 @@ from upstream.registry import load_upstream
 RECIPE_STEPS = 200_000
 
 
-def hubert_base_random(directory: Path) -> Path:
+def random_hubert(directory: Path, **config: Any) -> Path:
+    """A HuBERT with random weights (seed 0) saved with its feature extractor: HuBERT-Base-sized unless ``config``
+    overrides the sizes of ``transformers.HubertConfig``."""
     import transformers
 
     torch.manual_seed(0)
-    transformers.HubertModel(transformers.HubertConfig()).save_pretrained(directory)
+    transformers.HubertModel(transformers.HubertConfig(**config)).save_pretrained(directory)
     transformers.Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(directory)
     return directory
 
@@ -50,7 +53,7 @@ def main() -> None:
         from bench.superb_mini.corpus import generate_corpus
 
         data_root = generate_corpus(work / "superb-mini", size="small", progress=True)
-    upstream = load_upstream(f"hf:{hubert_base_random(work / 'hubert_base_random')}")
+    upstream = load_upstream(f"hf:{random_hubert(work / 'hubert_base_random')}")
     overrides = [f"total_steps={args.steps}", f"batch_size={args.batch_size}", f"eval_step={args.steps}", f"save_step={args.steps}"]
     run = TaskRun(upstream, get_task("ks"), data_root, work / "runs", "mini", overrides, work / "cache", True)
     data = run.data[None]

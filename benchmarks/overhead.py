@@ -22,11 +22,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cache_speedup import hubert_base_random  # noqa: E402
+from cache_speedup import random_hubert  # noqa: E402
 from scale import voxceleb1_corpus  # noqa: E402
 
 EXTRACT_BATCH_SIZE = 8  # PooledCache.fill's default, which bench run uses
@@ -63,29 +64,29 @@ def harness_fill_seconds(upstream, task_name: str, data_root: Path, work: Path, 
     return time.perf_counter() - started, chosen
 
 
-def training_steps_per_second(upstream, task_name: str, data_root: Path, work: Path, steps: int) -> tuple[float, str]:
+def training_steps_per_second(upstream, task_name: str, data_root: Path, work: Path, steps: int, profile: str = "superb",
+                              overrides: Sequence[str] = ()):
+    """Train one head for ``steps`` steps the way `bench run` feeds it (its feature plan: cache or encoder in the loop)
+    and return (steps per second without the dev evaluation the trainer runs at the last step, the ``TaskRun``)."""
     from bench.runner import TaskRun
-    from bench.trainer import train
+    from bench.trainer import evaluate, train
     from downstream_tasks import get_task
 
-    overrides = [f"total_steps={steps}", f"eval_step={10 * steps}", f"save_step={10 * steps}"]
-    run = TaskRun(upstream, get_task(task_name), data_root, work / f"runs-{task_name}", "superb", overrides,
-                  work / "cache-train", False)
+    overrides = [f"total_steps={steps}", f"eval_step={10 * steps}", f"save_step={10 * steps}", *overrides]
+    run = TaskRun(upstream, get_task(task_name), data_root, work / f"runs-{task_name}", profile, overrides,
+                  work / f"cache-{task_name}", False)
     run.fill_cache()
     data = run.data[run.folds[0]]
     source = run.source_for(data)
     torch.manual_seed(0)
-    model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
+    model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config).to(upstream.device)
     unit_dir = work / f"unit-{task_name}"
     unit_dir.mkdir(parents=True, exist_ok=True)
     outcome = train(run.task, data, source, model, run.config, float(run.config.optimizer.lr), 0, unit_dir, progress=False)
-    # the last step evaluates dev once (the trainer always scores the final step): time it and take it out
-    started = time.perf_counter()
-    from bench.trainer import evaluate
-
+    started = time.perf_counter()  # the trainer always scores dev at the final step: time one evaluation, take it out
     evaluate(model, run.task, data, source, "dev", int(run.config.batch_size))
     dev_seconds = time.perf_counter() - started
-    return steps / max(1e-9, outcome.train_seconds - dev_seconds), f"{run.feature_plan.mode}, batch {run.config.batch_size}"
+    return steps / max(1e-9, outcome.train_seconds - dev_seconds), run
 
 
 def main() -> None:
@@ -98,7 +99,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_overhead_"))
     try:
-        model_dir = hubert_base_random(work / "hubert_base_random")
+        model_dir = random_hubert(work / "hubert_base_random")
         upstream = load_upstream(f"hf:{model_dir}", device="cpu")
         print(f"HuBERT-Base-sized random encoder: {sum(p.numel() for p in upstream.parameters()) / 1e6:.0f}M parameters, "
               f"{upstream.info().num_hidden_states} hidden states x {upstream.hidden_size}; torch threads {torch.get_num_threads()}")
@@ -115,8 +116,8 @@ def main() -> None:
         tiny = generate_corpus(work / "superb-mini-tiny", seed=0, size="tiny", progress=False)
         print(f"\ntraining from the cache ({args.steps} steps, superb-mini tiny, recipe batch sizes):")
         for task_name in ("ks", "pr"):
-            rate, how = training_steps_per_second(upstream, task_name, tiny, work, args.steps)
-            print(f"  {task_name.upper():<3} {rate:8.1f} steps/s  ({how})")
+            rate, run = training_steps_per_second(upstream, task_name, tiny, work, args.steps)
+            print(f"  {task_name.upper():<3} {rate:8.1f} steps/s  ({run.feature_plan.mode}, batch {run.config.batch_size})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
