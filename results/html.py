@@ -84,13 +84,14 @@ def _score_td(row: Row, cell: ScoreCell, what: str) -> str:
 
 
 def _leaderboard_table(board: Leaderboard) -> str:
-    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in display_columns()]
+    cell_columns = display_columns()
+    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
     lines = ["<table class=\"leaderboard\">", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
              "<tbody>"]
     for row in board.rows:
         cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>',
                  _score_td(row, row.overall, OVERALL_LABEL), _score_td(row, row.superb_s, SUPERB_S_LABEL)]
-        for key, columns in display_columns():
+        for key, columns in cell_columns:
             if len(columns) == 1:
                 cells.append(_metric_td(row, row.cells[columns[0].key]))
             else:  # SF: F1 / CER in one column, as the card prints it

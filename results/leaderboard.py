@@ -220,13 +220,14 @@ def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterabl
         for other in by_model[reference.model]:
             if other.id == reference.id:
                 continue
-            differing = [key for key in column_by_key() if key in reference.values and key in other.values
+            columns = column_by_key()
+            differing = [key for key in columns if key in reference.values and key in other.values
                          and reference.values[key] != other.values[key]]
             if not differing:
                 continue
             first, second = sorted((reference, other), key=lambda item: item.id)
-            detail = "; ".join(f"{column_by_key()[key].title} {column_by_key()[key].format(first.values[key])} vs "
-                               f"{column_by_key()[key].format(second.values[key])}" for key in differing)
+            detail = "; ".join(f"{columns[key].title} {columns[key].format(first.values[key])} vs "
+                               f"{columns[key].format(second.values[key])}" for key in differing)
             number = notes.add(f"Sources disagree for {reference.model}: {first.label} ({first.source.title.split(',')[0]})"
                                f" and {second.label} ({second.source.title.split(',')[0]}) give {detail}. Both rows are "
                                "kept as data, each with its own source (`--references " + reference.model + "` shows both).")

@@ -50,11 +50,12 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str
 
 def leaderboard_markdown(board: Leaderboard) -> str:
     """The main table in the card's layout, then its footnotes."""
-    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in display_columns()]
+    cell_columns = display_columns()
+    header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
     body = []
     for row in board.rows:
         cells = [row_label_text(row), _md_cell(row.overall), _md_cell(row.superb_s)]
-        cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in display_columns()]
+        cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
         body.append(cells)
     table = _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1))
     notes = [f"- {note}" for note in board.general_notes]
@@ -63,7 +64,8 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 
 def _task_position(task: str) -> int:
-    return task_order().index(task) if task in task_order() else len(task_order())
+    order = task_order()
+    return order.index(task) if task in order else len(order)
 
 
 def provenance_rows(board: Leaderboard) -> list[dict[str, str]]:
@@ -183,14 +185,16 @@ def _tex_cell(cell: Cell | ScoreCell) -> str:
 
 def leaderboard_tex(board: Leaderboard) -> str:
     """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular."""
-    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in display_columns()]
+    cell_columns = display_columns()
+    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in cell_columns]
     titles = ["Model", "Overall (card)", r"SUPERB$_s$"]
-    for _, columns in display_columns():
+    for _, columns in cell_columns:
         arrow = lambda column: r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"  # noqa: E731
         if len(columns) == 1:
             titles.append(tex_escape(columns[0].title) + arrow(columns[0]))
         else:
-            titles.append("SF (" + " / ".join(column.title.split()[-1] + arrow(column) for column in columns) + ")")
+            titles.append(tex_escape(task_titles()[columns[0].task]) + " ("
+                          + " / ".join(column.title.split()[-1] + arrow(column) for column in columns) + ")")
     lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
              r"\caption{SUPERB results (frozen upstream, weighted sum of hidden states).}",
              r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
@@ -198,7 +202,7 @@ def leaderboard_tex(board: Leaderboard) -> str:
     for row in board.rows:
         label = tex_escape(row.label) + (rf"$^{{{marks(row.label_notes)}}}$" if row.label_notes else "")
         cells = [label, _tex_cell(row.overall), _tex_cell(row.superb_s)]
-        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in display_columns()]
+        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
     lines += [tex_escape(note) + r"\\" for note in board.general_notes]
