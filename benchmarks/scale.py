@@ -132,11 +132,10 @@ def _du(path: Path) -> int:
 def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> dict:
     """Listing + fingerprint, cache fill, training and scoring of one unit of ``task_name`` with fbank."""
     from bench.runner import TaskRun
+    from downstream_tasks import get_task
     from upstream.registry import load_upstream
 
     upstream = load_upstream("fbank", device="cpu")
-    from downstream_tasks import get_task
-
     cache = work / f"cache-{task_name}"
     shutil.rmtree(cache, ignore_errors=True)
     overrides = [f"total_steps={steps}", f"eval_step={steps}", f"save_step={steps}"]
@@ -166,10 +165,11 @@ def measure_asv(data_root: Path) -> dict:
     from downstream_tasks import get_task
     from downstream_tasks.asv import score_trials
     from downstream_tasks.metrics.detection import equal_error_rate
+    from upstream.registry import load_upstream
 
     equal_error_rate([0, 1, 1], [0.1, 0.2, 0.9])  # imports scikit-learn now, not inside the timed scoring
     task = get_task("asv")
-    task.prepare(type("Info", (), {"stride_samples": 160})())
+    task.prepare(load_upstream("fbank", device="cpu").info())  # ASV keeps the upstream's frame stride
     started = time.perf_counter()
     data = task.load(data_root, None, load_task_config("asv", "superb"))
     listing = time.perf_counter() - started

@@ -48,9 +48,9 @@ def task_classes() -> dict[str, type[Task]]:
 def register_task(cls: type[Task]) -> type[Task]:
     """Add a task class defined outside this package (usable as a class decorator). Its YAML is
     ``metadata.config_file``, or ``configs/<name>.yaml``."""
-    name = cls.metadata.name
-    if name in task_classes() and task_classes()[name] is not cls:
-        raise BenchError(f"a task named '{name}' is already registered ({task_classes()[name].__module__})")
+    name, known = cls.metadata.name, task_classes()
+    if name in known and known[name] is not cls:
+        raise BenchError(f"a task named '{name}' is already registered ({known[name].__module__})")
     _registered[name] = cls
     return cls
 
