@@ -27,9 +27,9 @@ from bench.config import load_task_config
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
 from bench.locks import unit_lock
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
-from bench.trainer import CachedSource, FeatureSource, OnTheFlySource, evaluate, train
+from bench.trainer import CachedSource, OnTheFlySource, evaluate, train
 from downstream_tasks import SUPERB, get_task, task_names
-from downstream_tasks.base import Task, TaskData
+from downstream_tasks.base import FeatureSource, Task, TaskData
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
