@@ -239,10 +239,12 @@ def _unit_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from downstream_tasks import task_names
+    from downstream_tasks import SUPERB, benchmarks, task_names
     from results.columns import help_names
 
     tasks, columns = ", ".join(task_names()), help_names()
+    groups = "; ".join(f"{benchmark} ({', '.join(task_names(benchmark))})" for benchmark in benchmarks() if benchmark != SUPERB)
+    task_groups = "all (the ten SUPERB tasks)" + (f", or a group of other tasks: {groups}" if groups else "")
     parser = argparse.ArgumentParser(prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -293,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lexicon", metavar="FILE",
                      help="PR: extra pronunciations ('WORD PH1 PH2 ...', s3prl's librispeech-lexicon-200k-g2p.txt format) "
                           "for words the CMU dictionary lacks")
-    run.add_argument("--task", required=True, help=f"a task ({tasks}), a comma-separated list, or all (the ten SUPERB tasks)")
+    run.add_argument("--task", required=True, help=f"a task ({tasks}), a comma-separated list, {task_groups}")
     run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
     run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
@@ -336,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "nothing. Trailing key=value overrides apply to every task, task:key=value to one "
                     "(e.g. ks:total_steps=500).")
     suite.add_argument("--upstreams", help="comma-separated upstream names (see `bench upstreams`)")
-    suite.add_argument("--tasks", help=f"comma-separated tasks ({tasks}) or all (the ten SUPERB tasks)")
+    suite.add_argument("--tasks", help=f"comma-separated tasks ({tasks}), {task_groups}")
     suite.add_argument("--data-root", help="folder holding the datasets in their official layouts (on a cluster: the "
                                            "same path on every node)")
     suite.add_argument("--output", default="runs", help="where run directories, records and the suite state go (default: runs)")

@@ -149,7 +149,9 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
     # LSTM gates saturated by unnormalised features (fbank_no_cmvn) produce denormal floats, which made CPU steps about 3x
     # slower (measured); flushing them to zero changes nothing a metric can see
     torch.set_flush_denormal(True)
-    optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr)
+    # keys beside name and lr (ML-SUPERB's weight_decay) go to the optimizer as they are
+    options = {str(key): value for key, value in config.optimizer.items() if key not in ("name", "lr")}
+    optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr, **options)
     train_utterances = data.splits["train"]
     generator = torch.Generator().manual_seed(seed)
     sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances),

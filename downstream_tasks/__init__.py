@@ -13,7 +13,8 @@ from benchcore.errors import BenchError
 from downstream_tasks.base import Task
 from downstream_tasks.metadata import SUPERB, TaskMetadata
 
-#: "module:Class" of every built-in task, in the model card's column order (PR ASR KS QbE SID ASV SD ER IC SF).
+#: "module:Class" of every built-in task: SUPERB's in the model card's column order (PR ASR KS QbE SID ASV SD ER IC SF),
+#: then the multilingual ones.
 TASK_CLASSES: tuple[str, ...] = (
     "downstream_tasks.pr:PhonemeRecognition",
     "downstream_tasks.asr:SpeechRecognition",
@@ -25,6 +26,9 @@ TASK_CLASSES: tuple[str, ...] = (
     "downstream_tasks.er:EmotionRecognition",
     "downstream_tasks.ic:IntentClassification",
     "downstream_tasks.sf:SlotFilling",
+    # beyond SUPERB: FLEURS's multilingual tasks (their own report table, never in the SUPERB scores)
+    "downstream_tasks.mlid:LanguageIdentification",
+    "downstream_tasks.mlasr:MultilingualSpeechRecognition",
 )
 
 _built_in: dict[str, type[Task]] | None = None
@@ -65,6 +69,24 @@ def task_names(benchmark: str | None = None) -> list[str]:
     return [name for name, cls in task_classes().items() if benchmark is None or cls.metadata.benchmark == benchmark]
 
 
+def benchmarks() -> list[str]:
+    """The benchmarks of the registered tasks, SUPERB first; each is a task group for `--task` and a report table."""
+    return list(dict.fromkeys(cls.metadata.benchmark for cls in task_classes().values()))
+
+
+def expand_task_names(spec: str) -> list[str]:
+    """`--task`: `all` (the ten SUPERB tasks), a benchmark's name (`fleurs`: its tasks), or comma-separated task names
+    and benchmark names."""
+    if spec.strip() == "all":
+        return task_names(SUPERB)
+    names: list[str] = []
+    for part in (part.strip().lower() for part in spec.split(",")):
+        if not part:
+            continue
+        names += task_names(part) if part in benchmarks() and part not in task_classes() else [part]
+    return list(dict.fromkeys(names))
+
+
 def all_metadata() -> list[TaskMetadata]:
     return [cls.metadata for cls in task_classes().values()]
 
@@ -80,5 +102,5 @@ def get_task(name: str) -> Task:
     return task_class(name)()
 
 
-__all__ = ["SUPERB", "TASK_CLASSES", "all_metadata", "get_task", "register_task", "task_class", "task_classes",
+__all__ = ["SUPERB", "TASK_CLASSES", "all_metadata", "benchmarks", "expand_task_names", "get_task", "register_task", "task_class", "task_classes",
            "task_names", "unregister_task"]

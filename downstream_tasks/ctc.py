@@ -86,10 +86,13 @@ class SpecAugment(nn.Module):
     so a resumed run draws the same masks."""
 
     def __init__(self, warp_window: int = 5, time_mask_width: tuple[int, int] = (0, 40), num_time_masks: int = 2,
-                 freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4) -> None:
+                 freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4,
+                 time_mask_ratio: float | None = None) -> None:
         super().__init__()
         self.warp_window = warp_window
         self.time_mask_width, self.num_time_masks = time_mask_width, num_time_masks
+        #: ESPnet's time_mask_width_ratio_range upper bound: a time mask spans at most this fraction of the frames
+        self.time_mask_ratio = time_mask_ratio
         self.freq_mask_width, self.num_freq_masks = freq_mask_width, num_freq_masks
 
     @staticmethod
@@ -103,8 +106,9 @@ class SpecAugment(nn.Module):
         batch, frames, dims = features.shape
         mask = torch.zeros_like(features, dtype=torch.bool)
         for row in range(batch):
+            widest = self.time_mask_width[1] if self.time_mask_ratio is None else int(self.time_mask_ratio * frames)
             for _ in range(self.num_time_masks):
-                width = self._randint(self.time_mask_width[0], self.time_mask_width[1], generator)
+                width = self._randint(self.time_mask_width[0], widest, generator)
                 start = self._randint(0, frames - width, generator)
                 mask[row, start : start + width, :] = True
             for _ in range(self.num_freq_masks):

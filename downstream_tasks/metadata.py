@@ -17,6 +17,37 @@ HEAD_INPUTS = ("pooled", "frames")
 
 
 @dataclass(frozen=True)
+class BenchmarkInfo:
+    """How the report presents a benchmark's tasks: its table's title and the notes under it."""
+
+    name: str
+    title: str
+    notes: tuple[str, ...] = ()
+
+
+#: Benchmarks with a title of their own; any other benchmark a task names gets a table titled by its name.
+BENCHMARKS: dict[str, BenchmarkInfo] = {
+    SUPERB: BenchmarkInfo(SUPERB, "SUPERB"),
+    "fleurs": BenchmarkInfo("fleurs", "Multilingual (FLEURS)", (
+        "FLEURS tasks beyond SUPERB's English: LID is language identification (SUPERB's utterance head, accuracy over "
+        "the languages), MLASR multilingual character CTC with one vocabulary for every language (ML-SUPERB's "
+        "Transformer head). Both train on a fixed budget per language, ML-SUPERB's 1 hour by default "
+        "(data.train_hours_per_language), and enter neither the Overall Score nor SUPERB_s.",
+        "CER avg: the mean of the per-language CERs; CER SD: their population standard deviation across languages "
+        "(ML-SUPERB 2.0 reports that spread). Text is normalised as ML-SUPERB does (lower case, no punctuation; no "
+        "spaces in Chinese, Japanese and Thai, which are scored by CER only).",
+        "No published reference rows: ML-SUPERB and ML-SUPERB 2.0 publish numbers on their own mixtures of corpora "
+        "and languages, not on FLEURS alone with these languages and heads, so none is comparable; every row here is "
+        "a run of this harness.",
+    )),
+}
+
+
+def benchmark_info(name: str) -> BenchmarkInfo:
+    return BENCHMARKS.get(name, BenchmarkInfo(name, name))
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """One metric a task reports (a fraction in records), and the report column that shows it, if any."""
 
