@@ -6,11 +6,13 @@ import base64
 import html
 from datetime import datetime, timezone
 
+from downstream_tasks.metadata import benchmark_info
 from results.columns import superb_columns
 from results.leaderboard import Cell, Leaderboard, Row, ScoreCell
 from results.plots import Plot
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
-from results.tables import column_header, display_columns, provenance_rows, reference_source_lines
+from results.tables import (column_header, display_columns, other_benchmarks, provenance_rows, reference_source_lines,
+                            table_rows)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
@@ -88,7 +90,7 @@ def _leaderboard_table(board: Leaderboard) -> str:
     header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
     lines = ["<table class=\"leaderboard\">", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
              "<tbody>"]
-    for row in board.rows:
+    for row in table_rows(board):
         cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>',
                  _score_td(row, row.overall, OVERALL_LABEL), _score_td(row, row.superb_s, SUPERB_S_LABEL)]
         for key, columns in cell_columns:
@@ -104,6 +106,26 @@ def _leaderboard_table(board: Leaderboard) -> str:
                 cells.append(f'<td class="num">{" / ".join(parts)}</td>')
         lines.append(f'<tr class="{row.kind}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _benchmark_section(board: Leaderboard, benchmark: str) -> str:
+    """A benchmark beside SUPERB: its table (one column per metric, no SUPERB scores), notes and confusion matrices."""
+    from results import multilingual
+
+    info = benchmark_info(benchmark)
+    columns = [columns[0] for _, columns in display_columns(benchmark)]
+    header = ["Model"] + [column_header([column]) for column in columns]
+    lines = [f"<h2>{_e(info.title)}</h2>", "<table class=\"leaderboard\">",
+             "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
+    for row in table_rows(board, benchmark):
+        cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>']
+        cells += [_metric_td(row, row.cells[column.key]) for column in columns]
+        lines.append(f'<tr class="{row.kind}">' + "".join(cells) + "</tr>")
+    lines.append("</tbody></table>")
+    notes = [*info.notes, "Footnote marks refer to the notes under the SUPERB table."]
+    lines.append('<ul class="notes">' + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
+    lines.append(multilingual.html_sections(board, benchmark))
     return "\n".join(lines)
 
 
@@ -138,6 +160,7 @@ def report_html(board: Leaderboard, plots: list[Plot], notes: list[str] | None =
         '<ol class="notes">' + "".join(f'<li id="note-{n}">{_e(text)}</li>' for n, text in enumerate(board.footnotes, 1))
         + "</ol>",
     ]
+    parts += [_benchmark_section(board, benchmark) for benchmark in other_benchmarks(board)]
     if plots:
         parts.append("<h2>Figures</h2>")
         parts += [_figure(plot) for plot in plots]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from benchcore.errors import BenchError
+from downstream_tasks.metadata import SUPERB
 from results.columns import Column, all_columns, column_by_key, task_titles
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
@@ -120,12 +121,14 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                 cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
             unlearned = _not_learned(column, record)
             if unlearned is not None and show_unlearned:
-                cell.notes.append(notes.add(f"{column.title} of {name}: {unlearned}; shown because of --show-unlearned "
-                                            "and counted in the row's scores."))
+                counted = " and counted in the row's scores" if column.benchmark == SUPERB else ""
+                cell.notes.append(notes.add(f"{column.title} of {name}: {unlearned}; shown because of --show-unlearned"
+                                            f"{counted}."))
             elif unlearned is not None:
                 cell.value, cell.std = None, None
+                omitted = "; the row's scores omit it" if column.benchmark == SUPERB else ""
                 cell.withheld = (f"{column.title} of {name} left out: {unlearned}, so the head learned nothing "
-                                 f"measurable; the row's scores omit it (`bench report --show-unlearned` shows it, "
+                                 f"measurable{omitted} (`bench report --show-unlearned` shows it, "
                                  f"`--explain {name} {column.key}` shows the record).")
                 cell.notes.append(notes.add(cell.withheld))
                 cells[column.key] = cell

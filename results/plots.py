@@ -2,7 +2,8 @@
 
 - `layer_weights_<upstream>`: the learned softmax weight of every hidden state, task by task, for one upstream;
 - `task_bars`: per metric column, each upstream's value (± std over seeds) against the reference rows;
-- `superb_s_tasks`: the normalised per-task scores (0 = FBANK, 1000 = the SUPERB paper's best) behind SUPERB_s.
+- `superb_s_tasks`: the normalised per-task scores (0 = FBANK, 1000 = the SUPERB paper's best) behind SUPERB_s;
+- `multilingual`: FLEURS's per-language CER of every MLASR run and the language confusion matrix of every MLID run.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from benchcore.atomic import atomic_path  # noqa: E402
 from downstream_tasks.metadata import SUPERB  # noqa: E402
-from results.columns import all_columns, task_order, task_titles  # noqa: E402
+from results.columns import superb_columns, task_order, task_titles  # noqa: E402
 from results.leaderboard import Leaderboard, Row, is_smoke_test  # noqa: E402
 from results.records import ResultRecord  # noqa: E402
 
@@ -122,15 +123,17 @@ def _bar_colour(row: Row) -> str:
 
 
 def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
-    """One panel per metric column that a run fills (every filled column when no run fills one)."""
-    runs = [row for row in board.rows if row.kind == "run"]
-    filled = lambda rows: [column for column in all_columns()  # noqa: E731
+    """One panel per SUPERB metric column that a run fills (every filled column when no run fills one)."""
+    from results.tables import table_rows
+
+    runs = [row for row in table_rows(board) if row.kind == "run"]
+    filled = lambda rows: [column for column in superb_columns()  # noqa: E731
                            if any(row.cells[column.key].value is not None for row in rows)]
     # the runs' columns; every filled column when there are no runs or none of their cells is shown (all left out)
     columns = filled(runs) or filled(board.rows)
     if not columns:
         return None
-    rows = board.rows
+    rows = table_rows(board)
     ncols = 2 if len(columns) > 1 else 1
     nrows = math.ceil(len(columns) / ncols)
     panel_height = 0.45 + 0.17 * len(rows)
@@ -206,6 +209,66 @@ def superb_s_figure(board: Leaderboard) -> plt.Figure | None:
     return figure
 
 
+# ---- multilingual ----------------------------------------------------------------------------------------------
+def _per_language_cer(row: Row) -> dict[str, float]:
+    record = row.records.get("mlasr")
+    if record is None or row.cells["mlasr_cer"].value is None:  # no record, or left out (not learned)
+        return {}
+    return {key.split("/", 1)[1]: 100 * float(value) for key, value in record.metrics.items() if key.startswith("cer/")}
+
+
+def multilingual_figure(board: Leaderboard) -> plt.Figure | None:
+    """Per-language CER bars (one bar per MLASR run) and one language-confusion heatmap per MLID run."""
+    from results.multilingual import confusions
+
+    cer_rows = [(row, cers) for row in board.rows if row.kind == "run" and (cers := _per_language_cer(row))]
+    matrices = [confusion for confusion in confusions(board, "fleurs")
+                if confusion.row.cells["mlid"].value is not None]
+    panels = (1 if cer_rows else 0) + len(matrices)
+    if not panels:
+        return None
+    ncols = 2 if panels > 1 else 1
+    nrows = math.ceil(panels / ncols)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH_IN, 3.0 * nrows), squeeze=False)
+        flat = [axis for axis_row in axes for axis in axis_row]
+        index = 0
+        if cer_rows:
+            axis = flat[index]
+            index += 1
+            languages = list(dict.fromkeys(language for _, cers in cer_rows for language in cers))
+            width = 0.8 / len(cer_rows)
+            positions = np.arange(len(languages))
+            for k, (row, cers) in enumerate(cer_rows):
+                axis.barh(positions + k * width, [cers.get(language, np.nan) for language in languages], height=width,
+                          label=plot_label(row))
+            axis.set_yticks(positions + width * (len(cer_rows) - 1) / 2, languages)
+            axis.invert_yaxis()
+            axis.set_xlabel("CER % (lower is better)")
+            axis.set_title("MLASR: character error rate per language")
+            axis.grid(axis="x", linewidth=0.4, alpha=0.5)
+            axis.set_axisbelow(True)
+            axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=2)
+        for confusion in matrices:
+            axis = flat[index]
+            index += 1
+            matrix = 100 * np.array(confusion.matrix)
+            axis.imshow(matrix, cmap="Blues", vmin=0, vmax=100, interpolation="nearest")
+            ticks = range(len(confusion.classes))
+            axis.set_xticks(ticks, confusion.classes, rotation=45, ha="right")
+            axis.set_yticks(ticks, confusion.classes)
+            axis.set_xlabel("predicted")
+            axis.set_ylabel("true")
+            axis.set_title(f"LID confusion (% of true): {plot_label(confusion.row, 28)}")
+            for (i, j), value in np.ndenumerate(matrix):
+                axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6,
+                          color="white" if value > 60 else "black")
+        for axis in flat[index:]:
+            axis.axis("off")
+        figure.tight_layout()
+    return figure
+
+
 def write_plots(board: Leaderboard, out_dir: Path) -> list[Plot]:
     """Write every figure that has data; return them in report order."""
     plots = []
@@ -231,6 +294,12 @@ def write_plots(board: Leaderboard, out_dir: Path) -> list[Plot]:
         plots.append(Plot("superb_s_tasks", "Normalised per-task scores behind SUPERB_s",
                           "Each metric scaled linearly from the FBANK baseline (0) to the SUPERB paper's best upstream "
                           "(1000), averaged within a task; the last column is their mean, SUPERB_s.", png, svg))
+    figure = multilingual_figure(board)
+    if figure is not None:
+        png, svg = _save(figure, out_dir, "multilingual")
+        plots.append(Plot("multilingual", "Multilingual (FLEURS): CER per language and language confusion",
+                          "Left: each MLASR run's test CER per language; then each MLID run's test confusion matrix "
+                          "(rows: true language, % of its utterances). Means over seeds.", png, svg))
     return plots
 
 

@@ -4,18 +4,40 @@ from __future__ import annotations
 import io
 from typing import Callable
 
+from downstream_tasks.metadata import SUPERB, benchmark_info
 from results.columns import Column, all_columns, column_by_key, task_order, task_titles
 from results.leaderboard import MISSING, Cell, Leaderboard, Row, ScoreCell
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹˒")
-def display_columns() -> list[tuple[str, list[Column]]]:
-    """The table's cells per row: one per task, holding its metric columns (the card shows SF as one cell, "F1 / CER").
-    A task with one column is keyed by its column, one with several by its task name."""
+
+
+def display_columns(benchmark: str = SUPERB) -> list[tuple[str, list[Column]]]:
+    """A benchmark table's cells per row. SUPERB's: one per task, holding its metric columns (the card shows SF as one
+    cell, "F1 / CER"), keyed by its column or, with several, by its task name. Other benchmarks: one per column."""
+    if benchmark != SUPERB:
+        return [(column.key, [column]) for column in all_columns(benchmark)]
     grouped: dict[str, list[Column]] = {}
-    for column in all_columns():
+    for column in all_columns(SUPERB):
         grouped.setdefault(column.task, []).append(column)
     return [(columns[0].key if len(columns) == 1 else task, columns) for task, columns in grouped.items()]
+
+
+def table_rows(board: Leaderboard, benchmark: str = SUPERB) -> list[Row]:
+    """The rows of one benchmark's table: runs with a record of one of its tasks, reference rows with one of its
+    values (SUPERB's table keeps every reference row)."""
+    tasks = set(task_order(benchmark))
+    keys = [column.key for column in all_columns(benchmark)]
+    return [row for row in board.rows
+            if (row.kind == "run" and tasks & set(row.records))
+            or (row.kind == "reference" and (benchmark == SUPERB or any(row.cells[key].value is not None for key in keys)))]
+
+
+def other_benchmarks(board: Leaderboard) -> list[str]:
+    """The benchmarks besides SUPERB whose table has a row, in registry order."""
+    from downstream_tasks import benchmarks
+
+    return [benchmark for benchmark in benchmarks() if benchmark != SUPERB and table_rows(board, benchmark)]
 
 
 def column_header(columns: list[Column], arrow: Callable[[Column], str] = lambda column: column.arrow) -> str:
@@ -49,11 +71,11 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str
 
 
 def leaderboard_markdown(board: Leaderboard) -> str:
-    """The main table in the card's layout, then its footnotes."""
+    """The main table in the card's layout, then its footnotes (those of the other benchmarks' tables too)."""
     cell_columns = display_columns()
     header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
     body = []
-    for row in board.rows:
+    for row in table_rows(board):
         cells = [row_label_text(row), _md_cell(row.overall), _md_cell(row.superb_s)]
         cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
         body.append(cells)
@@ -61,6 +83,23 @@ def leaderboard_markdown(board: Leaderboard) -> str:
     notes = [f"- {note}" for note in board.general_notes]
     notes += [f"{str(number).translate(SUPERSCRIPT)} {text}" for number, text in enumerate(board.footnotes, start=1)]
     return table + "\n\n" + "\n".join(notes) + "\n"
+
+
+def benchmark_markdown(board: Leaderboard, benchmark: str) -> str:
+    """The table of a benchmark other than SUPERB: one column per metric, no SUPERB scores; its notes below (the
+    footnote numbers are the main table's)."""
+    from results import multilingual
+
+    info = benchmark_info(benchmark)
+    cell_columns = display_columns(benchmark)
+    header = ["Model"] + [column_header(columns) for _, columns in cell_columns]
+    body = [[row_label_text(row)] + [_md_cell(row.cells[columns[0].key]) for _, columns in cell_columns]
+            for row in table_rows(board, benchmark)]
+    parts = [f"## {info.title}\n", _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1)), ""]
+    parts += [f"- {note}" for note in info.notes]
+    parts += ["- Footnote marks refer to the notes under the SUPERB table.", ""]
+    parts += multilingual.markdown_sections(board, benchmark)
+    return "\n".join(parts) + "\n"
 
 
 def _task_position(task: str) -> int:
@@ -102,6 +141,7 @@ def reference_source_lines(board: Leaderboard) -> list[str]:
 def report_markdown(board: Leaderboard) -> str:
     """The whole Markdown report: leaderboard, provenance of run cells, reference sources."""
     parts = ["# SUPERB leaderboard\n", leaderboard_markdown(board)]
+    parts += [benchmark_markdown(board, benchmark) for benchmark in other_benchmarks(board)]
     provenance = provenance_rows(board)
     if provenance:
         keys = ["model", "task", "value", "seeds", "learning_rate", "profile", "data", "record"]
@@ -199,8 +239,8 @@ def leaderboard_tex(board: Leaderboard) -> str:
              r"\caption{SUPERB results (frozen upstream, weighted sum of hidden states).}",
              r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
              " & ".join(titles) + r" \\", " & ".join(units) + r" \\", r"\midrule"]
-    for row in board.rows:
-        label = tex_escape(row.label) + (rf"$^{{{marks(row.label_notes)}}}$" if row.label_notes else "")
+    for row in table_rows(board):
+        label = _tex_label(row)
         cells = [label, _tex_cell(row.overall), _tex_cell(row.superb_s)]
         cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
         lines.append(" & ".join(cells) + r" \\")
@@ -208,4 +248,28 @@ def leaderboard_tex(board: Leaderboard) -> str:
     lines += [tex_escape(note) + r"\\" for note in board.general_notes]
     lines += [rf"$^{{{number}}}$ {tex_escape(text)}\\" for number, text in enumerate(board.footnotes, start=1)]
     lines += [r"\end{minipage}", r"\end{table*}"]
+    for benchmark in other_benchmarks(board):
+        lines += ["", *_benchmark_tex(board, benchmark)]
     return "\n".join(lines) + "\n"
+
+
+def _tex_label(row: Row) -> str:
+    return tex_escape(row.label) + (rf"$^{{{marks(row.label_notes)}}}$" if row.label_notes else "")
+
+
+def _benchmark_tex(board: Leaderboard, benchmark: str) -> list[str]:
+    """A second `table*` for a benchmark beside SUPERB (one column per metric, no SUPERB scores)."""
+    info = benchmark_info(benchmark)
+    columns = [columns[0] for _, columns in display_columns(benchmark)]
+    titles = ["Model"] + [tex_escape(column.title) + (r"$\uparrow$" if column.higher_is_better else r"$\downarrow$")
+                          for column in columns]
+    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             rf"\caption{{{tex_escape(info.title)} (frozen upstream, weighted sum of hidden states).}}",
+             r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule", " & ".join(titles) + r" \\",
+             " & ".join([""] + [tex_escape(column.unit) for column in columns]) + r" \\", r"\midrule"]
+    for row in table_rows(board, benchmark):
+        lines.append(" & ".join([_tex_label(row)] + [_tex_cell(row.cells[column.key]) for column in columns]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
+    lines += [tex_escape(note) + r"\\" for note in info.notes]
+    lines += [r"Footnote marks refer to the notes of the SUPERB table.\\", r"\end{minipage}", r"\end{table*}"]
+    return lines

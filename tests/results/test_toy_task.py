@@ -53,7 +53,7 @@ def toy_task(tmp_path):
     unregister_task("cmd")
 
 
-def test_a_registered_task_runs_and_gets_its_own_report_column(toy_task, mini_tiny, tmp_path, capsys):
+def test_a_registered_task_runs_and_gets_its_own_report_table(toy_task, mini_tiny, tmp_path, capsys):
     assert "cmd" in task_names() and "cmd" not in expand_tasks("all") and len(expand_tasks("all")) == 10
     run_help = next(action for action in build_parser()._subparsers._group_actions[0].choices["run"]._actions
                     if action.dest == "task").help
@@ -66,7 +66,8 @@ def test_a_registered_task_runs_and_gets_its_own_report_column(toy_task, mini_ti
     assert main(["run", "--task", "cmd,ks", *common]) == 0
     assert (runs / "cmd" / "fbank_no_cmvn" / "result.json").is_file()
 
-    assert [column.key for column in all_columns()] == [column.key for column in superb_columns()] + ["cmd"]
+    assert [column.key for column in all_columns()] == (
+        [column.key for column in superb_columns()] + [column.key for column in all_columns("fleurs")] + ["cmd"])
     board = load_leaderboard([runs], "none", show_unlearned=True)
     row = board.row("fbank_no_cmvn")
     assert row.cells["cmd"].value is not None and 0 <= row.cells["cmd"].value <= 100
@@ -77,8 +78,10 @@ def test_a_registered_task_runs_and_gets_its_own_report_column(toy_task, mini_ti
     out = tmp_path / "report"
     assert main(["report", "--runs", str(runs), "--out", str(out), "--references", "card", "--no-plots",
                  "--show-unlearned"]) == 0
-    header = next(line for line in (out / "leaderboard.md").read_text().splitlines() if line.startswith("| Model"))
-    assert header.rstrip(" |").endswith("CMD↑ (%)")
+    superb_part, toy_part = (out / "leaderboard.md").read_text().split("\n## toy\n")  # its benchmark's own table
+    superb_header = next(line for line in superb_part.splitlines() if line.startswith("| Model"))
+    assert "CMD" not in superb_header and superb_header.rstrip(" |").endswith("SF F1↑ / CER↓ (%)")
+    assert next(line for line in toy_part.splitlines() if line.startswith("| Model")) == "| Model | CMD↑ (%) |"
     assert "cmd" in (out / "leaderboard.csv").read_text().splitlines()[0]
 
 
