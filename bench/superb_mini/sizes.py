@@ -2,7 +2,7 @@
 
 ``tiny`` exists for unit tests (whole corpus in well under 30 s on 2 cores, yet enough examples
 per class for the learnability checks); ``small`` is the default smoke-run corpus (under 5 minutes
-and 300 MB). All counts are per split unless named otherwise.
+and 350 MB; FLEURS's seven languages take 50 MB of it). All counts are per split unless named otherwise.
 """
 from __future__ import annotations
 
