@@ -34,7 +34,7 @@ def tiny_meralion_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mini_tiny() -> Path:
-    """The tiny superb-mini corpus (all eight layouts, seconds to generate), shared by the whole session."""
+    """The tiny superb-mini corpus (all nine layouts, seconds to generate), shared by the whole session."""
     from fixtures.corpora import tiny_corpus
 
     return tiny_corpus()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from types import ModuleType
 
-from . import (fluent_commands, iemocap, librimix, librispeech, quesst14, snips, speech_commands,
+from . import (fleurs, fluent_commands, iemocap, librimix, librispeech, quesst14, snips, speech_commands,
                voxceleb1)
 from .atomic import remove_stale_temps, write_text
 from .errors import MiniCorpusError
@@ -23,11 +23,11 @@ from .runner import make_pool, run_jobs
 from .sizes import get_size
 from .synth import espeak_version
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 # Libri2Mix after LibriSpeech only for readability; no dataset reads another's files.
 DATASETS: tuple[ModuleType, ...] = (
-    librispeech, speech_commands, quesst14, voxceleb1, librimix, iemocap, fluent_commands, snips,
+    librispeech, speech_commands, quesst14, voxceleb1, librimix, iemocap, fluent_commands, snips, fleurs,
 )
 TOP_FOLDERS: tuple[str, ...] = tuple(root for module in DATASETS for root in module.ROOTS)
 

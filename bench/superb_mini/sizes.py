@@ -2,7 +2,7 @@
 
 ``tiny`` exists for unit tests (whole corpus in well under 30 s on 2 cores, yet enough examples
 per class for the learnability checks); ``small`` is the default smoke-run corpus (under 5 minutes
-and 300 MB). All counts are per split unless named otherwise.
+and 350 MB; FLEURS's seven languages take 50 MB of it). All counts are per split unless named otherwise.
 """
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ class SizeSpec:
     # Audio SNIPS: sentences per split (train / valid / test), cross-split distractor files per split
     snips_sentences: tuple[int, int, int]
     snips_distractors: int
+    # FLEURS: speakers per split (train / dev / test), utterances per speaker per split; every language alike
+    fleurs_speakers: tuple[int, int, int]
+    fleurs_utts: tuple[int, int, int]
 
 
 SIZES: dict[str, SizeSpec] = {
@@ -58,6 +61,7 @@ SIZES: dict[str, SizeSpec] = {
         emo_utts_per_dialog=8, emo_dialogs=3,
         fsc_speakers=(8, 2, 3), fsc_utts=24, fsc_intents=12,
         snips_sentences=(24, 8, 8), snips_distractors=2,
+        fleurs_speakers=(2, 1, 1), fleurs_utts=(4, 3, 3),
     ),
     "small": SizeSpec(
         name="small",
@@ -69,6 +73,7 @@ SIZES: dict[str, SizeSpec] = {
         emo_utts_per_dialog=12, emo_dialogs=3,
         fsc_speakers=(36, 4, 4), fsc_utts=36, fsc_intents=12,
         snips_sentences=(200, 48, 48), snips_distractors=8,
+        fleurs_speakers=(6, 2, 2), fleurs_utts=(8, 5, 5),
     ),
 }
 

@@ -25,7 +25,7 @@ def test_manifest_contents() -> None:
     assert (manifest["seed"], manifest["size"]) == (0, "tiny")
     assert manifest["espeak_ng_version"] and manifest["toolchain"]["espeak-ng"] == manifest["espeak_ng_version"]
     assert set(manifest["datasets"]) == {"librispeech", "speech_commands", "quesst14", "voxceleb1", "librimix",
-                                         "iemocap", "fluent_speech_commands", "snips"}
+                                         "iemocap", "fluent_speech_commands", "snips", "fleurs"}
     assert all(d["counts"] for d in manifest["datasets"].values())
     assert manifest["num_files"] == len(manifest["files"])
     assert overall_checksum(manifest["files"]) == manifest["overall_sha256"]

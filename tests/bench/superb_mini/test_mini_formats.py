@@ -26,7 +26,8 @@ def assert_pcm16_mono(path: Path, rate: int, fmt: str = "WAV") -> sf._SoundFileI
 
 def test_top_level_folders(root: Path) -> None:
     expected = {"LibriSpeech", "speech_commands_v0.01", "speech_commands_test_set_v0.01", "quesst14Database",
-                "VoxCeleb1", "LibriMix", "IEMOCAP_full_release", "fluent_speech_commands_dataset", "SNIPS"}
+                "VoxCeleb1", "LibriMix", "IEMOCAP_full_release", "fluent_speech_commands_dataset", "SNIPS",
+                "fleurs"}
     assert expected <= {p.name for p in root.iterdir() if p.is_dir()}
     assert (root / "MANIFEST.json").is_file()
     assert not (root / ".superb_mini_state").exists()
