@@ -50,7 +50,8 @@ fi
 
 [ "$run_main_job" -eq 1 ] || { echo "setup: done (install only)"; exit 0; }
 
-# 3) The main job: superb-mini (generated once, then reused), then SUPERB's utterance- and speaker-level tasks with
+# 3) The main job: superb-mini (generated once, then reused), then SUPERB's utterance- and speaker-level tasks (and the
+#    two FLEURS tasks, mlid and mlasr) with
 #    SUPERB's FBANK baseline and with resemblyzer's pretrained GE2E speaker encoder (weights in its PyPI wheel). ASV runs
 #    three seeds: on superb-mini's 192 test trials one seed's EER moves by several points. The three sequence tasks
 #    (PR, ASR, SF) train CTC/BiLSTM heads for thousands of CPU steps, about 4, 13 and 5 minutes per upstream on 2 cores,
@@ -65,6 +66,8 @@ tasks="ks,qbe,sid,sd,er,ic"
 for upstream in fbank resemblyzer; do
   .venv/bin/bench run --upstream "$upstream" --task "$tasks" --data-root data/superb-mini --profile mini --output runs/superb-mini
   .venv/bin/bench run --upstream "$upstream" --task asv --seeds 3 --data-root data/superb-mini --profile mini --output runs/superb-mini
+  # beyond SUPERB: FLEURS's language ID and multilingual ASR (their own report table, never in the SUPERB scores)
+  .venv/bin/bench run --upstream "$upstream" --task fleurs --data-root data/superb-mini --profile mini --output runs/superb-mini
 done
 # 4) The report of the superb-mini run, with the model card's rows and SUPERB's FBANK row beside it.
 .venv/bin/bench report --runs runs/superb-mini --references card,superb:fbank --format md,csv,tex,html --out runs/superb-mini/report

@@ -75,10 +75,15 @@ def _record_lines(record: ResultRecord, column: Column) -> list[str]:
         dev = {key: value for key, value in point.items() if key != "learning_rate"}
         chosen = "  <- selected on dev" if point["learning_rate"] == record.learning_rate else ""
         lines.append(f"    lr {point['learning_rate']:.0e}: " + ", ".join(f"{key} {value:.4f}" for key, value in dev.items()) + chosen)
-    others = {name: value for name, value in record.metrics.items() if name != column.metric}
+    others = {name: value for name, value in record.metrics.items()
+              if name != column.metric and not name.startswith("confusion/")}
     if others:
         lines.append("  other metrics in the record: " + ", ".join(f"{name} {value:.4f}" for name, value in others.items())
                      + " (fractions)")
+    confusion = [name for name in record.metrics if name.startswith("confusion/")]
+    if confusion:
+        lines.append(f"  and a confusion matrix ({len(confusion)} confusion/<true>/<predicted> fractions; the report "
+                     "prints it under its table)")
     lines.append(f"  units ({len(record.units)}):")
     for unit in record.units:
         behind = "" if not record.lr_sweep or unit.get("learning_rate") == record.learning_rate else "  (sweep only)"

@@ -282,24 +282,21 @@ def write_plots(board: Leaderboard, out_dir: Path) -> list[Plot]:
             plots.append(Plot(name, f"Learned layer weights: {row.label}",
                               "Softmax weight of each hidden state in the weighted sum, per task (mean over the units "
                               "of the selected learning rate: seeds and folds).", png, svg))
-    figure = task_bars_figure(board)
-    if figure is not None:
-        png, svg = _save(figure, out_dir, "task_bars")
-        plots.append(Plot("task_bars", "Per-task results against the reference rows",
-                          "One panel per metric column that a run fills; blue bars are this harness's runs, grey bars "
-                          "the published rows.", png, svg))
-    figure = superb_s_figure(board)
-    if figure is not None:
-        png, svg = _save(figure, out_dir, "superb_s_tasks")
-        plots.append(Plot("superb_s_tasks", "Normalised per-task scores behind SUPERB_s",
-                          "Each metric scaled linearly from the FBANK baseline (0) to the SUPERB paper's best upstream "
-                          "(1000), averaged within a task; the last column is their mean, SUPERB_s.", png, svg))
-    figure = multilingual_figure(board)
-    if figure is not None:
-        png, svg = _save(figure, out_dir, "multilingual")
-        plots.append(Plot("multilingual", "Multilingual (FLEURS): CER per language and language confusion",
-                          "Left: each MLASR run's test CER per language; then each MLID run's test confusion matrix "
-                          "(rows: true language, % of its utterances). Means over seeds.", png, svg))
+    board_figures = (
+        (task_bars_figure, "task_bars", "Per-task results against the reference rows",
+         "One panel per metric column that a run fills; blue bars are this harness's runs, grey bars the published rows."),
+        (superb_s_figure, "superb_s_tasks", "Normalised per-task scores behind SUPERB_s",
+         "Each metric scaled linearly from the FBANK baseline (0) to the SUPERB paper's best upstream (1000), averaged "
+         "within a task; the last column is their mean, SUPERB_s."),
+        (multilingual_figure, "multilingual", "Multilingual (FLEURS): CER per language and language confusion",
+         "Left: each MLASR run's test CER per language; then each MLID run's test confusion matrix (rows: true "
+         "language, % of its utterances). Means over seeds."),
+    )
+    for make, name, title, caption in board_figures:
+        figure = make(board)
+        if figure is not None:
+            png, svg = _save(figure, out_dir, name)
+            plots.append(Plot(name, title, caption, png, svg))
     return plots
 
 

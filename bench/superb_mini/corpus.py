@@ -37,8 +37,9 @@ def generate_corpus(out_dir: Path, seed: int = 0, size: str = "small", progress:
     """Generate superb-mini under ``out_dir`` and return ``out_dir``.
 
     Same ``seed`` and ``size`` give byte-identical files (on the same toolchain, recorded in the
-    manifest). A killed run resumes where it stopped. ``force`` replaces a superb-mini corpus of
-    another seed/size/version in ``out_dir``; it never deletes folders superb-mini did not create.
+    manifest). A killed run resumes where it stopped. A superb-mini corpus of the same seed and size
+    from an older generator version is rebuilt; ``force`` replaces one of another seed or size in
+    ``out_dir``. It never deletes folders superb-mini did not create.
     """
     out_dir = Path(out_dir)
     spec = get_size(size)
@@ -103,8 +104,11 @@ def _claim(out_dir: Path, state: Path, manifest: dict | None, params: dict, forc
         if not params_file.exists():
             write_text(params_file, json.dumps(params, sort_keys=True), durable=True)
         return
+    # the same seed and size from an older generator (a corpus from before FLEURS was added) is ours, and what the
+    # caller asks for is its current version: rebuilt without force
+    upgrade = previous is not None and all(previous.get(key) == params[key] for key in ("seed", "size"))
     if ours_before:
-        if not force:
+        if not force and not upgrade:
             found = {k: previous.get(k) for k in params} if previous else {}
             raise MiniCorpusError(
                 f"{out_dir} holds a superb-mini corpus {found}, not {params}; pick another directory "

@@ -28,6 +28,8 @@ TASKS = {
     "er": (["IEMOCAP_full_release"], "test"),
     "ic": (["fluent_speech_commands_dataset"], "test"),
     "sf": (["SNIPS"], "train"),
+    "mlid": (["fleurs"], "test"),
+    "mlasr": (["fleurs"], "dev"),
 }
 
 

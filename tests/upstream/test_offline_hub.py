@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
@@ -174,7 +175,8 @@ def test_an_unreachable_hub_fails_within_the_connect_timeout(online):
 
 def test_a_hanging_endpoint_counts_as_unreachable(online):
     # a DNS lookup or SYN that never answers: the thread-and-join wait gives up at the timeout
-    online.setattr(socket, "create_connection", lambda *args, **kwargs: time.sleep(5))
+    # (what the hanging call finally returns must have a close(): the abandoned thread calls it after the test)
+    online.setattr(socket, "create_connection", lambda *args, **kwargs: time.sleep(5) or SimpleNamespace(close=lambda: None))
     online.setattr(hub, "CONNECT_TIMEOUT_S", 0.2)
     online.setattr(hub, "hub_endpoint", lambda: "https://hub.example")
     start = time.monotonic()

@@ -85,6 +85,18 @@ def test_finished_corpus_is_reused() -> None:
     assert (root / "MANIFEST.json").stat().st_mtime_ns == before
 
 
+def test_an_older_generator_versions_corpus_is_rebuilt(tmp_path: Path) -> None:
+    """`bench data mini` over the corpus of an earlier version (same seed and size: e.g. one made before FLEURS was
+    added) rebuilds it instead of asking for --force."""
+    old = tmp_path / "old"
+    (old / "LibriSpeech").mkdir(parents=True)
+    (old / "MANIFEST.json").write_text(json.dumps({"generator_version": "1.0.0", "seed": 0, "size": "tiny", "files": {}}))
+    generate_corpus(old, seed=0, size="tiny", progress=False)
+    manifest = read_manifest(old)
+    assert manifest["generator_version"] == GENERATOR_VERSION and verify(old, manifest) == []
+    assert (old / "fleurs" / "th_th" / "test.tsv").is_file()
+
+
 def test_other_corpus_is_not_overwritten(tmp_path: Path) -> None:
     root = tiny_corpus()
     with pytest.raises(MiniCorpusError, match="force"):
