@@ -9,7 +9,7 @@ from typing import Iterable, Literal
 
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
-from results.columns import Column, all_columns, column_by_key, task_titles
+from results.columns import Column, all_columns, column_by_key, columns_of_task, task_titles
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
 from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
@@ -121,15 +121,17 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                 cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
             unlearned = _not_learned(column, record)
             if unlearned is not None and show_unlearned:
+                subject, reason, _ = unlearned
                 counted = " and counted in the row's scores" if column.benchmark == SUPERB else ""
-                cell.notes.append(notes.add(f"{column.title} of {name}: {unlearned}; shown because of --show-unlearned"
+                cell.notes.append(notes.add(f"{subject} of {name}: {reason}; shown because of --show-unlearned"
                                             f"{counted}."))
             elif unlearned is not None:
+                subject, reason, explained = unlearned
                 cell.value, cell.std = None, None
                 omitted = "; the row's scores omit it" if column.benchmark == SUPERB else ""
-                cell.withheld = (f"{column.title} of {name} left out: {unlearned}, so the head learned nothing "
+                cell.withheld = (f"{subject} of {name} left out: {reason}, so the head learned nothing "
                                  f"measurable{omitted} (`bench report --show-unlearned` shows it, "
-                                 f"`--explain {name} {column.key}` shows the record).")
+                                 f"`--explain {name} {explained}` shows the record).")
                 cell.notes.append(notes.add(cell.withheld))
                 cells[column.key] = cell
                 continue
@@ -144,15 +146,29 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
 
 
-def _not_learned(column: Column, record: ResultRecord) -> str | None:
-    """Why a value does not beat the audio-blind answer of its record's test split, else None."""
+def _not_learned(column: Column, record: ResultRecord) -> tuple[str, str, str] | None:
+    """(what is left out, why, the column `--explain` shows) when a value does not beat the audio-blind answer of its
+    record's test split, else None. When the task's primary metric is at chance the task learned nothing, and every
+    column of a task with several is left out with one reason: also a metric without an audio-blind value of its own
+    (MLASR's spread of CERs across languages, 0 when nothing is decoded, would look like the best spread)."""
     level = record.chance
-    if level is None or column.metric not in level.metrics:
+    if level is None:
         return None
-    value, chance = record.metrics[column.metric], level.metrics[column.metric]
-    if level.beaten_by(column.metric, value):
+    columns = columns_of_task(column.task)
+    primary = record.metric.name
+    if len(columns) > 1 and primary in level.metrics and not level.beaten_by(primary, float(record.metrics[primary])):
+        shown = next((c for c in columns if c.metric == primary), column)
+        reason = _chance_reason(shown, primary, record)
+        return f"Every {task_titles()[column.task]} column", f"its {primary} {reason}", shown.key
+    if column.metric not in level.metrics or level.beaten_by(column.metric, float(record.metrics[column.metric])):
         return None
-    needed = level.margin_for(column.metric)
+    return column.title, _chance_reason(column, column.metric, record), column.key
+
+
+def _chance_reason(column: Column, metric: str, record: ResultRecord) -> str:
+    level = record.chance
+    assert level is not None
+    value, chance, needed = float(record.metrics[metric]), level.metrics[metric], level.margin_for(metric)
     return (f"{column.format(column.display(value))} does not beat the audio-blind answer ({level.basis}: "
             f"{column.format(column.display(chance))}) by more than {column.format(column.display(needed))}")
 

@@ -26,15 +26,16 @@ class Confusion:
 
 
 def confusions(board: Leaderboard, benchmark: str) -> list[Confusion]:
-    """Every run of ``benchmark``'s tasks whose record holds a confusion matrix, in table order."""
+    """Every run of ``benchmark``'s tasks whose record holds a confusion matrix and whose cells are shown (a run at
+    chance is left out, unless `--show-unlearned`), in table order."""
     from results.tables import table_rows
 
     found = []
     for row in table_rows(board, benchmark):
         for task in task_order(benchmark):
             record = row.records.get(task)
-            if record is None:
-                continue
+            if record is None or all(cell.value is None for cell in row.cells.values() if cell.column.task == task):
+                continue  # no record, or its cells are left out (not learned)
             classes, matrix = confusion_matrix(record.metrics)
             if classes:
                 found.append(Confusion(row, task, classes, matrix, len(record.seeds)))

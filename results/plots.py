@@ -222,8 +222,7 @@ def multilingual_figure(board: Leaderboard) -> plt.Figure | None:
     from results.multilingual import confusions
 
     cer_rows = [(row, cers) for row in board.rows if row.kind == "run" and (cers := _per_language_cer(row))]
-    matrices = [confusion for confusion in confusions(board, "fleurs")
-                if confusion.row.cells["mlid"].value is not None]
+    matrices = confusions(board, "fleurs")
     panels = (1 if cer_rows else 0) + len(matrices)
     if not panels:
         return None
