@@ -223,31 +223,39 @@ def _tex_cell(cell: Cell | ScoreCell) -> str:
     return text + (rf"$^{{{marks(cell.notes)}}}$" if cell.notes else "")
 
 
+def _tex_arrow(column: Column) -> str:
+    return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
+
+
+def _tex_table(caption: str, titles: list[str], units: list[str], body: list[list[str]], notes: list[str]) -> list[str]:
+    """One booktabs `table*`: header and unit lines, a line per row, then ``notes`` (already LaTeX) in a minipage."""
+    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             rf"\caption{{{caption}}}", r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
+             " & ".join(titles) + r" \\", " & ".join(units) + r" \\", r"\midrule"]
+    lines += [" & ".join(cells) + r" \\" for cells in body]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
+    lines += [note + r"\\" for note in notes]
+    return lines + [r"\end{minipage}", r"\end{table*}"]
+
+
 def leaderboard_tex(board: Leaderboard) -> str:
-    """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular."""
+    """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular. Every other benchmark's
+    table follows as a `table*` of its own."""
     cell_columns = display_columns()
     units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in cell_columns]
     titles = ["Model", "Overall (card)", r"SUPERB$_s$"]
     for _, columns in cell_columns:
-        arrow = lambda column: r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"  # noqa: E731
         if len(columns) == 1:
-            titles.append(tex_escape(columns[0].title) + arrow(columns[0]))
+            titles.append(tex_escape(columns[0].title) + _tex_arrow(columns[0]))
         else:
             titles.append(tex_escape(task_titles()[columns[0].task]) + " ("
-                          + " / ".join(column.title.split()[-1] + arrow(column) for column in columns) + ")")
-    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-             r"\caption{SUPERB results (frozen upstream, weighted sum of hidden states).}",
-             r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
-             " & ".join(titles) + r" \\", " & ".join(units) + r" \\", r"\midrule"]
-    for row in table_rows(board):
-        label = _tex_label(row)
-        cells = [label, _tex_cell(row.overall), _tex_cell(row.superb_s)]
-        cells += [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
-    lines += [tex_escape(note) + r"\\" for note in board.general_notes]
-    lines += [rf"$^{{{number}}}$ {tex_escape(text)}\\" for number, text in enumerate(board.footnotes, start=1)]
-    lines += [r"\end{minipage}", r"\end{table*}"]
+                          + " / ".join(column.title.split()[-1] + _tex_arrow(column) for column in columns) + ")")
+    body = [[_tex_label(row), _tex_cell(row.overall), _tex_cell(row.superb_s)]
+            + [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
+            for row in table_rows(board)]
+    notes = [tex_escape(note) for note in board.general_notes]
+    notes += [rf"$^{{{number}}}$ {tex_escape(text)}" for number, text in enumerate(board.footnotes, start=1)]
+    lines = _tex_table("SUPERB results (frozen upstream, weighted sum of hidden states).", titles, units, body, notes)
     for benchmark in other_benchmarks(board):
         lines += ["", *_benchmark_tex(board, benchmark)]
     return "\n".join(lines) + "\n"
@@ -258,18 +266,13 @@ def _tex_label(row: Row) -> str:
 
 
 def _benchmark_tex(board: Leaderboard, benchmark: str) -> list[str]:
-    """A second `table*` for a benchmark beside SUPERB (one column per metric, no SUPERB scores)."""
+    """The `table*` of a benchmark beside SUPERB (one column per metric, no SUPERB scores)."""
     info = benchmark_info(benchmark)
     columns = [columns[0] for _, columns in display_columns(benchmark)]
-    titles = ["Model"] + [tex_escape(column.title) + (r"$\uparrow$" if column.higher_is_better else r"$\downarrow$")
-                          for column in columns]
-    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-             rf"\caption{{{tex_escape(info.title)} (frozen upstream, weighted sum of hidden states).}}",
-             r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule", " & ".join(titles) + r" \\",
-             " & ".join([""] + [tex_escape(column.unit) for column in columns]) + r" \\", r"\midrule"]
-    for row in table_rows(board, benchmark):
-        lines.append(" & ".join([_tex_label(row)] + [_tex_cell(row.cells[column.key]) for column in columns]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
-    lines += [tex_escape(note) + r"\\" for note in info.notes]
-    lines += [r"Footnote marks refer to the notes of the SUPERB table.\\", r"\end{minipage}", r"\end{table*}"]
-    return lines
+    titles = ["Model"] + [tex_escape(column.title) + _tex_arrow(column) for column in columns]
+    units = [""] + [tex_escape(column.unit) for column in columns]
+    body = [[_tex_label(row)] + [_tex_cell(row.cells[column.key]) for column in columns]
+            for row in table_rows(board, benchmark)]
+    notes = [tex_escape(note) for note in info.notes] + ["Footnote marks refer to the notes of the SUPERB table."]
+    return _tex_table(f"{tex_escape(info.title)} (frozen upstream, weighted sum of hidden states).", titles, units, body,
+                      notes)
