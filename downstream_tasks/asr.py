@@ -15,7 +15,7 @@ from benchcore.errors import BenchError
 from benchcore.atomic import write_text_atomic
 from downstream_tasks.base import FeatureSource, SplitScore, TaskData, Utterance, eval_batches
 from downstream_tasks.bucketing import fixed_length_buckets, num_samples
-from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
+from downstream_tasks.ctc import EOS, SPECIALS, CTCTask, character_text
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
@@ -63,8 +63,7 @@ class SpeechRecognition(CTCTask):
         return fixed_length_buckets([num_samples(u) for u in utterances], 2 * int(config.batch_size))
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
-        text = "".join(data.label_names[0][t] for t in tokens if t >= len(SPECIALS))
-        return " ".join(text.replace("|", " ").split())
+        return character_text(tokens, data.label_names[0])
 
     def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> dict[str, float]:
         hypotheses = [self.render(p, data) for p in predictions]

@@ -146,6 +146,12 @@ class FrameCTCModel(nn.Module):
         return self.head(combined, lengths)
 
 
+def character_text(tokens: Sequence[int], vocabulary: Sequence[str], word_boundary: str = "|") -> str:
+    """Character tokens -> text (ASR, MLASR): specials dropped, each run of word boundaries one space, none at the ends."""
+    text = "".join(vocabulary[t] for t in tokens if t >= len(SPECIALS))
+    return " ".join(text.replace(word_boundary, " ").split())
+
+
 def greedy_decode(logits: Tensor, lengths: Tensor) -> list[list[int]]:
     """Argmax per valid frame, merge repeats, drop blanks, stop at <eos>."""
     best = logits.argmax(dim=-1).cpu()

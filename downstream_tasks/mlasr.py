@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from downstream_tasks.base import TaskData, Utterance
 from downstream_tasks.chance import ChanceLevel
-from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask, FrameCTCModel, SpecAugment
+from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask, FrameCTCModel, SpecAugment, character_text
 from downstream_tasks.fleurs import BENCHMARK, CORPUS, DEFAULT_LANGUAGES, has_word_boundaries, load_fleurs, normalise
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
@@ -85,8 +85,7 @@ class MultilingualSpeechRecognition(CTCTask):
         return FrameCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
-        text = "".join(data.label_names[0][t] for t in tokens if t >= len(SPECIALS))
-        return " ".join(text.replace(WORD_BOUNDARY, " ").split())
+        return character_text(tokens, data.label_names[0], WORD_BOUNDARY)
 
     def reference(self, utterance: Utterance, data: TaskData) -> str:
         return utterance.text or ""
