@@ -26,10 +26,11 @@ from bench.cache import PooledCache, PooledCacheKey
 from bench.config import load_task_config
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
 from bench.locks import unit_lock
+from benchcore.errors import BenchError
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
 from bench.trainer import CachedSource, OnTheFlySource, evaluate, train
 from downstream_tasks import expand_task_names, get_task
-from downstream_tasks.base import FeatureSource, Task, TaskData
+from downstream_tasks.base import FeatureSource, Task, TaskData, checkpoint_file
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
@@ -205,8 +206,7 @@ class TaskRun:
         if previous is not None and previous.get("decoding") == self.task.decoding_signature():
             return previous
         if force and run_dir.exists():
-            for name in ("record.json", "checkpoint.pt", "best.pt"):
-                (run_dir / name).unlink(missing_ok=True)
+            remove_training_state(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(self.config))
         log = logging.getLogger(f"bench.unit.{unit.unit_id}")
@@ -250,27 +250,43 @@ class TaskRun:
         write_text_atomic(run_dir / f"{split}_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
 
     def _train(self, unit: RunUnit, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger) -> dict:
-        """Train the head (resumable), reload the best-dev checkpoint, score dev and test with it."""
+        """Train the head (resumable), then score test with each checkpoint rule's checkpoint (the first rule's files go
+        in the unit directory, another rule's in `selected_by_<rule>/`) and dev with the first dev rule's."""
         torch.manual_seed(unit.seed)
-        model = self.task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
-        outcome = train(self.task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
+        task = self.task
+        model = task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
+        outcome = train(task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
                         progress=self.progress, log=log)
         train_memory = peak_memory_mb(self.upstream.device)
         started = time.perf_counter()
-        best = torch.load(run_dir / "best.pt", weights_only=False)
-        model.load_state_dict(best["model"])
+        rules = task.checkpoint_rules(self.config)
+        dev_rule = next((rule for rule in rules if rule.split == "dev"), None)
         batch_size = int(self.config.batch_size)
-        self._write_predictions(run_dir, "dev", evaluate(model, self.task, data, source, "dev", batch_size, run_dir).lines)
-        test = evaluate(model, self.task, data, source, "test", batch_size, run_dir)
-        self._write_predictions(run_dir, "test", test.lines)
-        test_metrics = self.task.test_selection.report(test.metrics, outcome.dev_history)
+        test_by_rule: dict[str, dict[str, float]] = {}
+        dev_metrics: dict[str, float] = {}
+        layer_weights: list[float] = []
+        for rule in rules:
+            model.load_state_dict(torch.load(run_dir / checkpoint_file(rules, rule), weights_only=False)["model"])
+            output_dir = run_dir if rule == rules[0] else run_dir / f"selected_by_{rule.name}"
+            output_dir.mkdir(exist_ok=True)
+            if rule == rules[0]:
+                layer_weights = list(model.featurizer.layer_weights().values())
+            if rule == dev_rule:
+                dev = evaluate(model, task, data, source, "dev", batch_size, output_dir)
+                self._write_predictions(output_dir, "dev", dev.lines)
+                dev_metrics = dev.metrics
+            test = evaluate(model, task, data, source, "test", batch_size, output_dir)
+            self._write_predictions(output_dir, "test", test.lines)
+            test_by_rule[rule.name] = test.metrics
+        test_metrics = task.report_test(test_by_rule, outcome.selected)
         eval_seconds = time.perf_counter() - started
-        log.info("test %s (best dev step %d)", test_metrics, outcome.best_step)
+        log.info("test %s (selected: %s)", test_metrics, outcome.selected)
         return {
-            "metrics": {"test": test_metrics, "dev": outcome.best_dev},
+            "metrics": {"test": test_metrics, "dev": dev_metrics},
             "best_step": outcome.best_step, "dev_history": outcome.dev_history,
+            "checkpoints": {name: {**selection, "test": test_by_rule[name]} for name, selection in outcome.selected.items()},
             "resumed_from_step": outcome.resumed_from_step,
-            "layer_weights": list(model.featurizer.layer_weights().values()),
+            "layer_weights": layer_weights,
             "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
             "peak_memory": {"train": train_memory, "eval": peak_memory_mb(self.upstream.device)},
         }
@@ -292,6 +308,12 @@ class TaskRun:
         }
 
 
+def remove_training_state(run_dir: Path) -> None:
+    """Forget a unit's record, resume state and kept checkpoints (`--force`): it trains again from scratch."""
+    for path in [run_dir / "record.json", run_dir / "checkpoint.pt", *run_dir.glob("best*.pt")]:
+        path.unlink(missing_ok=True)
+
+
 def _read_unit_record(path: Path) -> dict:
     """A unit's `record.json`, checked against the schema (a foreign or malformed file is a one-line error)."""
     return UnitRecord.from_dict(json.loads(path.read_text()), str(path)).to_dict()
@@ -308,12 +330,21 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
     `device` is the device description to record (default: the run's upstream's); `bench suite` passes the one
     its units ran on, since it summarises in the driver."""
     task = run.task
+    selection = lr_selection(run)
     sweep = []
     for lr in lrs:
-        dev_values = [unit_records[(fold, seed, lr)]["metrics"]["dev"][task.metric] for fold in run.folds for seed in seeds]
-        sweep.append({"learning_rate": lr, "dev_" + task.metric: statistics.fmean(dev_values)})
-    pick = max if task.higher_is_better else min
-    chosen = pick(sweep, key=lambda point: point["dev_" + task.metric])["learning_rate"]
+        if selection is None:  # one learning rate and no dev split (unit_grid refuses a sweep then)
+            sweep.append({"learning_rate": lr})
+            continue
+        metric, _ = selection
+        dev_values = [unit_records[(fold, seed, lr)]["metrics"]["dev"][metric] for fold in run.folds for seed in seeds]
+        sweep.append({"learning_rate": lr, "dev_" + metric: statistics.fmean(dev_values)})
+    if selection is None:
+        chosen = lrs[0]
+    else:
+        metric, higher_is_better = selection
+        pick = max if higher_is_better else min
+        chosen = pick(sweep, key=lambda point: point["dev_" + metric])["learning_rate"]
     per_seed = []
     for seed in seeds:
         folds = [unit_records[(fold, seed, chosen)]["metrics"]["test"] for fold in run.folds]
@@ -347,12 +378,24 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
     ).to_dict()
 
 
+def lr_selection(run: TaskRun) -> tuple[str, bool] | None:
+    """(dev metric, higher is better) that selects the learning rate: the first checkpoint rule on dev; None without."""
+    if not run.task.trainable:
+        return None
+    rule = next((rule for rule in run.task.checkpoint_rules(run.config) if rule.split == "dev"), None)
+    return None if rule is None else (rule.metric, rule.higher_is_better)
+
+
 def unit_grid(run: TaskRun, seeds: list[int], lr_sweep: bool) -> tuple[list[RunUnit], list[int], list[float]]:
     """The units of one task run and the seeds and learning rates they span (`bench run` and `bench suite`)."""
     if not run.task.trainable:  # nothing to tune or re-seed: one unit
         lrs, seeds = [0.0], seeds[:1]
     else:
         lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
+        if len(lrs) > 1 and lr_selection(run) is None:
+            raise BenchError(f"{run.task.title}: this configuration has no dev split to select a learning rate on "
+                             f"({run.task.no_dev_reason(run.config)}); run one learning rate (without --lr-sweep) "
+                             "or add a dev split as that message says")
     return [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds], seeds, lrs
 
 

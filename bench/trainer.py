@@ -1,8 +1,9 @@
 """Training a SUPERB utterance head on a frozen encoder: s3prl's runner loop, from cached features.
 
 The loop follows `s3prl/downstream/runner.py`: `total_steps` counts optimizer updates, the loss is divided by
-`gradient_accumulate_steps`, gradients are clipped to `gradient_clipping` and a NaN norm skips the update, the
-dev set is scored every `eval_step` updates and the best dev checkpoint is kept, there is no LR schedule.
+`gradient_accumulate_steps`, gradients are clipped to `gradient_clipping` and a NaN norm skips the update, there is
+no LR schedule. The task's checkpoint rules say which split is scored when and which checkpoints are kept (by default
+dev every `eval_step` updates and the best dev checkpoint; :mod:`bench.checkpoints`).
 Everything random (head init, sampling order, crops) draws from generators whose state is checkpointed every
 `save_step` updates, so a killed run resumes to the same result as an uninterrupted one.
 """
@@ -21,7 +22,8 @@ from tqdm import tqdm
 
 from benchcore.atomic import atomic_path
 from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
-from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData
+from bench.checkpoints import CheckpointKeeper
+from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, TrainedTask
 from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
 
 
@@ -76,11 +78,15 @@ class OnTheFlySource:
 
 @dataclass
 class TrainOutcome:
+    """What training leaves besides its checkpoint files: the step and dev metrics the first dev rule selected (0 and
+    empty without one), every evaluation, and each rule's selection (:meth:`CheckpointKeeper.finish`)."""
+
     best_step: int
     best_dev: dict[str, float]
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     resumed_from_step: int = 0
+    selected: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class SampleOrder:
@@ -136,15 +142,10 @@ def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource
     return task.score_split(model, data, source, split, batch_size, output_dir)
 
 
-def _improved(value: float, best: float | None, higher_is_better: bool) -> bool:
-    if best is None:
-        return True
-    return value > best if higher_is_better else value < best
-
-
-def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, config: Any,
+def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Module, config: Any,
           lr: float, seed: int, run_dir: Path, progress: bool = True, log: logging.Logger | None = None) -> TrainOutcome:
-    """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep `run_dir/best.pt`."""
+    """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep each checkpoint rule's
+    checkpoint (`best.pt` for the recipe's, see :mod:`bench.checkpoints`)."""
     log = log or logging.getLogger("bench.trainer")
     # LSTM gates saturated by unnormalised features (fbank_no_cmvn) produce denormal floats, which made CPU steps about 3x
     # slower (measured); flushing them to zero changes nothing a metric can see
@@ -156,19 +157,20 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
     generator = torch.Generator().manual_seed(seed)
     sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances),
                           generator, task.train_batches(train_utterances, config))
-    step, best_value, best_step, best_dev, history = 0, None, 0, {}, []
-    checkpoint_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    total_steps, accumulate = int(config.total_steps), int(config.gradient_accumulate_steps)
+    eval_step, save_step = int(config.eval_step), int(config.save_step)
+    keeper = CheckpointKeeper(task.checkpoint_rules(config), run_dir, eval_step, total_steps)
+    step, history = 0, []
+    checkpoint_path = run_dir / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state(state["sampler"])
-        step, best_value, best_step = state["step"], state["best_value"], state["best_step"]
-        best_dev, history = state["best_dev"], state["history"]
+        keeper.load_state(state["kept"])
+        step, history = state["step"], state["history"]
         log.info("resumed from step %d", step)
     resumed_from = step
-    total_steps, accumulate = int(config.total_steps), int(config.gradient_accumulate_steps)
-    eval_step, save_step = int(config.eval_step), int(config.save_step)
     started = time.perf_counter()
     bar = tqdm(total=total_steps, initial=step, desc=f"train {task.name} lr={lr:g} seed={seed}", unit="step", disable=not progress)
     model.train()
@@ -186,21 +188,28 @@ def train(task: Task, data: TaskData, source: FeatureSource, model: nn.Module, c
         optimizer.zero_grad()
         step += 1
         bar.update(1)
-        if step % eval_step == 0 or step == total_steps:
-            dev_metrics = evaluate(model, task, data, source, "dev", int(config.batch_size)).metrics
-            value = dev_metrics[task.metric]
-            history.append({"step": step, **dev_metrics})
-            if task.test_selection.at_each_eval:
-                history[-1]["test"] = evaluate(model, task, data, source, "test", int(config.batch_size)).metrics
-            log.info("step %d dev %s", step, dev_metrics)
-            if _improved(value, best_value, task.higher_is_better):
-                best_value, best_step, best_dev = value, step, dev_metrics
-                with atomic_path(best_path) as tmp:
-                    torch.save({"model": model.state_dict(), "step": step, "dev": dev_metrics}, tmp)
+        due = keeper.splits_due(step)
+        if due:
+            entry: dict[str, Any] = {"step": step}
+            for split in due:
+                metrics = evaluate(model, task, data, source, split, int(config.batch_size)).metrics
+                if split == "dev":  # dev metrics sit at the top of a history entry, test's under "test"
+                    entry.update(metrics)
+                else:
+                    entry[split] = metrics
+                keeper.offer(split, metrics, step, model)
+            history.append(entry)
+            log.info("step %d %s", step, entry)
         if step % save_step == 0 or step == total_steps:
             with atomic_path(checkpoint_path) as tmp:
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state(),
-                            "step": step, "best_value": best_value, "best_step": best_step, "best_dev": best_dev,
-                            "history": history}, tmp)
+                            "step": step, "kept": keeper.state(), "history": history}, tmp)
     bar.close()
-    return TrainOutcome(best_step, best_dev, history, time.perf_counter() - started, resumed_from)
+    selected = keeper.finish()
+    dev_rule = keeper.first_dev_rule()
+    best_step, best_dev = 0, {}
+    if dev_rule is not None and selected[dev_rule.name]["steps"]:
+        best_step = selected[dev_rule.name]["steps"][0]
+        best_dev = next({key: value for key, value in entry.items() if key not in ("step", "test")}
+                        for entry in history if entry["step"] == best_step)
+    return TrainOutcome(best_step, best_dev, history, time.perf_counter() - started, resumed_from, selected)

@@ -6,6 +6,7 @@ The runner, the cache and the CLI only talk to these interfaces; a new task is o
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence
@@ -132,22 +133,41 @@ class FeatureSource(Protocol):
 
 
 @dataclass(frozen=True)
-class TestSelection:
-    """Which test numbers a trained unit reports: by default the test metrics of the checkpoint dev selected.
+class CheckpointRule:
+    """How a unit chooses one of its checkpoints: the evaluation with the best ``metric`` on ``split``.
 
-    A protocol that selects on test (ASV's SUPERB number) is a subclass: it asks the trainer to score test at every
-    dev evaluation (``at_each_eval``) and picks from that history in :meth:`report`."""
+    ``split`` is scored every ``every`` updates (None: the config's ``eval_step``) and at the last one. With
+    ``average_best`` N > 1 the parameters of the N best evaluations are averaged (ESPnet's ``keep_nbest_models`` with
+    ``valid.<metric>.ave``); otherwise the best one is kept, the earliest on ties (s3prl's strict ``>``). A rule on
+    ``split="test"`` selects on test: s3prl's ASV recipe reports the lowest test EER over its saved checkpoints.
+    """
 
-    at_each_eval: bool = False
+    name: str
+    metric: str
+    higher_is_better: bool
+    split: str = "dev"
+    every: int | None = None
+    average_best: int = 1
 
-    def report(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
-        """The test metrics a unit reports, from the best-dev checkpoint's ``test_metrics`` and the training
-        ``history`` (one entry per dev evaluation, with ``"test"`` when :attr:`at_each_eval`)."""
-        return test_metrics
+    def __post_init__(self) -> None:
+        if self.split not in ("dev", "test"):
+            raise ValueError(f"checkpoint rule {self.name!r}: split {self.split!r} is neither 'dev' nor 'test'")
+        if self.average_best < 1 or (self.every is not None and self.every < 1):
+            raise ValueError(f"checkpoint rule {self.name!r}: average_best and every must be positive")
+
+    def is_better(self, value: float, than: float | None) -> bool:
+        """Whether ``value`` beats ``than`` (None: nothing yet). NaN never beats a number, and any number beats NaN."""
+        if than is None or (math.isnan(than) and not math.isnan(value)):
+            return True
+        if math.isnan(value):
+            return False
+        return value > than if self.higher_is_better else value < than
 
 
-#: The default policy: test is scored once, with the checkpoint the dev split selected.
-BEST_DEV_CHECKPOINT = TestSelection()
+def checkpoint_file(rules: Sequence[CheckpointRule], rule: CheckpointRule) -> str:
+    """The file a rule's checkpoint is kept in: `best.pt` for the first rule (the recipe's), `best-<name>.pt` else."""
+    return "best.pt" if rule == rules[0] else f"best-{rule.name}.pt"
+
 
 #: Attributes a task's :class:`TaskMetadata` defines; a task class may not set them itself (one source of truth).
 _FROM_METADATA = ("name", "title", "corpus", "metric", "higher_is_better", "head_input", "secondary_metrics")
@@ -240,8 +260,21 @@ class TrainedTask(Task):
     Subclasses: utterance classification, CTC sequences, ASV, SD."""
 
     trainable: ClassVar[bool] = True
-    #: which test numbers a unit reports (:class:`TestSelection`; ASV selects on test)
-    test_selection: ClassVar[TestSelection] = BEST_DEV_CHECKPOINT
+
+    def checkpoint_rules(self, config: Any) -> list[CheckpointRule]:
+        """The checkpoints a unit keeps, the recipe's first: its test scores make the unit's reported numbers (see
+        :meth:`report_test`), and the first rule that reads dev also gives the unit's dev metrics and selects the
+        learning rate. By default: the best dev value of the task's metric."""
+        return [CheckpointRule("best", self.metric, self.higher_is_better)]
+
+    def no_dev_reason(self, config: Any) -> str:
+        """Why no checkpoint rule reads dev under ``config``, and how to get one (the message of a refused sweep)."""
+        return "no checkpoint rule of this task reads a dev split"
+
+    def report_test(self, test: dict[str, dict[str, float]], selected: dict[str, dict[str, Any]]) -> dict[str, float]:
+        """The test metrics a unit reports, from ``test[rule name]`` (each rule's checkpoint scored on test) and
+        ``selected[rule name]`` (its ``steps`` and ``values``). By default the first rule's test metrics."""
+        return dict(next(iter(test.values())))
 
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         """Featurizer + head; ``model(features, generator)`` returns what :meth:`loss` and :meth:`predict` take."""

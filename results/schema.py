@@ -119,6 +119,9 @@ class UnitRecord(_Record):
     device: str
     versions: dict[str, Any]
     dataset: dict[str, Any]
+    #: each checkpoint rule's selection (a trained unit): its metric, split, steps, values, whether averaged, and the
+    #: test metrics of its checkpoint; ``metrics.test`` is what the task reports from them
+    checkpoints: dict[str, Any] = field(default_factory=dict, metadata={"optional": True})
     #: True when the unit was rescored with other decoding settings instead of retrained (written only then)
     rescored: bool = field(default=False, metadata={"optional": True})
     #: what a protocol without a head adds at the top level (QbE: chosen_layer, per_layer_dev, test_detail,
@@ -138,6 +141,7 @@ class UnitRecord(_Record):
                 decoding=content.get("decoding"), layers=content.get("layers"),
                 feature_mode=str(content.get("feature_mode", "cache")), splits=dict(content.get("splits") or {}),
                 config=dict(content.get("config") or {}), profile=content.get("profile"),
+                checkpoints=dict(content.get("checkpoints") or {}),
                 device=str(content.get("device", "")), versions=dict(content.get("versions") or {}),
                 dataset=dict(content.get("dataset") or {}),
                 rescored=bool(content.get("rescored", False)), protocol=unknown))

@@ -20,7 +20,7 @@ from benchcore.atomic import write_json_atomic
 from bench.cache import default_cache_root
 from benchcore.errors import BenchError
 from bench.executors import Executor, JobOutcome
-from bench.runner import current_unit_record, summarise
+from bench.runner import current_unit_record, remove_training_state, summarise
 from bench.suite import worker
 from bench.suite.plan import Group, JobSpec, SuiteSpec, build_jobs, plan_groups
 from bench.suite.status import _counts, _merge_markers, estimate_eta, format_seconds
@@ -197,8 +197,7 @@ class SuiteDriver:
         for group in self.groups:
             (group.run.directory / "result.json").unlink(missing_ok=True)
             for unit in group.units:
-                for name in ("record.json", "checkpoint.pt", "best.pt"):
-                    (group.run.unit_dir(unit) / name).unlink(missing_ok=True)
+                remove_training_state(group.run.unit_dir(unit))
 
 
 @dataclass

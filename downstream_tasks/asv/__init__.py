@@ -9,11 +9,13 @@ similarity of L2-normalised whole-utterance embeddings; the metric is the EER (a
 
 Two test numbers come out of one training run:
 
-* ``eer``: SUPERB's protocol. The recipe has no validation set: `test_expdir.sh` scores the checkpoint saved every
-  10,000 steps on test and reports the lowest test EER. Here test is scored at every ``eval_step`` and the lowest EER is
-  taken from the history (``superb_step`` says which step). This **selects on test**.
-* ``eer_dev_selected``: the test EER of the checkpoint with the lowest EER on a dev trial list held out of the
-  training folder (:func:`hold_out_dev_trials`); nothing is selected on test.
+* ``eer``: SUPERB's protocol. The recipe has no validation set: `test_expdir.sh` scores the checkpoints saved at
+  20,000, 40,000, ... 200,000 updates on test and reports the lowest test EER. Here test is scored every
+  ``test_eval_step`` updates and the lowest EER's checkpoint is kept (``superb_step`` says which step). This **selects
+  on test**.
+* ``eer_dev_selected`` (only with ``data.dev_videos_per_speaker`` set, as in the ``mini`` profile; the ``superb``
+  profile trains on all of ``dev/wav`` as the recipe does): the test EER of the checkpoint with the lowest EER on a dev
+  trial list held out of the training folder (:func:`hold_out_dev_trials`); nothing is selected on test.
 
 The crop happens on the encoder's frames (the frame cache or the encoder run on whole utterances), not on the audio
 before encoding as s3prl does; it is drawn from the trainer's generator, so it is deterministic and resumable.
@@ -21,7 +23,7 @@ before encoding as s3prl does; it is drawn from the trainer's generator, so it i
 The package, by concern: :mod:`~downstream_tasks.asv.reader` reads VoxCeleb1 and the trial lists,
 :mod:`~downstream_tasks.asv.head` holds the x-vector head, AM-softmax and the frame crop,
 :mod:`~downstream_tasks.asv.scoring` scores trials, and :mod:`~downstream_tasks.asv.task` holds the task class and its
-test-selection policy. The names are re-exported here, so ``downstream_tasks.asv`` is imported as before.
+checkpoint rules. The names are re-exported here, so ``downstream_tasks.asv`` is imported as before.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from downstream_tasks.asv.head import (TDNN, TDNN_CONTEXTS, TDNN_SHRINK, VARIANC
                                        SpeakerLogits, XVectorHead, am_softmax_loss, random_frame_crop,
                                        statistics_pooling)
 from downstream_tasks.asv.scoring import score_trials
-from downstream_tasks.asv.task import LowestTestEER, SpeakerVerification
+from downstream_tasks.asv.task import SpeakerVerification
 
 __all__ = [
     # reader
@@ -42,5 +44,5 @@ __all__ = [
     # scoring
     "score_trials",
     # task
-    "LowestTestEER", "SpeakerVerification",
+    "SpeakerVerification",
 ]

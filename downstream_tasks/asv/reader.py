@@ -98,8 +98,9 @@ def hold_out_dev_trials(relatives: Sequence[str], videos_per_speaker: int,
 
 def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationData:
     """The splits and trial lists of ``VoxCeleb1/`` under ``data_root`` (:meth:`SpeakerVerification.load`): train and
-    dev from ``dev/wav/`` (utterances longer than ``data.min_train_seconds``, dev held out by
-    :func:`hold_out_dev_trials`), test the files the official trial list names."""
+    dev from ``dev/wav/`` (utterances longer than ``data.min_train_seconds``; dev trials held out by
+    :func:`hold_out_dev_trials` only when ``data.dev_videos_per_speaker`` is set, else dev is empty and training
+    keeps every file, as the recipe), test the files the official trial list names."""
     import soundfile
 
     layout = f"{ROOT}/{{dev,test}}/wav/idXXXXX/<video>/NNNNN.wav + {ROOT}/{TRIAL_LIST}"
@@ -121,7 +122,11 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
             eligible.append(path.relative_to(train_wav).as_posix())
     if not eligible:
         raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s")
-    held_out, dev_trials = hold_out_dev_trials(eligible, int(config.data.dev_videos_per_speaker), int(config.data.dev_seed))
+    held_out: list[str] = []
+    dev_trials: list[tuple[int, str, str]] = []
+    if config.data.get("dev_videos_per_speaker"):  # an option outside the recipe, which trains on all of dev/wav
+        held_out, dev_trials = hold_out_dev_trials(eligible, int(config.data.dev_videos_per_speaker),
+                                                   int(config.data.dev_seed))
     held = set(held_out)
 
     def utterance(wav_root: Path, relative: str, label: tuple[int, ...]) -> Utterance:
@@ -136,8 +141,7 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
         "dev": [utterance(train_wav, r, (index[r.split("/")[0]],)) for r in held_out],
         "test": [utterance(test_wav, r, ()) for r in sorted({p for _, *pair in test_trials for p in pair})],
     }
-    trials = {
-        "dev": [Trial(label, uid(train_wav, a), uid(train_wav, b)) for label, a, b in dev_trials],
-        "test": [Trial(label, uid(test_wav, a), uid(test_wav, b)) for label, a, b in test_trials],
-    }
+    trials = {"test": [Trial(label, uid(test_wav, a), uid(test_wav, b)) for label, a, b in test_trials]}
+    if dev_trials:
+        trials["dev"] = [Trial(label, uid(train_wav, a), uid(train_wav, b)) for label, a, b in dev_trials]
     return VerificationData(corpus, data_root, splits, [speakers], metadata_files=[trial_list], trials=trials)

@@ -1,6 +1,6 @@
 """ASV's task: :class:`SpeakerVerification` (VoxCeleb1 splits and trial lists, the x-vector head trained with
-AM-softmax, trials scored by cosine similarity into an EER) and :class:`LowestTestEER`, the test-selection policy that
-reports SUPERB's lowest test EER next to the dev-selected one.
+AM-softmax, trials scored by cosine similarity into an EER), with its checkpoint rules: SUPERB's lowest test EER over
+the recipe's checkpoints, and the dev-selected one when dev trials are held out.
 """
 from __future__ import annotations
 
@@ -17,32 +17,16 @@ from benchcore.errors import BenchError
 from downstream_tasks.asv.head import AMSoftmax, SpeakerEmbedder, SpeakerLogits, XVectorHead, am_softmax_loss
 from downstream_tasks.asv.reader import VerificationData, load_voxceleb1
 from downstream_tasks.asv.scoring import score_trials
-from downstream_tasks.base import FeatureSource, SplitScore, TaskData, TestSelection, TrainedTask, eval_batches, Utterance
+from downstream_tasks.base import (CheckpointRule, FeatureSource, SplitScore, TaskData, TrainedTask, Utterance,
+                                   eval_batches)
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import equal_error_rate
 from upstream.base import SAMPLE_RATE, UpstreamInfo
 
 
-@dataclass(frozen=True)
-class LowestTestEER(TestSelection):
-    """SUPERB's ASV number selects on test: s3prl scores the test trials at every evaluation and reports the best."""
-
-    at_each_eval: bool = True
-
-    def report(self, test_metrics: dict[str, float], history: list[dict[str, Any]]) -> dict[str, float]:
-        """``eer``: SUPERB's number, the lowest test EER over the evaluated checkpoints (earliest on ties), at step
-        ``superb_step``; ``eer_dev_selected``: the test EER of the checkpoint the dev trials selected."""
-        scored = [entry for entry in history if "test" in entry]
-        if not scored:
-            return {"eer": test_metrics["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float("nan")}
-        superb = min(scored, key=lambda entry: entry["test"]["eer"])
-        return {"eer": superb["test"]["eer"], "eer_dev_selected": test_metrics["eer"], "superb_step": float(superb["step"])}
-
-
 class SpeakerVerification(TrainedTask):
     metadata = TaskMetadata("asv", "ASV", "voxceleb1", "frames", (
         MetricSpec("eer", False, "asv", description="speaker verification, equal error rate (VoxCeleb1 test)"),))
-    test_selection: ClassVar[TestSelection] = LowestTestEER()
     #: s3prl's sv_voxceleb1/voxceleb1_test_v2.txt has 37,720 trials (37,720 lines). No utterance count is sourced:
     #: the test split is whatever files those trials name, and training is a glob of dev/wav.
     official_split_sizes: ClassVar[dict[str, int]] = {"test_trials": 37720}
@@ -94,6 +78,29 @@ class SpeakerVerification(TrainedTask):
         crop_seconds = config.data.train_crop_seconds
         crop_frames = int(float(crop_seconds) * SAMPLE_RATE) // self.stride_samples if crop_seconds else None
         return SpeakerEmbedder(WeightedSumFeaturizer(num_layers), head, objective, crop_frames)
+
+    def checkpoint_rules(self, config: Any) -> list[CheckpointRule]:
+        """``superb``: the recipe has no validation set; `test_expdir.sh` scores the checkpoints saved every 20,000
+        updates (20k ... 200k) on test and reports the lowest EER, so this rule **selects on test**, every
+        ``test_eval_step`` updates. ``dev``: with held-out dev trials (``data.dev_videos_per_speaker``), the lowest dev
+        EER, scored every ``eval_step``: nothing selected on test."""
+        every = int(config.test_eval_step) if config.get("test_eval_step") else None
+        rules = [CheckpointRule("superb", "eer", False, split="test", every=every)]
+        if config.data.get("dev_videos_per_speaker"):
+            rules.append(CheckpointRule("dev", "eer", False))
+        return rules
+
+    def no_dev_reason(self, config: Any) -> str:
+        return ("it trains on all of VoxCeleb1/dev/wav, as s3prl's recipe does; data.dev_videos_per_speaker=3 holds out "
+                "one utterance from each of 3 videos per speaker as dev trials to select on")
+
+    def report_test(self, test: dict[str, dict[str, float]], selected: dict[str, dict[str, Any]]) -> dict[str, float]:
+        """``eer``: SUPERB's number, the lowest test EER over the scored checkpoints (earliest on ties), from step
+        ``superb_step``; ``eer_dev_selected`` (with dev trials): the test EER of the checkpoint dev selected."""
+        reported = {"eer": test["superb"]["eer"], "superb_step": float(selected["superb"]["steps"][0])}
+        if "dev" in test:
+            reported["eer_dev_selected"] = test["dev"]["eer"]
+        return reported
 
     def collate_labels(self, utterances: Sequence[Utterance]) -> Tensor:
         return torch.tensor([u.label[0] for u in utterances], dtype=torch.long)

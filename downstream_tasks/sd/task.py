@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import FeatureSource, SplitScore, TaskData, TrainedTask, eval_batches, Utterance, require_dir
+from downstream_tasks.base import (CheckpointRule, FeatureSource, SplitScore, TaskData, TrainedTask, Utterance,
+                                   eval_batches, require_dir)
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
@@ -185,6 +186,18 @@ class SpeakerDiarization(TrainedTask):
         targets, lengths = labels
         return pit_loss(outputs.logits(lengths), targets, lengths)[0]
 
+    # ---- checkpoints ----
+    def checkpoint_rules(self, config: Any) -> list[CheckpointRule]:
+        """``best``: the recipe's, the highest dev frame accuracy (`diarization/expert.py` keeps `best-states-dev.ckpt`
+        when `average_acc > best_score`), which also selects the learning rate. ``der``: the lowest dev DER of the
+        scoring grid, the checkpoint of the all-on-dev figure ``der_dev_selected``."""
+        return [CheckpointRule("best", "acc", True), CheckpointRule("der", "der", False)]
+
+    def report_test(self, test: dict[str, dict[str, float]], selected: dict[str, dict[str, Any]]) -> dict[str, float]:
+        """The recipe's checkpoint gives ``der`` (its lowest test DER over the grid: selected on test, SUPERB's number)
+        and ``acc``; ``der_dev_selected`` is the dev-DER checkpoint's test DER at its dev-best grid point."""
+        return {**test["best"], "der_dev_selected": test["der"]["der_dev_selected"]}
+
     # ---- scoring ----
     def posteriors(self, model: nn.Module, data: DiarizationData, source: FeatureSource, split: str,
                    batch_size: int) -> tuple[dict[str, np.ndarray], float]:
@@ -207,7 +220,8 @@ class SpeakerDiarization(TrainedTask):
 
     def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
-        """dev: ``der`` = lowest dev DER over the grid (the selection value), ``acc``. test: ``der`` = lowest test DER
+        """dev: ``der`` = lowest dev DER over the grid, ``acc`` (each selects a checkpoint, see
+        :meth:`checkpoint_rules`). test: ``der`` = lowest test DER
         over the grid (the recipe's number, selected on test), ``der_dev_selected`` = test DER at the dev-best grid
         point of the same model, ``acc``. With ``output_dir``: the per-setting tables, the RTTM of the chosen settings
         and the posteriors."""
@@ -247,7 +261,7 @@ class SpeakerDiarization(TrainedTask):
         write_text_atomic(directory / f"{split}_der_grid.tsv", "\n".join([header, *rows]) + "\n")
         protocols = {
             "der": ("lowest test DER over the grid: the grid point is selected on test (s3prl score.sh's reported number)"
-                    if split == "test" else "lowest dev DER over the grid: what selects the checkpoint and the learning rate"),
+                    if split == "test" else "lowest dev DER over the grid: what selects the checkpoint of der_dev_selected"),
             "der_dev_selected": "test DER at the grid point with the lowest dev DER: everything selected on dev",
         }
         summary = {"split": split, "frame_shift_seconds": shift_seconds, "collar": 0.0, "skip_overlap": False,

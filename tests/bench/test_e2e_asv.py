@@ -49,13 +49,17 @@ def test_record_holds_both_protocols_and_the_trial_scores(asv_run, mini_small):
     assert test["eer"] == superb["test"]["eer"] and test["superb_step"] == superb["step"]
     selected = next(entry for entry in history if entry["step"] == record["best_step"])
     assert record["metrics"]["dev"]["eer"] == selected["eer"] == min(entry["eer"] for entry in history)
-    # best.pt re-scored after training gives exactly the test EER the history recorded at that step
+    # each rule's checkpoint re-scored after training gives exactly the test EER the history recorded at its step
     assert test["eer_dev_selected"] == pytest.approx(selected["test"]["eer"], abs=1e-9)
+    assert record["checkpoints"]["superb"]["steps"] == [test["superb_step"]]
+    assert record["checkpoints"]["dev"]["steps"] == [record["best_step"]]
     listed = (mini_small / "VoxCeleb1" / "voxceleb1_test_v2.txt").read_text().split("\n")
     listed = [line.split() for line in listed if line.strip()]
     assert record["splits"]["test"] == len({path for _, *pair in listed for path in pair})
     lines = [line.split() for line in (unit_dir / "test_trial_scores.txt").read_text().splitlines()]
     assert [(label, a, b) for label, a, b, _ in lines] == [
         (label, f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed]
-    dev_lines = (unit_dir / "dev_trial_scores.txt").read_text().splitlines()
+    # the dev-selected checkpoint's files are under selected_by_dev/ (the unit directory holds the SUPERB checkpoint's)
+    dev_lines = (unit_dir / "selected_by_dev" / "dev_trial_scores.txt").read_text().splitlines()
+    assert (unit_dir / "selected_by_dev" / "test_trial_scores.txt").is_file()
     assert len(dev_lines) == 2 * record["splits"]["dev"]  # 3 held-out videos per speaker: 3 target + 3 non-target trials

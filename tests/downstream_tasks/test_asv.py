@@ -313,13 +313,22 @@ def test_score_split_writes_trial_scores(tmp_path):
     assert len(written) == len(score.lines) == 4 and score.lines[1] == f"{uid[0]} {uid[2]}\t0.000000\t0"
 
 
-def test_final_test_metrics_reports_both_protocols():
-    history = [{"step": 10, "eer": 0.30, "test": {"eer": 0.25}}, {"step": 20, "eer": 0.20, "test": {"eer": 0.22}},
-               {"step": 30, "eer": 0.10, "test": {"eer": 0.22}}, {"step": 40, "eer": 0.15, "test": {"eer": 0.24}}]
-    reported = _task().test_selection.report({"eer": 0.22}, history)
-    # SUPERB: the lowest test EER over the evaluated checkpoints, the earliest on a tie; the dev-selected one as given
-    assert reported == {"eer": 0.22, "eer_dev_selected": 0.22, "superb_step": 20.0}
-    assert _task().test_selection.report({"eer": 0.3}, history[:1]) == {"eer": 0.25, "eer_dev_selected": 0.3, "superb_step": 10.0}
+def test_checkpoint_rules_follow_the_recipe_and_the_held_out_option():
+    from bench.config import load_task_config
+
+    superb = _task().checkpoint_rules(load_task_config("asv", "superb"))
+    # test_expdir.sh scores states-20000 ... states-200000 on test: one rule, on test, every 20,000 updates
+    assert [(r.name, r.metric, r.split, r.every, r.higher_is_better) for r in superb] == [("superb", "eer", "test", 20000, False)]
+    mini = _task().checkpoint_rules(load_task_config("asv", "mini"))
+    assert [(r.name, r.split, r.every) for r in mini] == [("superb", "test", 50), ("dev", "dev", None)]
+
+
+def test_report_test_gives_both_protocols():
+    selected = {"superb": {"steps": [20], "values": [0.22]}, "dev": {"steps": [30], "values": [0.10]}}
+    reported = _task().report_test({"superb": {"eer": 0.22}, "dev": {"eer": 0.24}}, selected)
+    assert reported == {"eer": 0.22, "superb_step": 20.0, "eer_dev_selected": 0.24}
+    # the superb profile holds no dev trials out: the SUPERB number alone
+    assert _task().report_test({"superb": {"eer": 0.3}}, {"superb": {"steps": [40]}}) == {"eer": 0.3, "superb_step": 40.0}
 
 
 class _FrameSource:
@@ -347,7 +356,7 @@ def test_training_with_frame_crops_resumes_to_the_same_result(tmp_path):
     for utterance in data.all_utterances():
         utterance.path.write_bytes(b"x" * len(utterance.uid))
     overrides = ["head.connector_dim=8", "head.tdnn_dims=[8,8,8,8,12]", "head.embedding_dim=8", "batch_size=4",
-                 "data.train_crop_seconds=0.2", "eval_step=2", "save_step=2", "total_steps=4"]
+                 "data.train_crop_seconds=0.2", "eval_step=2", "save_step=2", "test_eval_step=2", "total_steps=4"]
     task, source = _task(stride=160), _FrameSource(data)
 
     def run(directory: Path, steps: list[int]) -> dict:
