@@ -83,10 +83,12 @@ def test_er_folds_leave_one_session_out(mini_tiny, fold):
 
 
 def test_er_dev_split_reproduces_random_split(mini_tiny):
+    """The mini profile's partition (sorted): label files in name order, then s3prl's seed-0 random_split."""
     from downstream_tasks.er import read_session
 
     root = mini_tiny / "IEMOCAP_full_release"
-    pool = [u for s in sorted(root.glob("Session*")) if s.name != "Session1" for u in read_session(mini_tiny, s)]
+    pool = [u for s in sorted(root.glob("Session*")) if s.name != "Session1"
+            for dialog, utterances in sorted(read_session(mini_tiny, s).items()) for u in utterances]
     train_count = int(0.8 * len(pool))
     torch.manual_seed(0)
     train_subset, dev_subset = random_split(pool, [train_count, len(pool) - train_count])
