@@ -7,6 +7,7 @@ The learning rate is selected on the dev metric averaged over folds and seeds, a
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -375,6 +376,7 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
         peak_memory={"extract": run.extract_memory}, decoding=task.decoding_signature(),
         device=device or device_description(run.upstream.device), versions=versions(), dataset=run.dataset,
         chance_level=run.chance.as_dict(),
+        checkpoint_rules=[dataclasses.asdict(rule) for rule in task.checkpoint_rules(run.config)] if task.trainable else [],
     ).to_dict()
 
 

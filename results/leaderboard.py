@@ -142,6 +142,10 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                     f"recipe does; with the selection made on dev instead it is "
                     f"{column.format(column.display(alternative))} ({column.metric}{DEV_SELECTED_SUFFIX}). "
                     f"`bench report --explain {name} {column.key}` shows both."))
+            elif record.selected_on_test and column.metric == record.metric.name:
+                cell.notes.append(notes.add(
+                    f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
+                    f"recipe does; this configuration has no dev split, so there is no dev-selected value."))
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
 

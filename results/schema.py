@@ -176,6 +176,9 @@ class ResultRecord(_Record):
     dataset: dict[str, Any]
     #: the audio-blind level of each metric (:class:`downstream_tasks.chance.ChanceLevel` as a dict); None before it
     chance_level: dict[str, Any] | None = field(default=None, metadata={"key": "chance"})
+    #: the task's checkpoint rules as the units ran them (name, metric, higher_is_better, split, every, average_best),
+    #: the recipe's first: a first rule on ``test`` means the reported numbers are selected on test
+    checkpoint_rules: list[dict[str, Any]] = field(default_factory=list, metadata={"optional": True})
     extra: dict[str, Any] = _flattened()
     path: Path | None = field(default=None, compare=False, metadata={"json": False})
 
@@ -209,6 +212,11 @@ class ResultRecord(_Record):
             return [int(layer) for layer in selected]
         return list(range(len(self.layer_weights)))
 
+    @property
+    def selected_on_test(self) -> bool:
+        """Whether the reported numbers come from a checkpoint selected on test (ASV's SUPERB protocol)."""
+        return bool(self.checkpoint_rules) and self.checkpoint_rules[0].get("split") == "test"
+
     def selected_lr_note(self) -> str:
         """'1e-03' or '1e-03 (dev-selected of 1e-04, 1e-03, 1e-02)'."""
         if self.learning_rate is None or self.learning_rate == 0.0:
@@ -232,4 +240,5 @@ class ResultRecord(_Record):
                 config=dict(content.get("config") or {}), timings=dict(content.get("timings") or {}),
                 peak_memory=dict(content.get("peak_memory") or {}), decoding=content.get("decoding"),
                 device=content.get("device"), versions=dict(content.get("versions") or {}),
-                dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"), extra=unknown, path=path))
+                dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"),
+                checkpoint_rules=list(content.get("checkpoint_rules") or []), extra=unknown, path=path))

@@ -64,7 +64,23 @@ def test_sd_beats_every_trivial_answer(sd_run, mini_small):
     assert record["chance"]["metrics"]["der"] == pytest.approx(min(baselines.values()), abs=0.005)
     assert record["chance"]["basis"].startswith("one speaker through every recording")
     assert dev_selected <= min(baselines.values()) - MARGIN, (dev_selected, baselines)
-    assert dev_selected >= der  # the recipe's number is the minimum over the grid on test
+
+
+def test_sd_selects_checkpoints_as_the_recipe_and_on_dev_der(sd_run):
+    """The SUPERB number comes from the checkpoint with the best dev frame accuracy (diarization/expert.py keeps
+    best-states-dev.ckpt on `average_acc > best_score`); der_dev_selected from the lowest dev DER one."""
+    result = json.loads((sd_run / "result.json").read_text())
+    unit = json.loads((sd_run / result["units"][0]["path"] / "record.json").read_text())
+    history, checkpoints = unit["dev_history"], unit["checkpoints"]
+    best_acc = max(entry["acc"] for entry in history)
+    assert checkpoints["best"]["steps"] == [next(e["step"] for e in history if e["acc"] == best_acc)]
+    assert checkpoints["der"]["steps"] == [min(history, key=lambda entry: entry["der"])["step"]]
+    assert unit["best_step"] == checkpoints["best"]["steps"][0] and unit["metrics"]["dev"]["acc"] == best_acc
+    test = unit["metrics"]["test"]
+    assert test["der"] == checkpoints["best"]["test"]["der"]
+    assert test["der_dev_selected"] == checkpoints["der"]["test"]["der_dev_selected"]
+    # on one checkpoint, the recipe's number is the minimum over the grid on test
+    assert checkpoints["best"]["test"]["der_dev_selected"] >= checkpoints["best"]["test"]["der"]
 
 
 def test_sd_unit_writes_the_grid_and_the_chosen_hypotheses(sd_run, mini_small):
