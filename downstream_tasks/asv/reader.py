@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
+from benchcore.sox_effects import s3prl_sv_chain
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.sid import ROOT
 from upstream.base import SAMPLE_RATE
@@ -99,9 +101,13 @@ def hold_out_dev_trials(relatives: Sequence[str], videos_per_speaker: int,
 def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationData:
     """The splits and trial lists of ``VoxCeleb1/`` under ``data_root`` (:meth:`SpeakerVerification.load`): train and
     dev from ``dev/wav/`` (utterances longer than ``data.min_train_seconds``, dev held out by
-    :func:`hold_out_dev_trials`), test the files the official trial list names."""
-    import soundfile
+    :func:`hold_out_dev_trials`), test the files the official trial list names.
 
+    With ``data.trim_silence`` every utterance goes through s3prl's sox chain (``data.gain_db``, then the silence trim:
+    :func:`benchcore.sox_effects.s3prl_sv_chain`) and the length the 2-s rule compares is the trimmed one, as in
+    s3prl's ``SpeakerVerifi_train`` (``trimmed_length``); the chain's outputs are cached once per file under the cache
+    root (``$BENCH_CACHE_DIR``).
+    """
     layout = f"{ROOT}/{{dev,test}}/wav/idXXXXX/<video>/NNNNN.wav + {ROOT}/{TRIAL_LIST}"
     root = require_dir(data_root / ROOT, "VoxCeleb1", layout)
     train_wav = require_dir(root / "dev" / "wav", "VoxCeleb1", layout)
@@ -114,19 +120,22 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
     speakers = sorted(p.name for p in train_wav.iterdir() if p.is_dir())  # s3prl: every speaker folder is a class
     index = {speaker: i for i, speaker in enumerate(speakers)}
     min_samples = float(config.data.min_train_seconds) * SAMPLE_RATE
-    eligible = []
-    for path in sorted(train_wav.glob("*/*/*.wav")):
-        info = soundfile.info(str(path))
-        if info.frames * SAMPLE_RATE / info.samplerate > min_samples:  # s3prl: `length > min_sec` (strictly)
-            eligible.append(path.relative_to(train_wav).as_posix())
+    chain = None
+    if bool(config.data.get("trim_silence", False)):
+        chain = s3prl_sv_chain(float(config.data.gain_db), default_cache_root(), switch="data.trim_silence=false")
+    candidates = sorted(train_wav.glob("*/*/*.wav"))
+    lengths = chain.lengths(candidates) if chain is not None else [_file_samples(path) for path in candidates]
+    # s3prl: `length > min_sec` (strictly), on the trimmed waveform when trimming
+    eligible = [path.relative_to(train_wav).as_posix() for path, length in zip(candidates, lengths) if length > min_samples]
     if not eligible:
-        raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s")
+        trimmed = " after silence trimming" if chain is not None else ""
+        raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s{trimmed}")
     held_out, dev_trials = hold_out_dev_trials(eligible, int(config.data.dev_videos_per_speaker), int(config.data.dev_seed))
     held = set(held_out)
 
     def utterance(wav_root: Path, relative: str, label: tuple[int, ...]) -> Utterance:
         path = wav_root / relative
-        return Utterance(str(path.relative_to(data_root)), path, label, relative.split("/")[0])
+        return Utterance(str(path.relative_to(data_root)), path, label, relative.split("/")[0], effects=chain)
 
     def uid(wav_root: Path, relative: str) -> str:
         return str((wav_root / relative).relative_to(data_root))
@@ -141,3 +150,11 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
         "test": [Trial(label, uid(test_wav, a), uid(test_wav, b)) for label, a, b in test_trials],
     }
     return VerificationData(corpus, data_root, splits, [speakers], metadata_files=[trial_list], trials=trials)
+
+
+def _file_samples(path: Path) -> float:
+    """The file's length in 16 kHz samples, from its header."""
+    import soundfile
+
+    info = soundfile.info(str(path))
+    return info.frames * SAMPLE_RATE / info.samplerate
