@@ -114,7 +114,7 @@ class SoxChain:
         stored = _read_entry(entry)
         if stored is None:
             stored = self._compute(path, entry)
-        return gained_float32(stored, self.gain_db) if stored.dtype == np.int16 else stored
+        return _gain_table(self.gain_db)[stored.astype(np.int32) + 32768] if stored.dtype == np.int16 else stored
 
     def length(self, path: str | os.PathLike) -> int:
         """The number of samples the chain leaves; runs sox only if the file has no entry yet."""
@@ -189,6 +189,12 @@ class SoxChain:
         return np.frombuffer(finished.stdout, dtype="<f4").astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _gain_table(gain_db: float) -> np.ndarray:
+    """:func:`gained_float32` of every 16-bit value (index ``x + 32768``): a lookup is several times faster to apply."""
+    return gained_float32(np.arange(-32768, 32768, dtype=np.int16), gain_db)
+
+
 def _as_pcm16(output: np.ndarray, gain_db: float) -> np.ndarray | None:
     """The 16-bit samples whose gained values are exactly ``output``, or None when there are none (not 16-bit input)."""
     if output.size == 0:
@@ -198,7 +204,7 @@ def _as_pcm16(output: np.ndarray, gain_db: float) -> np.ndarray | None:
     if np.abs(candidate).max() > 32768:
         return None
     pcm16 = np.clip(candidate, -32768, 32767).astype(np.int16)
-    return pcm16 if np.array_equal(gained_float32(pcm16, gain_db), output) else None
+    return pcm16 if np.array_equal(_gain_table(gain_db)[pcm16.astype(np.int32) + 32768], output) else None
 
 
 def _read_entry(entry: Path) -> np.ndarray | None:

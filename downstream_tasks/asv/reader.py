@@ -1,6 +1,7 @@
 """ASV's reader of VoxCeleb1: the official trial list (``<1|0> <path> <path>``), the dev trial list held out of the
 training folder, the :class:`Trial` and :class:`VerificationData` records, and :func:`load_voxceleb1`, which reads
-``VoxCeleb1/{dev,test}/wav/`` and the trial list into the train, dev and test splits and their trials.
+``VoxCeleb1/{dev,test}/wav/`` and the trial list into the train, dev and test splits and their trials (through s3prl's
+sox chain, silence trimming included, when ``data.trim_silence`` is on).
 """
 from __future__ import annotations
 
