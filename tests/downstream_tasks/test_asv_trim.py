@@ -3,6 +3,9 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from bench.config import load_task_config
 from bench.runner import TaskRun
 from downstream_tasks import get_task
 from downstream_tasks.asv import SpeakerVerification
+from downstream_tasks.base import Utterance
 
 RATE = 16_000
 pytestmark = pytest.mark.skipif(not any(Path(d, "sox").exists() for d in os.environ.get("PATH", "").split(os.pathsep)),
@@ -138,14 +142,8 @@ def test_a_key_without_effects_keeps_its_digest_and_mixed_audio_is_refused():
     fields = ("up", "src", None, "voxceleb1", "/data", -3.0, None, "fp16")
     plain, trimmed = PooledCacheKey(*fields), PooledCacheKey(*fields, audio_effects="gain -3.0 silence 1 0.1 0.1%")
     assert plain.digest() != trimmed.digest()
-    import dataclasses
-    import hashlib
-    import json
-
     legacy = {k: v for k, v in dataclasses.asdict(plain).items() if k != "audio_effects"}  # a key from before the field
     assert plain.digest() == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
-    from downstream_tasks.base import Utterance
-
     chain = sox_effects.s3prl_sv_chain(-3.0, Path("/tmp/unused"))
     mixed = [Utterance("a", Path("a.wav"), ()), Utterance("b", Path("b.wav"), (), effects=chain)]
     assert audio_effects(mixed[1:]) == chain.signature and audio_effects(mixed[:1]) is None
