@@ -35,16 +35,13 @@ import torch
 from tqdm import tqdm
 
 from benchcore.atomic import write_json_atomic, write_npy_atomic
+from benchcore.cache_root import default_cache_root
 from bench.locks import file_lock
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
 CACHE_FORMAT_VERSION = 1
 CACHE_DTYPES = {"fp32": np.float32, "fp16": np.float16}
-
-
-def default_cache_root() -> Path:
-    return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "superb-bench"))
 
 
 @dataclass(frozen=True)
@@ -62,9 +59,30 @@ class PooledCacheKey:
     layout: str = "pooled"  # "pooled": block means; "frames": every frame (a block of one frame)
     layers: tuple[int, ...] | None = None  # hidden states kept (None: all)
     format_version: int = CACHE_FORMAT_VERSION
+    #: the sox chain the audio went through (:func:`audio_effects`), None for the files as they are
+    audio_effects: str | None = None
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        fields = asdict(self)
+        if fields["audio_effects"] is None:  # untrimmed audio keeps the digests its caches had before the field existed
+            del fields["audio_effects"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def audio_effects(utterances: Sequence[Utterance]) -> str | None:
+    """The sox chain all ``utterances`` go through (``Utterance.effects``), or None when they are read as they are.
+
+    It enters the cache key, so features of trimmed and untrimmed audio never share a cache."""
+    signatures = {u.effects.signature if u.effects is not None else None for u in utterances}
+    if len(signatures) > 1:
+        raise ValueError(f"one feature cache holds audio of one kind; these utterances mix {sorted(map(str, signatures))}")
+    return next(iter(signatures), None)
+
+
+def loader_gain_db(gain_db: float, effects: str | None) -> float:
+    """The gain the feature loaders apply to ``Utterance.audio()``: ``data.gain_db``, except for audio that came out of a
+    sox chain, which applied ``data.gain_db`` itself before trimming (sox's order) and must not be attenuated twice."""
+    return 0.0 if effects is not None else gain_db
 
 
 def apply_gain(waveform: torch.Tensor, gain_db: float) -> torch.Tensor:

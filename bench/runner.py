@@ -23,7 +23,8 @@ import torch
 from omegaconf import OmegaConf
 
 from benchcore.atomic import write_json_atomic, write_text_atomic
-from bench.cache import PooledCache, PooledCacheKey
+from benchcore.cache_root import using_cache_root
+from bench.cache import PooledCache, PooledCacheKey, audio_effects, loader_gain_db
 from bench.config import load_task_config
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
 from bench.locks import unit_lock
@@ -95,7 +96,8 @@ class TaskRun:
         self.directory = output_dir / task.name / slug(upstream.name)
         self.folds = list(task.folds)
         task.prepare(self.info)
-        loaded = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
+        with using_cache_root(cache_root):  # caches a reader makes (ASV's trimmed audio) follow --cache-dir too
+            loaded = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
         self.data, missing = refuse_or_drop_missing(task, loaded, data_root, bool(self.config.data.allow_missing))
         files = {(u.uid, u.path.stat().st_size) for data in self.data.values() for u in data.all_utterances()}
         metadata = [path for data in self.data.values() for path in data.metadata_files]
@@ -131,12 +133,17 @@ class TaskRun:
 
     def cache_for(self, data: TaskData) -> PooledCache:
         frames = self.task.head_input == "frames"
+        effects = audio_effects(data.all_utterances())
         key = PooledCacheKey(self.info.name, self.info.source, self.info.weights_hash, data.corpus,
-                             str(data.corpus_root.resolve()), float(self.config.data.gain_db),
+                             str(data.corpus_root.resolve()), self.loader_gain_db(data),
                              None if frames or self.config.cache.block_seconds is None else float(self.config.cache.block_seconds),
                              str(self.config.cache.dtype), layout="frames" if frames else "pooled",
-                             layers=None if self.layers is None else tuple(self.layers))
+                             layers=None if self.layers is None else tuple(self.layers), audio_effects=effects)
         return PooledCache(key, self.cache_root)
+
+    def loader_gain_db(self, data: TaskData) -> float:
+        """``data.gain_db``, or 0 where the utterances' sox chain already applied it (:func:`bench.cache.loader_gain_db`)."""
+        return loader_gain_db(float(self.config.data.gain_db), audio_effects(data.all_utterances()))
 
     @property
     def feature_plan(self) -> FeaturePlan:
@@ -181,7 +188,7 @@ class TaskRun:
 
     def source_for(self, data: TaskData) -> FeatureSource:
         if self.feature_plan.mode == "in_loop":
-            return OnTheFlySource(self.upstream, data, float(self.config.data.gain_db), None, self.layers)
+            return OnTheFlySource(self.upstream, data, self.loader_gain_db(data), None, self.layers)
         cache = self.cache_for(data)
         return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()},
                             frames=self.task.head_input == "frames")

@@ -9,7 +9,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,9 @@ from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
 from downstream_tasks.metadata import TaskMetadata
 from upstream.base import UpstreamInfo
+
+if TYPE_CHECKING:
+    from benchcore.sox_effects import SoxChain
 
 DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
 
@@ -31,6 +34,8 @@ class Utterance:
     VoxCeleb1) share cache entries; an utterance that is a ``segment`` (start, end seconds) of its file needs a uid
     of its own (e.g. ``path#start-end``). ``random_crop_seconds`` asks the trainer for a fresh random crop of that
     length at every access (SID's 8 s training crops, KS's 1 s ``_silence_`` crops of background noise).
+    ``effects``: a sox chain the file goes through first (ASV's gain and silence trimming), cached once per file; its
+    output is final, so the loaders add no ``data.gain_db`` of their own.
     """
 
     uid: str
@@ -40,11 +45,14 @@ class Utterance:
     random_crop_seconds: float | None = None
     text: str | None = None  # the reference transcription (sequence tasks)
     segment: tuple[float, float] | None = None  # (start, end) seconds within the file; None = the whole file
+    effects: SoxChain | None = None
 
     def audio(self) -> Tensor:
         """The waveform the encoder sees: 16 kHz mono float32, only the segment when there is one."""
         from benchcore.audio import load_audio
 
+        if self.effects is not None:
+            return self.effects.load(self.path, segment=self.segment)
         return load_audio(self.path, segment=self.segment)
 
 

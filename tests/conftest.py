@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,11 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+if "BENCH_CACHE_DIR" not in os.environ:
+    # Tests never fill the user's cache. ASV's per-file sox cache follows $BENCH_CACHE_DIR (TaskRun's cache_root does
+    # not reach a task's reader), so runs given a cache_root of their own would otherwise write it under ~/.cache.
+    os.environ["BENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-cache-tests-")
+    atexit.register(shutil.rmtree, os.environ["BENCH_CACHE_DIR"], True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fixtures` importable from every test folder
 
 from fixtures.hf_models import FAMILIES, build_tiny_hf  # noqa: E402

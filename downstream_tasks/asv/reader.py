@@ -1,6 +1,7 @@
 """ASV's reader of VoxCeleb1: the official trial list (``<1|0> <path> <path>``), the dev trial list held out of the
 training folder, the :class:`Trial` and :class:`VerificationData` records, and :func:`load_voxceleb1`, which reads
-``VoxCeleb1/{dev,test}/wav/`` and the trial list into the train, dev and test splits and their trials.
+``VoxCeleb1/{dev,test}/wav/`` and the trial list into the train, dev and test splits and their trials (through s3prl's
+sox chain, silence trimming included, when ``data.trim_silence`` is on).
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
+from benchcore.sox_effects import s3prl_sv_chain
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.sid import ROOT
 from upstream.base import SAMPLE_RATE
@@ -100,9 +103,13 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
     """The splits and trial lists of ``VoxCeleb1/`` under ``data_root`` (:meth:`SpeakerVerification.load`): train and
     dev from ``dev/wav/`` (utterances longer than ``data.min_train_seconds``; dev trials held out by
     :func:`hold_out_dev_trials` only when ``data.dev_videos_per_speaker`` is set, else dev is empty and training
-    keeps every file, as the recipe), test the files the official trial list names."""
-    import soundfile
+    keeps every file, as the recipe), test the files the official trial list names.
 
+    With ``data.trim_silence`` every utterance goes through s3prl's sox chain (``data.gain_db``, then the silence trim:
+    :func:`benchcore.sox_effects.s3prl_sv_chain`) and the length the 2-s rule compares is the trimmed one, as in
+    s3prl's ``SpeakerVerifi_train`` (``trimmed_length``); the chain's outputs are cached once per file under the cache
+    root (``$BENCH_CACHE_DIR``).
+    """
     layout = f"{ROOT}/{{dev,test}}/wav/idXXXXX/<video>/NNNNN.wav + {ROOT}/{TRIAL_LIST}"
     root = require_dir(data_root / ROOT, "VoxCeleb1", layout)
     train_wav = require_dir(root / "dev" / "wav", "VoxCeleb1", layout)
@@ -115,13 +122,16 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
     speakers = sorted(p.name for p in train_wav.iterdir() if p.is_dir())  # s3prl: every speaker folder is a class
     index = {speaker: i for i, speaker in enumerate(speakers)}
     min_samples = float(config.data.min_train_seconds) * SAMPLE_RATE
-    eligible = []
-    for path in sorted(train_wav.glob("*/*/*.wav")):
-        info = soundfile.info(str(path))
-        if info.frames * SAMPLE_RATE / info.samplerate > min_samples:  # s3prl: `length > min_sec` (strictly)
-            eligible.append(path.relative_to(train_wav).as_posix())
+    chain = None
+    if bool(config.data.get("trim_silence", False)):
+        chain = s3prl_sv_chain(float(config.data.gain_db), default_cache_root(), switch="data.trim_silence=false")
+    candidates = sorted(train_wav.glob("*/*/*.wav"))
+    lengths = chain.lengths(candidates) if chain is not None else [_file_samples(path) for path in candidates]
+    # s3prl: `length > min_sec` (strictly), on the trimmed waveform when trimming
+    eligible = [path.relative_to(train_wav).as_posix() for path, length in zip(candidates, lengths) if length > min_samples]
     if not eligible:
-        raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s")
+        trimmed = " after silence trimming" if chain is not None else ""
+        raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s{trimmed}")
     held_out: list[str] = []
     dev_trials: list[tuple[int, str, str]] = []
     if config.data.get("dev_videos_per_speaker"):  # an option outside the recipe, which trains on all of dev/wav
@@ -131,7 +141,7 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
 
     def utterance(wav_root: Path, relative: str, label: tuple[int, ...]) -> Utterance:
         path = wav_root / relative
-        return Utterance(str(path.relative_to(data_root)), path, label, relative.split("/")[0])
+        return Utterance(str(path.relative_to(data_root)), path, label, relative.split("/")[0], effects=chain)
 
     def uid(wav_root: Path, relative: str) -> str:
         return str((wav_root / relative).relative_to(data_root))
@@ -145,3 +155,11 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
     if dev_trials:
         trials["dev"] = [Trial(label, uid(train_wav, a), uid(train_wav, b)) for label, a, b in dev_trials]
     return VerificationData(corpus, data_root, splits, [speakers], metadata_files=[trial_list], trials=trials)
+
+
+def _file_samples(path: Path) -> float:
+    """The file's length in 16 kHz samples, from its header."""
+    import soundfile
+
+    info = soundfile.info(str(path))
+    return info.frames * SAMPLE_RATE / info.samplerate

@@ -2,7 +2,8 @@
 
 Chance is an EER of 0.5 (scores that ignore the speakers). Threshold: both protocols' test EER <= 0.30, i.e. at most
 60% of chance. Measured with the `mini` profile (400 steps, lr 3e-4; 192 test trials, 120 dev trials): at seed 0 with
-2 threads, SUPERB protocol 0.115 (lowest test EER, step 300) and dev-selected 0.115 (step 400); over seeds 0-2 both
+2 threads, SUPERB protocol 0.115 (lowest test EER, step 300) and dev-selected 0.115 (step 400) before the silence trim,
+0.125 (step 350) and 0.125 with it (`data.trim_silence`, on in `mini`); over seeds 0-2 both
 protocols stayed within 0.10-0.19, and `s3prl:fbank` within 0.10-0.20. The test EER is 0.43 after 50 steps, so the
 threshold checks that the head learned speaker information, with room for the noise of 192 trials.
 """
