@@ -331,6 +331,11 @@ def list_caches(root: Path | None = None) -> list[dict]:
         meta_path = directory / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         utterances = sum(len(json.loads(p.read_text())["uids"]) for p in directory.glob("shards/*.json"))
+        if (directory / "chain.json").exists():  # a sox chain's per-file audio (benchcore.sox_effects): one file each
+            chain = json.loads((directory / "chain.json").read_text())
+            meta = {"upstream_name": "sox " + " ".join(" ".join(effect) for effect in chain.get("effects", [])),
+                    "corpus": "audio files"}
+            utterances = sum(1 for _ in directory.glob("*/*.npy"))
         size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
         entries.append({"key": directory.name, "kind": directory.parent.name, "path": str(directory), "utterances": utterances,
                         "bytes": size, **{k: meta.get(k) for k in ("upstream_name", "corpus", "block_seconds", "dtype")}})

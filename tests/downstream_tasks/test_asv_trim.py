@@ -137,7 +137,12 @@ def test_trimmed_and_untrimmed_features_never_share_a_cache(voxceleb, tmp_path):
     # the chain applied data.gain_db before the trim: the loaders must not attenuate a second time
     assert (trimmed_gain, trimmed.key.gain_db, plain_gain, plain.key.gain_db) == (0.0, 0.0, -3.0, -3.0)
     # the run's cache root (`bench run --cache-dir`) holds the trimmed audio too, not $BENCH_CACHE_DIR
-    assert list((tmp_path / "features" / "sox").glob("*/*/*.npy")) and not (tmp_path / "cache" / "sox").exists()
+    stored = list((tmp_path / "features" / "sox").glob("*/*/*.npy"))
+    assert stored and not (tmp_path / "cache" / "sox").exists()
+    from bench.cache import list_caches
+
+    (listed,) = [entry for entry in list_caches(tmp_path / "features") if entry["kind"] == "sox"]  # `bench cache ls`
+    assert listed["utterances"] == len(stored) and listed["upstream_name"].startswith("sox channels 1 rate 16000 gain -3.0")
 
 
 def test_a_key_without_effects_keeps_its_digest_and_mixed_audio_is_refused():
