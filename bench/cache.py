@@ -97,8 +97,10 @@ def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[
 def pooled_mean(means: np.ndarray, counts: np.ndarray) -> torch.Tensor:
     """(blocks, L, D) block means and their frame counts -> the (L, D) float32 frame-weighted mean: the row a pooled
     head reads, over the whole utterance or over a block-aligned crop (a slice of the blocks)."""
-    weights = torch.from_numpy(np.asarray(counts, dtype=np.float32))
-    block = torch.from_numpy(np.asarray(means, dtype=np.float32))
+    with warnings.catch_warnings():  # memory-mapped shards are read-only, and are only read here
+        warnings.simplefilter("ignore", UserWarning)
+        weights = torch.from_numpy(np.asarray(counts, dtype=np.float32))
+        block = torch.from_numpy(np.asarray(means, dtype=np.float32))
     return torch.einsum("b,bld->ld", weights, block) / weights.sum()
 
 
