@@ -144,11 +144,11 @@ class WaveformCropSource:
         if cached_indices:
             if self.frames:
                 stacked, lengths = self.features[split].frames(cached_indices)
-                for j, row in enumerate(cached_rows):
-                    features[row] = stacked[:, j, : int(lengths[j])]
+                for column, row in enumerate(cached_rows):
+                    features[row] = stacked[:, column, : int(lengths[column])]
             else:
-                for j, pooled in zip(cached_rows, self.features[split].batch(cached_indices)):
-                    features[j] = pooled
+                for row, pooled in zip(cached_rows, self.features[split].batch(cached_indices)):
+                    features[row] = pooled
         ordered = [features[row] for row in range(len(indices))]
         return stack_frames(ordered) if self.frames else torch.stack(ordered)
 
