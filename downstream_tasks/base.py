@@ -123,7 +123,7 @@ class MeanPoolLinearHead(nn.Module):
 
 
 class FeatureSource(Protocol):
-    """Where a task's features come from (``bench.trainer``: the cache, or the encoder in the loop).
+    """Where a task's features come from (``bench.sources``: the cache, the encoder in the loop, or both).
 
     ``batch(split, indices, generator)`` returns, for utterances ``indices`` of ``split``, ``(B, L, D)`` per-layer
     time-means for pooled heads or ``(hidden_states, lengths)`` for frame heads; ``generator`` draws the random crops
