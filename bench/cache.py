@@ -1,9 +1,11 @@
 """The feature cache: each utterance goes through the encoder once, for every run, seed, sweep point and task.
 
 For the utterance-level tasks (KS, SID, ER, IC) the head is linear up to mean pooling, so what a run needs
-from an utterance is the time-mean of each hidden state: an L x D matrix. To keep the recipes' random crops
-(SID's 8 s training crops, KS's 1 s `_silence_` crops) we store means of fixed time blocks with their frame
-counts; the mean over any block-aligned crop is then exact: sum(mean_b * count_b) / sum(count_b).
+from an utterance is the time-mean of each hidden state: an L x D matrix. The recipes' random crops (SID's 8 s
+training crops, KS's 1 s `_silence_` crops) are encoded alone in the loop (``data.crop_mode=waveform``, see
+bench.crops) through the same arithmetic (:func:`pooled_row`), and what is only ever cropped is not cached. The
+opt-in approximation ``data.crop_mode=block_mean`` stores means of fixed time blocks with their frame counts instead,
+and averages a random block-aligned window of them: sum(mean_b * count_b) / sum(count_b).
 
 Frame-level tasks (PR, ASR, SF) use the same store with one block per frame (``layout="frames"``, usually fp16
 and only the selected layers), memory-mapped when read.
@@ -90,6 +92,12 @@ def apply_gain(waveform: torch.Tensor, gain_db: float) -> torch.Tensor:
     return waveform if gain_db == 0 else waveform * (10.0 ** (gain_db / 20.0))
 
 
+def encoder_input(utterance: Utterance, gain_db: float) -> torch.Tensor:
+    """The waveform the encoder sees for an utterance: the cache fill, the encoder in the loop and the random crops
+    all read audio through here, so a crop is cut from exactly the audio the cache encodes."""
+    return apply_gain(utterance.audio(), gain_db)
+
+
 def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(L, T, D) valid frames -> per-block means (blocks, L, D) and frame counts (blocks,)."""
     num_frames = hidden_states.shape[1]
@@ -102,6 +110,30 @@ def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[
         means.append(block.double().mean(dim=1).float().numpy())
         counts.append(block.shape[1])
     return np.stack(means), np.asarray(counts, dtype=np.int64)
+
+
+def pooled_mean(means: np.ndarray, counts: np.ndarray) -> torch.Tensor:
+    """(blocks, L, D) block means and their frame counts -> the (L, D) float32 frame-weighted mean: the row a pooled
+    head reads, over the whole utterance or over a block-aligned crop (a slice of the blocks)."""
+    with warnings.catch_warnings():  # memory-mapped shards are read-only, and are only read here
+        warnings.simplefilter("ignore", UserWarning)
+        weights = torch.from_numpy(np.asarray(counts, dtype=np.float32))
+        block = torch.from_numpy(np.asarray(means, dtype=np.float32))
+    return torch.einsum("b,bld->ld", weights, block) / weights.sum()
+
+
+def pooled_row(hidden_states: torch.Tensor, dtype: str) -> torch.Tensor:
+    """(L, T, D) valid frames -> (L, D): the per-layer time-mean exactly as a pooled cache without blocks stores and
+    reads it (one block, stored at ``dtype``). A crop encoded in the loop goes through here, so a crop that is the
+    whole utterance gives the cached row bit for bit."""
+    means, counts = block_means(hidden_states, None)
+    return pooled_mean(means.astype(CACHE_DTYPES[dtype]), counts)
+
+
+def frame_rows(hidden_states: torch.Tensor, dtype: str) -> torch.Tensor:
+    """(L, T, D) valid frames -> (L, T, D) float32, rounded through ``dtype`` as a frame cache stores them."""
+    frames, _ = block_means(hidden_states, 1)
+    return torch.from_numpy(frames.astype(CACHE_DTYPES[dtype]).astype(np.float32)).permute(1, 0, 2)
 
 
 def crop_block_count(crop_seconds: float | None, block_seconds: float | None) -> int | None:
@@ -137,9 +169,7 @@ class CachedFeatures:
             means, counts = self.views[index]
             crop = self.crop_blocks[index] if generator is not None else None
             start, stop = crop_block_range(len(counts), crop, generator)
-            weights = torch.from_numpy(np.asarray(counts[start:stop], dtype=np.float32))
-            block = torch.from_numpy(np.asarray(means[start:stop], dtype=np.float32))
-            rows.append(torch.einsum("b,bld->ld", weights, block) / weights.sum())
+            rows.append(pooled_mean(means[start:stop], counts[start:stop]))
         return torch.stack(rows)
 
     def frames(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,7 +285,7 @@ class PooledCache:
             total = 0
             for batch_start in range(0, len(shard), batch_size):
                 batch = shard[batch_start : batch_start + batch_size]
-                waveforms = [apply_gain(u.audio(), self.key.gain_db) for u in batch]
+                waveforms = [encoder_input(u, self.key.gain_db) for u in batch]
                 output = upstream(waveforms)
                 stacked = torch.stack(output["hidden_states"]).cpu()
                 if layers is not None:

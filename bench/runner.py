@@ -26,13 +26,15 @@ from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import using_cache_root
 from bench.cache import PooledCache, PooledCacheKey, audio_effects, loader_gain_db
 from bench.config import load_task_config
+from bench.crops import BLOCK_MEAN, WAVEFORM, crop_mode, may_be_cropped
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
 from bench.locks import unit_lock
 from benchcore.errors import BenchError
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
-from bench.trainer import CachedSource, OnTheFlySource, evaluate, train
+from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
+from bench.trainer import evaluate, train
 from downstream_tasks import expand_task_names, get_task
-from downstream_tasks.base import FeatureSource, Task, TaskData, checkpoint_file
+from downstream_tasks.base import FeatureSource, Task, TaskData, Utterance, checkpoint_file
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.chance import combine as combine_chance
@@ -62,14 +64,22 @@ class RunUnit:
 @dataclass(frozen=True)
 class FeaturePlan:
     """How a task run feeds its heads: ``mode`` is "cache" (features computed once, heads train from the cache) or
-    "in_loop" (the encoder runs on every batch, as s3prl does); ``reason`` is the line printed for the user."""
+    "in_loop" (the encoder runs on every batch, as s3prl does); ``reason`` is the line printed for the user.
+    ``crops_in_loop`` counts the utterances whose random crops the encoder encodes during training although the rest
+    comes from the cache (``data.crop_mode=waveform``)."""
 
     mode: str
     reason: str
+    crops_in_loop: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("cache", "in_loop"):
             raise ValueError(f"feature mode {self.mode!r}: 'cache' or 'in_loop'")
+
+    @property
+    def needs_encoder(self) -> bool:
+        """Whether the units train with the encoder loaded (on the GPU in `bench suite`), not from the cache alone."""
+        return self.mode == "in_loop" or self.crops_in_loop > 0
 
 
 def slug(text: str) -> str:
@@ -131,12 +141,44 @@ class TaskRun:
     def num_layers(self) -> int:
         return len(self.layers) if self.layers is not None else self.info.num_hidden_states
 
+    @property
+    def crop_mode(self) -> str:
+        """How the recipe's random crops are made (``data.crop_mode``, bench.crops): ``waveform`` (the recipe) or an
+        opt-in approximation (``block_mean``, ``frames``)."""
+        return crop_mode(self.config, self.task.name, self.task.head_input)
+
+    @property
+    def cache_block_seconds(self) -> float | None:
+        """The cache's time blocks: only the block-mean approximation averages windows of them; otherwise the cache
+        holds one mean per utterance."""
+        if self.task.head_input == "frames" or self.crop_mode != BLOCK_MEAN or self.config.cache.block_seconds is None:
+            return None
+        return float(self.config.cache.block_seconds)
+
+    def cropped_in_loop(self, data: TaskData) -> list[Utterance]:
+        """The utterances whose reads are crops encoded in the loop (``waveform`` mode: marked, and possibly longer
+        than their crop), in listing order; none in the approximations."""
+        if self.crop_mode != WAVEFORM:
+            return []
+        seen: dict[str, Utterance] = {}
+        for utterances in data.splits.values():
+            for utterance in utterances:
+                if may_be_cropped(utterance):
+                    seen.setdefault(utterance.uid, utterance)
+        return list(seen.values())
+
+    def cached_utterances(self, data: TaskData) -> list[Utterance]:
+        """What the cache holds for ``data``: every utterance except those only ever read as crops encoded in the loop
+        (an utterance read whole in some split is kept)."""
+        read_whole = {u.uid for utterances in data.splits.values() for u in utterances
+                      if not (self.crop_mode == WAVEFORM and may_be_cropped(u))}
+        return [u for u in data.all_utterances() if u.uid in read_whole]
+
     def cache_for(self, data: TaskData) -> PooledCache:
         frames = self.task.head_input == "frames"
         effects = audio_effects(data.all_utterances())
         key = PooledCacheKey(self.info.name, self.info.source, self.info.weights_hash, data.corpus,
-                             str(data.corpus_root.resolve()), self.loader_gain_db(data),
-                             None if frames or self.config.cache.block_seconds is None else float(self.config.cache.block_seconds),
+                             str(data.corpus_root.resolve()), self.loader_gain_db(data), self.cache_block_seconds,
                              str(self.config.cache.dtype), layout="frames" if frames else "pooled",
                              layers=None if self.layers is None else tuple(self.layers), audio_effects=effects)
         return PooledCache(key, self.cache_root)
@@ -158,10 +200,27 @@ class TaskRun:
 
     def plan_features(self) -> FeaturePlan:
         """Pooled tasks always cache. Frame tasks cache frames when the estimate fits `cache.max_gb`, else run the
-        encoder in the loop as s3prl does."""
+        encoder in the loop as s3prl does. With the cache, the recipe's random crops (``data.crop_mode=waveform``) are
+        encoded in the loop, and what is only ever cropped is not cached."""
+        plan = self._whole_utterance_plan()
+        cropped = {u.uid: u for data in self.data.values() for u in self.cropped_in_loop(data)}
+        seconds = "/".join(f"{length:g}" for length in sorted({u.random_crop_seconds for u in cropped.values()}))
+        if plan.mode == "in_loop":
+            crops = f"; random {seconds} s crops of the waveform, as the recipe (data.crop_mode=waveform)" if cropped else ""
+            return FeaturePlan(plan.mode, plan.reason + crops)
+        if not cropped:
+            if self.crop_mode != WAVEFORM and any(u.random_crop_seconds for data in self.data.values()
+                                                  for u in data.all_utterances()):
+                return FeaturePlan(plan.mode, f"{plan.reason}; random crops approximated (data.crop_mode="
+                                   f"{self.crop_mode}: the encoder saw the whole utterance)")
+            return plan
+        return FeaturePlan(plan.mode, f"cache + random {seconds} s crops of {len(cropped)} utterances encoded in the "
+                           f"loop, as the recipe (data.crop_mode=waveform); {plan.reason}", len(cropped))
+
+    def _whole_utterance_plan(self) -> FeaturePlan:
         if self.task.head_input != "frames":
             return FeaturePlan("cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache")
-        samples = sum(num_samples(u) for data in self.data.values() for u in data.all_utterances())
+        samples = sum(num_samples(u) for data in self.data.values() for u in self.cached_utterances(data))
         frames = samples / self.info.stride_samples
         bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
         estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
@@ -180,18 +239,22 @@ class TaskRun:
         encoded = 0
         if self._feature_plan.mode == "cache":
             for data in self.data.values():
-                encoded += self.cache_for(data).fill(data.all_utterances(), lambda: self.upstream, progress=self.progress)
+                encoded += self.cache_for(data).fill(self.cached_utterances(data), lambda: self.upstream,
+                                                     progress=self.progress)
         self.timings["extract_s"] = round(time.perf_counter() - started, 3)
         self.timings["extract_encoded_utterances"] = encoded
         self.extract_memory = peak_memory_mb(self.upstream.device)
         return encoded
 
     def source_for(self, data: TaskData) -> FeatureSource:
+        gain_db, frames = self.loader_gain_db(data), self.task.head_input == "frames"
         if self.feature_plan.mode == "in_loop":
-            return OnTheFlySource(self.upstream, data, self.loader_gain_db(data), None, self.layers)
+            return OnTheFlySource(self.upstream, data, gain_db, self.layers, self.crop_mode)
         cache = self.cache_for(data)
-        return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()},
-                            frames=self.task.head_input == "frames")
+        if self.cropped_in_loop(data):
+            return WaveformCropSource(self.upstream, data, cache, gain_db, self.layers, frames,
+                                      {u.uid for u in self.cached_utterances(data)})
+        return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()}, frames=frames)
 
     # ---- units ----------------------------------------------------------------------------------
     def unit(self, fold: str | None, seed: int, lr: float) -> RunUnit:
@@ -247,6 +310,7 @@ class TaskRun:
             learning_rate=unit.learning_rate, upstream=self.info.as_dict(),
             metric=RecordedMetric(self.task.metric, self.task.higher_is_better), **scores,
             decoding=self.task.decoding_signature(), layers=self.layers, feature_mode=self.feature_plan.mode,
+            crop_mode=self.crop_mode if any(u.random_crop_seconds for u in data.all_utterances()) else None,
             splits={split: len(utterances) for split, utterances in data.splits.items()},
             config=OmegaConf.to_container(self.config, resolve=True), profile=self.profile,
             device=device_description(self.upstream.device), versions=versions(), dataset=self.dataset,

@@ -1,4 +1,4 @@
-"""Training a SUPERB utterance head on a frozen encoder: s3prl's runner loop, from cached features.
+"""Training a SUPERB head on a frozen encoder: s3prl's runner loop, on the features a source gives (bench.sources).
 
 The loop follows `s3prl/downstream/runner.py`: `total_steps` counts optimizer updates, the loss is divided by
 `gradient_accumulate_steps`, gradients are clipped to `gradient_clipping` and a NaN norm skips the update, there is
@@ -14,66 +14,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from benchcore.atomic import atomic_path
-from bench.cache import CachedFeatures, apply_gain, crop_block_count, crop_block_range
 from bench.checkpoints import CheckpointKeeper
 from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, TrainedTask
-from upstream.base import SAMPLE_RATE, Upstream, pad_and_stack
-
-
-class CachedSource:
-    """Features from the cache: per-layer crop means (B, L, D) for pooled heads, or frames for frame heads."""
-
-    def __init__(self, features: dict[str, CachedFeatures], frames: bool = False) -> None:
-        self.features = features
-        self.frames = frames
-
-    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any:
-        if self.frames:
-            return self.features[split].frames(indices)
-        return self.features[split].batch(indices, generator)
-
-
-class OnTheFlySource:
-    """Runs the encoder on every batch, as s3prl does: ((L x (B, T, D)), lengths).
-
-    Crops are the same block-aligned frame windows the cache uses, drawn from the generator in the same order,
-    so training from this source and from the cache must give the same parameters (the exactness test).
-    """
-
-    def __init__(self, upstream: Upstream, data: TaskData, gain_db: float, block_seconds: float | None,
-                 layers: Sequence[int] | None = None) -> None:
-        self.upstream = upstream
-        self.data = data
-        self.gain_db = gain_db
-        self.layers = None if layers is None else list(layers)
-        stride = upstream.get_downsample_rates("hidden_states")
-        self.block_frames = None if block_seconds is None else max(1, round(block_seconds * SAMPLE_RATE / stride))
-        self.block_seconds = block_seconds
-
-    def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> tuple[list[Tensor], Tensor]:
-        utterances = [self.data.splits[split][i] for i in indices]
-        output = self.upstream([apply_gain(u.audio(), self.gain_db) for u in utterances])
-        stacked = torch.stack(output["hidden_states"])  # (L, B, T, D)
-        if self.layers is not None:
-            stacked = stacked[self.layers]
-        windows = []
-        for row, utterance in enumerate(utterances):
-            frames = int(output["hidden_states_lengths"][row])
-            size = frames if self.block_frames is None else self.block_frames
-            num_blocks = max(1, math.ceil(frames / size))
-            crop = crop_block_count(utterance.random_crop_seconds, self.block_seconds) if generator is not None else None
-            start, stop = crop_block_range(num_blocks, crop, generator)
-            windows.append(stacked[:, row, start * size : min(stop * size, frames)])
-        lengths = torch.tensor([window.shape[1] for window in windows])
-        per_utterance = [pad_and_stack([window[layer] for window in windows]) for layer in range(stacked.shape[0])]
-        return per_utterance, lengths
 
 
 @dataclass

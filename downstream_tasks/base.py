@@ -23,7 +23,7 @@ from upstream.base import UpstreamInfo
 if TYPE_CHECKING:
     from benchcore.sox_effects import SoxChain
 
-DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample)
+DEV_RESAMPLE_SEED = 1337  # s3prl re-seeds to 1337 before every evaluation (KS's balanced dev resample and crops)
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Utterance:
 
     ``uid`` is the file's path relative to the corpus root, so tasks that share a corpus (SID and ASV share
     VoxCeleb1) share cache entries; an utterance that is a ``segment`` (start, end seconds) of its file needs a uid
-    of its own (e.g. ``path#start-end``). ``random_crop_seconds`` asks the trainer for a fresh random crop of that
-    length at every access (SID's 8 s training crops, KS's 1 s ``_silence_`` crops of background noise).
+    of its own (e.g. ``path#start-end``). ``random_crop_seconds`` asks for a fresh random crop of that length at every
+    read that draws crops (SID's and ASV's 8 s training crops, KS's 1 s ``_silence_`` crops of background noise; see
+    bench.crops).
     ``effects``: a sox chain the file goes through first (ASV's gain and silence trimming), cached once per file; its
     output is final, so the loaders add no ``data.gain_db`` of their own.
     """
@@ -131,11 +132,11 @@ class MeanPoolLinearHead(nn.Module):
 
 
 class FeatureSource(Protocol):
-    """Where a task's features come from (``bench.trainer``: the cache, or the encoder in the loop).
+    """Where a task's features come from (``bench.sources``: the cache, the encoder in the loop, or both).
 
     ``batch(split, indices, generator)`` returns, for utterances ``indices`` of ``split``, ``(B, L, D)`` per-layer
-    time-means for pooled heads or ``(hidden_states, lengths)`` for frame heads; ``generator`` draws training crops
-    (None: whole utterances)."""
+    time-means for pooled heads or ``(hidden_states, lengths)`` for frame heads; ``generator`` draws the random crops
+    of the utterances marked with ``random_crop_seconds`` (None: whole utterances)."""
 
     def batch(self, split: str, indices: Sequence[int], generator: torch.Generator | None) -> Any: ...
 
@@ -308,18 +309,22 @@ class TrainedTask(Task):
                     output_dir: Path | None = None) -> SplitScore:
         """Score a split with the model in eval mode. ``source.batch(split, indices, None)`` gives the features of whole
         utterances. The default predicts batch by batch and calls :meth:`metrics`; the dev split of a task with
-        :meth:`dev_sample_weights` is a fixed-seed resample as s3prl's. ``output_dir`` is the unit's directory when
-        the caller wants files (RTTM, trial scores) beside the predictions; None during training."""
+        :meth:`dev_sample_weights` is a fixed-seed resample as s3prl's. A split with utterances marked for random crops
+        (KS's dev `_silence_`) is read with crops drawn from the same fixed-seed generator, after the resample: s3prl
+        re-seeds before every evaluation (`runner.py:442-447`), so every evaluation of a unit sees the same examples and
+        crops. ``output_dir`` is the unit's directory when the caller wants files (RTTM, trial scores) beside the
+        predictions; None during training."""
         utterances = data.splits[split]
         weights = self.dev_sample_weights(utterances) if split == "dev" else None
+        generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
         if weights is not None:
-            generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
             order = torch.multinomial(torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True,
                                       generator=generator).tolist()
         else:
             order = list(range(len(utterances)))
+        crops = generator if any(u.random_crop_seconds for u in utterances) else None
         predictions: list = []
-        for indices, outputs in eval_batches(model, source, split, order, batch_size):
+        for indices, outputs in eval_batches(model, source, split, order, batch_size, crops):
             predictions.extend(self.predict(outputs, data))
         ordered = [utterances[i] for i in order]
         return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
@@ -338,16 +343,17 @@ class TrainedTask(Task):
 
 
 def eval_batches(model: nn.Module, source: FeatureSource, split: str, order: Sequence[int], batch_size: int,
-                 ) -> Iterator[tuple[list[int], Any]]:
+                 crops: torch.Generator | None = None) -> Iterator[tuple[list[int], Any]]:
     """``(indices, model outputs)`` for consecutive batches of ``order`` over ``split``, with the model in eval mode
-    and no gradients; the model's training mode is restored afterwards, also when the caller stops early."""
+    and no gradients; the model's training mode is restored afterwards, also when the caller stops early. ``crops``
+    draws the random crops of marked utterances (None: whole utterances); the model itself gets no generator."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
                 indices = list(order[start : start + batch_size])
-                yield indices, model(source.batch(split, indices, None))
+                yield indices, model(source.batch(split, indices, crops))
     finally:
         model.train(was_training)
 

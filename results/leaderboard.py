@@ -16,6 +16,12 @@ from results.scores import Score, card_overall_score, normalised_task_scores, su
 
 MISSING = "–"
 DEV_SELECTED_SUFFIX = "_dev_selected"
+#: The opt-in approximations of the recipes' random crops a record's `config.data.crop_mode` may name (bench/crops.py;
+#: the recipe's own mode, "waveform", encodes each crop alone and needs no note), and what each one does instead.
+APPROXIMATE_CROPS = {
+    "block_mean": "a random block-aligned window of the whole utterance's cached block means",
+    "frames": "a random window of the whole utterance's encoded frames",
+}
 
 
 @dataclass
@@ -119,6 +125,9 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                     f"the official ones; the record's dataset.missing lists every file."))
             for warning in record.dataset.get("size_warnings", []):
                 cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
+            crop_note = _approximate_crop_note(column, record, name)
+            if crop_note is not None:
+                cell.notes.append(notes.add(crop_note))
             unlearned = _not_learned(column, record)
             if unlearned is not None and show_unlearned:
                 subject, reason, _ = unlearned
@@ -148,6 +157,16 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
                     f"recipe does; this configuration has no dev split, so there is no dev-selected value."))
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
+
+
+def _approximate_crop_note(column: Column, record: ResultRecord, name: str) -> str | None:
+    """The footnote of a run whose random crops were approximated (``data.crop_mode`` other than ``waveform``)."""
+    mode = (record.config.get("data") or {}).get("crop_mode")
+    if mode not in APPROXIMATE_CROPS:
+        return None
+    return (f"{task_titles()[column.task]} of {name}: random crops approximated (data.crop_mode={mode}): each is "
+            f"{APPROXIMATE_CROPS[mode]}, not the crop's audio encoded alone as in the s3prl recipe, so the encoder saw "
+            f"the whole utterance as context; benchmarks/crop_deviation.py measures the difference.")
 
 
 def _not_learned(column: Column, record: ResultRecord) -> tuple[str, str, str] | None:

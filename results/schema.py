@@ -124,6 +124,9 @@ class UnitRecord(_Record):
     checkpoints: dict[str, Any] = field(default_factory=dict, metadata={"optional": True})
     #: True when the unit was rescored with other decoding settings instead of retrained (written only then)
     rescored: bool = field(default=False, metadata={"optional": True})
+    #: How the recipe's random crops were made, for tasks that crop (SID, KS, ASV; written only there): "waveform"
+    #: (the recipe: each crop encoded alone) or an approximation, "block_mean" or "frames" (bench/crops.py)
+    crop_mode: str | None = field(default=None, metadata={"optional": True})
     #: what a protocol without a head adds at the top level (QbE: chosen_layer, per_layer_dev, test_detail,
     #: dtw_timings), and keys a newer writer added
     protocol: dict[str, Any] = _flattened()
@@ -144,7 +147,7 @@ class UnitRecord(_Record):
                 checkpoints=dict(content.get("checkpoints") or {}),
                 device=str(content.get("device", "")), versions=dict(content.get("versions") or {}),
                 dataset=dict(content.get("dataset") or {}),
-                rescored=bool(content.get("rescored", False)), protocol=unknown))
+                rescored=bool(content.get("rescored", False)), crop_mode=content.get("crop_mode"), protocol=unknown))
 
 
 @dataclass(frozen=True)

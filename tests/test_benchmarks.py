@@ -1,6 +1,7 @@
-"""The benchmark scripts run, so they cannot rot: `gpu_check.sh --dry` on the CPU, and `scale.py` at toy sizes.
+"""The benchmark scripts run, so they cannot rot: `gpu_check.sh --dry` on the CPU, `scale.py` at toy sizes,
+`crop_deviation.py` on superb-mini tiny and `gpu_hours.py`.
 
-Neither asserts a speed (timed tests are flaky; the figures live in the README and docs/performance.md): they check that
+None asserts a speed (timed tests are flaky; the figures live in the README and docs/performance.md): they check that
 every stage ran through the real code path and that the tables carry what the issue asks for.
 """
 from __future__ import annotations
@@ -40,3 +41,22 @@ def test_scale_benchmark_prints_growth_exponents(tmp_path):
     assert measured["pr"]["results"][0]["feature_mode"] == "cache"  # PR measured with the frame cache
     assert all(result["trials"] > 0 and 0 <= result["eer"] <= 1 for result in measured["asv"]["results"])
     assert out.stdout.count("k 200->400") == 3
+
+
+def test_crop_deviation_measures_the_approximation_through_the_harness(mini_tiny):
+    out = subprocess.run([sys.executable, "benchmarks/crop_deviation.py", "--data-root", str(mini_tiny), "--task", "ks",
+                          "--upstream", "fbank_no_cmvn", "--limit", "3"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "3 KS training utterances longer than the crop, 1 s crops on a 1 s block grid" in out.stdout
+    assert float(out.stdout.split("mean over layers: ")[1].split(";")[0]) >= 0
+
+
+def test_gpu_hours_prices_the_recipe_crops():
+    out = subprocess.run([sys.executable, "benchmarks/gpu_hours.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line[:3].strip() in ("KS", "SID", "ASV", "IC")}
+    for task in ("KS", "SID"):  # the crops encoded in the loop cost GPU time the approximation did not
+        assert "crops" in rows[task] and float(rows[task][-1]) > float(rows[task][-2])
+    assert float(rows["IC"][-1]) == float(rows["IC"][-2])  # no crops, no change
+    assert "34.4% of utterances are longer than 8 s" in out.stdout

@@ -97,6 +97,7 @@ class Group:
     seeds: list[int]
     lrs: list[float]
     feature_mode: str = "cache"
+    needs_encoder: bool = False  # its units run the encoder (in the loop, or for the recipe's random crops)
     finished: dict | None = None  # its result.json when already up to date
     pending_units: list[RunUnit] = field(default_factory=list)
     unit_jobs: list[str] = field(default_factory=list)
@@ -112,7 +113,7 @@ def fold_caches(run: TaskRun) -> dict[str, tuple[PooledCache, list[Utterance]]]:
         cache = run.cache_for(data)
         _, utterances = caches.setdefault(str(cache.directory), (cache, []))
         known = {u.uid for u in utterances}
-        utterances.extend(u for u in data.all_utterances() if u.uid not in known)
+        utterances.extend(u for u in run.cached_utterances(data) if u.uid not in known)
     return caches
 
 
@@ -138,7 +139,8 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
             group = Group(upstream_name, task_name, run, units, seeds, lrs)
             group.finished = None if spec.force else current_result(run, units)
             if group.finished is None:
-                group.feature_mode = run.plan_features().mode
+                plan = run.plan_features()
+                group.feature_mode, group.needs_encoder = plan.mode, plan.needs_encoder
                 group.pending_units = units if spec.force else [u for u in units if current_unit_record(run, u) is None]
             groups.append(group)
         for group in groups:  # the driver needs the upstream's identity, not its weights: free them
@@ -152,9 +154,10 @@ def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
                cpu_units: bool = False) -> list[tuple[Job, str, Group]]:
     """Extraction jobs (caches that pending units read and that are incomplete), then one job per pending unit.
 
-    `cpu_units`: units that read a feature cache run on the CPU and request no GPU. Heads train on the CPU from
-    cached features (as in `bench run`), so on a GPU cluster only extraction and encoder-in-the-loop units hold
-    GPUs, and the cached units spread over the CPUs. Their records then name the CPU as their device."""
+    `cpu_units`: units that read a feature cache alone run on the CPU and request no GPU. Heads train on the CPU from
+    cached features (as in `bench run`), so on a GPU cluster only extraction and units that run the encoder (in the
+    loop, or for the recipe's random crops: SID, KS, ASV) hold GPUs, and the cached units spread over the CPUs. Their
+    records then name the CPU as their device."""
     shards_wanted = max(1, spec.extract_shards or slots)
     cache_root = str(spec.cache_root)
     jobs: list[tuple[Job, str, Group]] = []
@@ -194,7 +197,7 @@ def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
             if group.feature_mode == "cache":
                 after = tuple(extraction_of[str(group.run.cache_for(group.run.data[unit.fold]).directory)])
             job_id = f"unit-{unit.unit_id}"
-            on_cpu = cpu_units and group.feature_mode == "cache"
+            on_cpu = cpu_units and not group.needs_encoder
             payload = job_spec(group, job_id, "unit", _unit_label(group, unit), fold=unit.fold, seed=unit.seed,
                                learning_rate=unit.learning_rate, unit_id=unit.unit_id, feature_mode=group.feature_mode)
             if on_cpu:

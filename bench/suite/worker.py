@@ -113,7 +113,7 @@ def _execute(job: JobSpec) -> dict:
         run.follow_plan(FeaturePlan(job.feature_mode, "planned by bench suite"))
         if job.feature_mode == "cache":
             data = run.data[job.fold]
-            missing = run.cache_for(data).missing(data.all_utterances())
+            missing = run.cache_for(data).missing(run.cached_utterances(data))
             if missing:
                 raise BenchError(f"the feature cache {run.cache_for(data).directory} lacks {len(missing)} utterances "
                                  f"(first: {missing[0].uid}); its extraction did not complete")

@@ -1,6 +1,8 @@
 """ASV's head and objective, as s3prl's ``sv_voxceleb1/model.py``: the TDNN layers and statistics pooling of the
-x-vector (:class:`XVectorHead`), AM-softmax's class weights and loss, the random frame crop of training, and the
-:class:`SpeakerEmbedder` that puts the weighted sum of hidden states, the crop and the head together.
+x-vector (:class:`XVectorHead`), AM-softmax's class weights and loss, the random frame crop of the opt-in approximation
+(``data.crop_mode=frames``), and the :class:`SpeakerEmbedder` that puts the weighted sum of hidden states, that crop
+and the head together. In the recipe's mode (``waveform``) the 8 s crops are cut from the waveform and encoded alone
+before they reach the head (bench.sources), and the head crops nothing.
 """
 from __future__ import annotations
 
@@ -111,8 +113,9 @@ class SpeakerLogits(NamedTuple):
 
 def random_frame_crop(hidden_states: Sequence[Tensor], lengths: Tensor, crop_frames: int,
                       generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
-    """A random window of ``crop_frames`` frames of each longer row (s3prl draws ``randint(0, len - max_timestep)`` on
-    the audio); shorter rows are kept whole. Draws once per cropped row, in batch order, from ``generator``."""
+    """A random window of ``crop_frames`` frames of each longer row, the ``frames`` approximation of s3prl's crop (which
+    draws ``randint(0, len - max_timestep)`` on the audio and encodes the crop alone); shorter rows are kept whole.
+    Draws once per cropped row, in batch order, from ``generator``."""
     starts, new_lengths = [], []
     for length in lengths.tolist():
         start = int(torch.randint(0, length - crop_frames + 1, (1,), generator=generator)) if length > crop_frames else 0
@@ -127,8 +130,9 @@ def random_frame_crop(hidden_states: Sequence[Tensor], lengths: Tensor, crop_fra
 
 
 class SpeakerEmbedder(nn.Module):
-    """Weighted sum of hidden states -> x-vector. Training (with a generator): crop, then AM-softmax cosines;
-    evaluation: the L2-normalised embedding of the whole utterance."""
+    """Weighted sum of hidden states -> x-vector. Training (with a generator): crop the frames when ``crop_frames`` is
+    set (``data.crop_mode=frames``), then AM-softmax cosines; evaluation: the L2-normalised embedding of what the
+    source gives (whole utterances)."""
 
     def __init__(self, featurizer: nn.Module, head: XVectorHead, objective: AMSoftmax, crop_frames: int | None) -> None:
         super().__init__()

@@ -38,7 +38,13 @@ class SpeakerVerification(TrainedTask):
         self.stride_samples = int(upstream.stride_samples)
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> VerificationData:
-        return load_voxceleb1(data_root, self.corpus, config)
+        """VoxCeleb1's splits; training utterances are marked for the recipe's random crop (`data.train_crop_seconds`,
+        s3prl's max_timestep 128000 in `sv_voxceleb1/dataset.py:77-80`), which the feature source cuts from the
+        waveform, or the head from the frames with `data.crop_mode=frames`."""
+        data = load_voxceleb1(data_root, self.corpus, config)
+        crop = float(config.data.train_crop_seconds) if config.data.train_crop_seconds else None
+        train = [dataclasses.replace(u, random_crop_seconds=crop) for u in data.splits["train"]]
+        return dataclasses.replace(data, splits={**data.splits, "train": train})
 
     def without_files(self, data: TaskData, is_dropped: Callable[[Path], bool]) -> VerificationData:
         """Drop the missing files' trials too, and the files only those trials named: a split of a trial list is the
@@ -75,7 +81,8 @@ class SpeakerVerification(TrainedTask):
                            int(config.head.embedding_dim))
         objective = AMSoftmax(int(config.head.embedding_dim), len(data.label_names[0]), float(config.head.am_scale),
                               float(config.head.am_margin))
-        crop_seconds = config.data.train_crop_seconds
+        # the head crops frames only in the approximation; in the recipe's mode the source encodes waveform crops
+        crop_seconds = config.data.train_crop_seconds if config.data.get("crop_mode") == "frames" else None
         crop_frames = int(float(crop_seconds) * SAMPLE_RATE) // self.stride_samples if crop_seconds else None
         return SpeakerEmbedder(WeightedSumFeaturizer(num_layers), head, objective, crop_frames)
 

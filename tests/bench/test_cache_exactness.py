@@ -1,8 +1,10 @@
-"""Training from the pooled cache is mathematically the same as running the encoder on every step.
+"""The block-mean approximation (``data.crop_mode=block_mean``) is exactly what it claims to be: training from the
+cache of time blocks equals running the encoder on every step and averaging the same block-aligned windows of its
+frames.
 
-Same seed, same batches, same crops: the cache path and the on-the-fly path (what s3prl does) must end with the
-same parameters and the same logits, to 1e-5. KS exercises the class-balanced sampler and the random 1 s
-`_silence_` crops; SID the random 8 s training crops.
+Same seed, same batches, same crops: the cache path and the on-the-fly path must end with the same parameters and the
+same logits, to 1e-5. KS exercises the class-balanced sampler and the random 1 s `_silence_` crops (in train and in the
+dev evaluations); SID the random training crops. The recipe's mode, crops encoded alone, is tested in test_crops.py.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import pytest
 import torch
 
 from bench.runner import TaskRun
-from bench.trainer import CachedSource, OnTheFlySource, train
+from bench.sources import CachedSource, OnTheFlySource
+from bench.trainer import train
 from downstream_tasks import get_task
 from upstream.registry import load_upstream
 
@@ -21,10 +24,10 @@ def _fresh_model(run: TaskRun, data, seed: int) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("task_name,overrides", [
-    ("ks", ["total_steps=25", "batch_size=8", "eval_step=10", "save_step=10"]),
+    ("ks", ["total_steps=25", "batch_size=8", "eval_step=10", "save_step=10", "data.crop_mode=block_mean"]),
     # short crops so the tiny corpus's utterances really get cropped
     ("sid", ["total_steps=12", "batch_size=4", "eval_step=12", "save_step=6", "data.train_crop_seconds=1.0",
-             "cache.block_seconds=0.5"]),
+             "cache.block_seconds=0.5", "data.crop_mode=block_mean"]),
 ])
 def test_cache_equals_on_the_fly(task_name, overrides, mini_tiny, tiny_hf_dirs, tmp_path):
     upstream = load_upstream(f"hf:{tiny_hf_dirs['hubert-layer']}")
@@ -36,9 +39,10 @@ def test_cache_equals_on_the_fly(task_name, overrides, mini_tiny, tiny_hf_dirs, 
     data = run.data[None]
     if task_name == "sid":
         assert any(u.random_crop_seconds for u in data.splits["train"])
-    cache = run.cache_for(data)
-    cached = CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()})
-    on_the_fly = OnTheFlySource(upstream, data, float(run.config.data.gain_db), run.config.cache.block_seconds)
+    cached = run.source_for(data)
+    assert isinstance(cached, CachedSource) and run.cache_block_seconds == float(run.config.cache.block_seconds)
+    on_the_fly = OnTheFlySource(upstream, data, float(run.config.data.gain_db), crop_mode="block_mean",
+                                block_seconds=run.cache_block_seconds)
 
     models = {}
     for name, source in [("from_cache", cached), ("on_the_fly", on_the_fly)]:

@@ -8,7 +8,8 @@ import torch
 
 from bench.cli import main
 from bench.runner import TaskRun
-from bench.trainer import OnTheFlySource, train
+from bench.sources import OnTheFlySource
+from bench.trainer import train
 from downstream_tasks import get_task
 from downstream_tasks.ctc import PaddedBiLSTM, greedy_decode
 from upstream.registry import load_upstream
@@ -24,7 +25,7 @@ def test_pr_frame_cache_equals_encoder_in_the_loop(dtype, tolerance, mini_tiny, 
     assert run.feature_plan.mode == "cache" and "frame cache of 2 layers" in run.feature_plan.reason
     data = run.data[None]
     sources = {"from_cache": run.source_for(data),
-               "in_loop": OnTheFlySource(upstream, data, 0.0, None, run.layers)}
+               "in_loop": OnTheFlySource(upstream, data, 0.0, run.layers)}
     models = {}
     for name, source in sources.items():
         torch.manual_seed(0)

@@ -127,7 +127,9 @@ def test_random_frame_crop_is_a_deterministic_window():
 def test_model_crops_only_when_training_with_a_generator():
     task = _task(stride=160)
     data = VerificationData("voxceleb1", Path("."), {"train": [], "dev": [], "test": []}, [["a", "b", "c"]])
-    config = load_task_config("asv", "mini", ["data.train_crop_seconds=0.5"])
+    recipe = load_task_config("asv", "mini", ["data.train_crop_seconds=0.5"])
+    assert task.build_model(1, 12, data, recipe).crop_frames is None  # the source cuts waveform crops instead
+    config = load_task_config("asv", "mini", ["data.train_crop_seconds=0.5", "data.crop_mode=frames"])
     torch.manual_seed(0)
     model = task.build_model(1, 12, data, config)
     assert model.crop_frames == 50  # 0.5 s * 16000 / 160
@@ -356,7 +358,8 @@ def test_training_with_frame_crops_resumes_to_the_same_result(tmp_path):
     for utterance in data.all_utterances():
         utterance.path.write_bytes(b"x" * len(utterance.uid))
     overrides = ["head.connector_dim=8", "head.tdnn_dims=[8,8,8,8,12]", "head.embedding_dim=8", "batch_size=4",
-                 "data.train_crop_seconds=0.2", "eval_step=2", "save_step=2", "test_eval_step=2", "total_steps=4"]
+                 "data.train_crop_seconds=0.2", "data.crop_mode=frames", "eval_step=2", "save_step=2", "test_eval_step=2",
+                 "total_steps=4"]
     task, source = _task(stride=160), _FrameSource(data)
 
     def run(directory: Path, steps: list[int]) -> dict:
