@@ -240,10 +240,12 @@ def test_failed_jobs_are_reported_and_a_rerun_finishes(mini_tiny, tmp_path, monk
     assert json.loads((state_dir(tmp_path / "out") / "state.json").read_text())["jobs"] == []
 
 
-def test_ray_places_extraction_on_gpus_and_cached_units_on_cpus(mini_tiny, reference, tmp_path):
+def test_ray_places_extraction_on_gpus_and_units_that_encode_crops_too(mini_tiny, reference, tmp_path):
     """One machine with 2 GPUs (declared to Ray: this CI machine has no CUDA, so the jobs' encoders fall back to the
-    CPU): each extraction shard holds one GPU, Ray hands the two concurrent shards different ones; units that read
-    the cache request no GPU. The records are still `bench run`'s."""
+    CPU): each extraction shard holds one GPU, Ray hands the two concurrent shards different ones; SID's units encode
+    the recipe's 8-s crops in the loop, so they hold a GPU as well (units that only read the cache get none:
+    test_crops.py::test_suite_gives_units_with_crops_in_the_loop_the_encoder_device). The records are still
+    `bench run`'s."""
     output = tmp_path / "gpus"
     assert main(["suite", "--upstreams", "fbank_no_cmvn", "--tasks", "sid", "--seeds", SEEDS, "--data-root", str(mini_tiny),
                  "--output", str(output), "--cache-dir", str(tmp_path / "cache"), "--profile", "mini", "--quiet",
@@ -256,7 +258,7 @@ def test_ray_places_extraction_on_gpus_and_cached_units_on_cpus(mini_tiny, refer
     assert {job["cuda_visible_devices"] for job in extract} <= {"0", "1"}
     if extract[0]["started"] < extract[1]["finished"] and extract[1]["started"] < extract[0]["finished"]:
         assert extract[0]["cuda_visible_devices"] != extract[1]["cuda_visible_devices"]
-    assert all(job["cuda_visible_devices"] is None for job in units)
+    assert all(job["cuda_visible_devices"] in {"0", "1"} for job in units)
     result = json.loads((output / "sid" / "fbank_no_cmvn" / "result.json").read_text())
     expected = json.loads((reference / "runs" / "sid" / "fbank_no_cmvn" / "result.json").read_text())
     for field in COMPARED:
