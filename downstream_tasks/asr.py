@@ -47,6 +47,11 @@ def asr_target(transcript: str, index: dict[str, int]) -> tuple[int, ...] | None
     return tuple(index[symbol] for symbol in symbols) + (END_OF_SENTENCE,)
 
 
+def spelled_units(text: str) -> str:
+    """Words as character tokens, each word followed by `|` (the LM lexicon's spelling, `WORD W O R D |`)."""
+    return " ".join(unit for word in text.split() for unit in [*word, WORD_BOUNDARY])
+
+
 class SpeechRecognition(CTCTask):
     metadata = TaskMetadata("asr", "ASR", "librispeech", "frames", (
         MetricSpec("wer", False, "asr", description="speech recognition, word error rate without LM (test-clean)"),
@@ -96,8 +101,14 @@ class SpeechRecognition(CTCTask):
         references = [self.reference(u, data) for u in utterances]
         vocabulary = data.label_names[0]
         hypothesis_units = [" ".join(vocabulary[t] for t in p if t not in (BOS, END_OF_SENTENCE)) for p in predictions]
-        reference_units = [" ".join(vocabulary[t] for t in u.label if t not in (BOS, PAD, END_OF_SENTENCE)) for u in utterances]
-        return {"wer": error_rate(hypotheses, references, "word"), "cer": error_rate(hypothesis_units, reference_units, "word")}
+        return {"wer": error_rate(hypotheses, references, "word"),
+                "cer": error_rate(hypothesis_units, self._reference_units(utterances, data), "word")}
+
+    @staticmethod
+    def _reference_units(utterances: Sequence[Utterance], data: TaskData) -> list[str]:
+        """The target's tokens as `Dictionary.string` writes them, `<pad>` and `</s>` left out (`asr/expert.py` `forward`)."""
+        vocabulary = data.label_names[0]
+        return [" ".join(vocabulary[t] for t in u.label if t not in (BOS, PAD, END_OF_SENTENCE)) for u in utterances]
 
     def decoding_signature(self) -> dict | None:
         return None if self.lm_settings is None else self.lm_settings.signature()
@@ -105,7 +116,8 @@ class SpeechRecognition(CTCTask):
     def score_split(self, model: Any, data: TaskData, source: FeatureSource, split: str, batch_size: int,
                     output_dir: Path | None = None) -> SplitScore:
         """Greedy WER/CER; at final scoring (``output_dir`` given) with an LM configured, also `wer_lm`/`cer_lm`
-        and `<split>_predictions_lm.tsv`."""
+        and `<split>_predictions_lm.tsv`. s3prl has no LM CER (its `uer` stays greedy); `cer_lm` spells the LM's words
+        as its lexicon does (`W O R D |`) and counts as `cer` does, so the two compare."""
         score = super().score_split(model, data, source, split, batch_size, output_dir)
         if self.lm_settings is None or output_dir is None:
             return score
@@ -116,7 +128,8 @@ class SpeechRecognition(CTCTask):
             hypotheses.extend(decoder.decode(logits, lengths))
         references = [self.reference(u, data) for u in utterances]
         score.metrics.update({"wer_lm": error_rate(hypotheses, references, "word"),
-                              "cer_lm": error_rate(hypotheses, references, "char")})
+                              "cer_lm": error_rate([spelled_units(h) for h in hypotheses], self._reference_units(utterances, data),
+                                                   "word")})
         lines = [f"{u.uid}\t{h}\t{r}" for u, h, r in zip(utterances, hypotheses, references)]
         write_text_atomic(output_dir / f"{split}_predictions_lm.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
         return score

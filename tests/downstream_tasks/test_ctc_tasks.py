@@ -16,7 +16,7 @@ from bench.config import load_task_config
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks import pr as pr_module
-from downstream_tasks.asr import VOCABULARY
+from downstream_tasks.asr import VOCABULARY, spelled_units
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.pr import PHONES, RECIPE_LEXICONS
 from upstream.s3prl_compat import import_s3prl_nn
@@ -43,6 +43,11 @@ def test_asr_targets_and_vocabulary_equal_s3prl_sequence_dataset(mini_tiny, tmp_
                       "length": [num_samples(u) for u in utterances]}).to_csv(tmp_path / "len_for_bucket" / f"{folder}.csv")
         theirs = SequenceDataset(split, 2, dictionary, str(libri), str(tmp_path / "len_for_bucket"), **{split: [folder]}).Y
         assert {u.path.stem: list(u.label) for u in utterances} == {uid: ids.tolist() for uid, ids in theirs.items()}
+        # the LM's words spelled as units (`cer_lm`) are the target tokens s3prl's `forward` scores `uer` against
+        for utterance in utterances:
+            label = theirs[utterance.path.stem]
+            target_tokens = dictionary.string(label[(label != dictionary.pad()) & (label != dictionary.eos())])
+            assert spelled_units(task.reference(utterance, data)) == target_tokens
     first = data.splits["train"][0]
     assert [VOCABULARY[t] for t in first.label[-2:]] == ["|", "</s>"]
     assert task.reference(first, data) == " ".join(first.text.split())
