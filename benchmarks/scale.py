@@ -139,6 +139,8 @@ def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> 
     cache = work / f"cache-{task_name}"
     shutil.rmtree(cache, ignore_errors=True)
     overrides = [f"total_steps={steps}", f"eval_step={steps}", f"save_step={steps}"]
+    if task_name == "pr":  # the generated transcripts are CMUdict words: CMUdict stands in for s3prl's G2P lexicons
+        overrides.append("data.lexicon_fallback=cmudict")
     started = time.perf_counter()
     run = TaskRun(upstream, get_task(task_name), data_root, work / f"runs-{task_name}", "superb", overrides, cache, False)
     listing = time.perf_counter() - started

@@ -1,12 +1,17 @@
 """Frame-level CTC tasks (PR, ASR, SF): heads, SpecAugment, CTC loss and greedy decoding as s3prl does them.
 
-Token ids follow s3prl's text encoders (`downstream/ctc/text.py`): 0 = `<pad>` (the CTC blank), 1 = `<eos>`
-(appended to every target and kept in the CTC target), 2 = `<unk>`, then the task's symbols. Greedy decoding takes
-the argmax per frame, merges repeats, drops blanks and stops at `<eos>`.
+Where the special tokens sit is a task's :class:`TokenLayout`. PR, SF (and MLASR) follow s3prl's text encoders
+(`downstream/ctc/text.py`): 0 = `<pad>` (the CTC blank), 1 = `<eos>` (appended to every target and kept in the CTC
+target), 2 = `<unk>`, then the task's symbols. ASR follows the fairseq dictionary of `downstream/asr` (see
+:data:`downstream_tasks.asr.FAIRSEQ_DICTIONARY`). Greedy decoding takes the argmax per valid frame, merges repeats and
+deletes the layout's removed tokens wherever they occur; it never stops early (s3prl `ctc/expert.py` `forward`,
+`asr/expert.py` `_decode`). s3prl evaluates one utterance per batch (`ctc/data.py` `EVAL_BATCH_SIZE = 1`, ASR's
+`eval_batch_size: 1`), so its decoding also sees exactly the valid frames.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +23,32 @@ from upstream.featurizer import WeightedSumFeaturizer
 
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
 BLANK, EOS, UNK = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Which special tokens a CTC task's vocabulary uses for what, and which ones greedy decoding deletes."""
+
+    blank: int
+    #: appended to every target and kept in the CTC target (the reference text leaves it out)
+    end: int
+    #: ids greedy decoding deletes wherever they occur, decoding on after them
+    removed_in_decoding: frozenset[int]
+
+
+#: s3prl `downstream/ctc/text.py` `_BaseTextEncoder`: <pad>=0 is the blank (`ctc/expert.py` `CTCLoss(blank=pad_idx)`),
+#: <eos>=1 ends every target; decoding drops every <pad> and <eos> (`ctc/expert.py` `forward`).
+S3PRL_TEXT_ENCODER = TokenLayout(blank=BLANK, end=EOS, removed_in_decoding=frozenset({BLANK, EOS}))
+
+
+def greedy_decode(logits: Tensor, lengths: Tensor, removed: Collection[int] = S3PRL_TEXT_ENCODER.removed_in_decoding,
+                  ) -> list[list[int]]:
+    """Argmax per valid frame, merge repeats, then delete every token in ``removed`` (blanks, and <eos> for s3prl's
+    text encoders) and keep going: s3prl never stops at <eos>, so a frame that predicts it mid-utterance costs nothing."""
+    best = logits.argmax(dim=-1).cpu()
+    removed = set(removed)
+    return [[token for token in torch.unique_consecutive(best[row, :length]).tolist() if token not in removed]
+            for row, length in enumerate(lengths.tolist())]
 
 
 class LinearCTCHead(nn.Module):
@@ -61,7 +92,10 @@ class PaddedBiLSTM(nn.Module):
 
 
 class RNNCTCHead(nn.Module):
-    """ASR and SF: Linear(D, 1024) -> 2-layer BiLSTM (1024 per direction, dropout 0.2) -> Linear(2048, V)."""
+    """ASR and SF: Linear(D, 1024) -> 2 x [BiLSTM (1024 per direction) -> dropout 0.2] -> Linear(2048, V).
+
+    s3prl's `RNNs` (`downstream/asr/model.py`) is a stack of `RNNLayer`s, each an LSTM followed by its own dropout, so
+    dropout also sits between the last BiLSTM and the output linear."""
 
     def __init__(self, input_dim: int, vocab_size: int, projector_dim: int = 1024, rnn_hidden: int = 1024,
                  rnn_layers: int = 2, dropout: float = 0.2) -> None:
@@ -73,17 +107,23 @@ class RNNCTCHead(nn.Module):
 
     def forward(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         hidden = self.projector(features)
-        for index, rnn in enumerate(self.rnns):
-            hidden = rnn(hidden, lengths)
-            if index < len(self.rnns) - 1:
-                hidden = self.dropout(hidden)  # s3prl's RNNLayer: dropout between layers
+        for rnn in self.rnns:
+            hidden = self.dropout(rnn(hidden, lengths))
         return self.output(hidden), lengths
 
 
 class SpecAugment(nn.Module):
-    """s3prl `downstream/specaug.py` on the featurizer output in training: time warp (window 5), 2 time masks of
-    0-40 frames, 4 feature masks of 0-50 dims, masked values set to 0. Randomness comes from the trainer's generator
-    so a resumed run draws the same masks."""
+    """s3prl `downstream/specaug.py` `SpecAug` on the featurizer output in training (ASR and SF, `specaug:` in their
+    configs), step for step: each utterance time-warped on its own valid frames (window 5, bicubic), then 4 feature
+    masks of 0-49 dims, then 2 time masks of 0-39 frames, masked values set to 0. As in its `MaskAlongAxis`, every
+    utterance draws its own widths and starts, and a start lies below the masked axis's size (the longest utterance
+    of the batch, for time) minus the widest mask drawn for the whole batch. The draws come from the trainer's
+    generator, so a resumed run draws the same masks, in s3prl's order and shapes: a generator seeded like s3prl's
+    global RNG draws s3prl's masks.
+
+    ``time_mask_ratio`` gives ESPnet's `MaskAlongAxisVariableMaxWidth` (ML-SUPERB's `time_mask_width_ratio_range`
+    upper bound) instead of ``time_mask_width``: time masks of 0 to floor(ratio x frames) - 1 frames, none when that
+    bound is 0."""
 
     def __init__(self, warp_window: int = 5, time_mask_width: tuple[int, int] = (0, 40), num_time_masks: int = 2,
                  freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4,
@@ -91,42 +131,54 @@ class SpecAugment(nn.Module):
         super().__init__()
         self.warp_window = warp_window
         self.time_mask_width, self.num_time_masks = time_mask_width, num_time_masks
-        #: ESPnet's time_mask_width_ratio_range upper bound: a time mask spans at most this fraction of the frames
         self.time_mask_ratio = time_mask_ratio
         self.freq_mask_width, self.num_freq_masks = freq_mask_width, num_freq_masks
-
-    @staticmethod
-    def _randint(low: int, high: int, generator: torch.Generator | None) -> int:
-        return int(torch.randint(low, max(high, low + 1), (1,), generator=generator))
 
     def forward(self, features: Tensor, lengths: Tensor, generator: torch.Generator | None) -> Tensor:
         if not self.training:
             return features
-        features = self._time_warp(features, generator)
+        valid = [int(length) for length in lengths.tolist()]
+        features = self._time_warp(features, valid, generator)
         batch, frames, dims = features.shape
-        mask = torch.zeros_like(features, dtype=torch.bool)
-        for row in range(batch):
-            widest = self.time_mask_width[1] if self.time_mask_ratio is None else int(self.time_mask_ratio * frames)
-            for _ in range(self.num_time_masks):
-                width = self._randint(self.time_mask_width[0], widest, generator)
-                start = self._randint(0, frames - width, generator)
-                mask[row, start : start + width, :] = True
-            for _ in range(self.num_freq_masks):
-                width = self._randint(self.freq_mask_width[0], min(self.freq_mask_width[1], dims), generator)
-                start = self._randint(0, dims - width, generator)
-                mask[row, :, start : start + width] = True
-        return features.masked_fill(mask, 0.0)
+        longest = max(valid)  # s3prl pads the batch to its longest utterance before masking
+        time_width = self.time_mask_width
+        if self.time_mask_ratio is not None:
+            time_width = (time_width[0], int(self.time_mask_ratio * longest))
+        feature_mask = self._mask(batch, dims, self.freq_mask_width, self.num_freq_masks, generator)
+        time_mask = self._mask(batch, longest, time_width, self.num_time_masks, generator)
+        time_mask = F.pad(time_mask, (0, frames - longest))
+        mask = feature_mask[:, None, :] | time_mask[:, :, None]
+        return features.masked_fill(mask.to(features.device), 0.0)
 
-    def _time_warp(self, features: Tensor, generator: torch.Generator | None) -> Tensor:
-        frames = features.shape[1]
-        if frames - self.warp_window <= self.warp_window:
-            return features
-        center = self._randint(self.warp_window, frames - self.warp_window, generator)
-        warped = self._randint(center - self.warp_window, center + self.warp_window, generator) + 1
-        image = features.unsqueeze(1)  # (B, 1, T, D)
-        left = F.interpolate(image[:, :, :center], size=(warped, features.shape[2]), mode="bicubic", align_corners=False)
-        right = F.interpolate(image[:, :, center:], size=(frames - warped, features.shape[2]), mode="bicubic", align_corners=False)
-        return torch.cat([left, right], dim=2).squeeze(1)
+    @staticmethod
+    def _mask(batch: int, size: int, width_range: tuple[int, int], count: int,
+              generator: torch.Generator | None) -> Tensor:
+        """(batch, size) bool: ``count`` spans per row, as s3prl's `MaskAlongAxis.mask_along_axis` draws them."""
+        low, high = width_range
+        if count <= 0 or high <= low:  # ESPnet's variable-width masks skip when the bound is 0; s3prl asserts high > low
+            return torch.zeros(batch, size, dtype=torch.bool)
+        widths = torch.randint(low, high, (batch, count), generator=generator)
+        starts = torch.randint(0, max(1, size - int(widths.max())), (batch, count), generator=generator)
+        positions = torch.arange(size)[None, None, :]
+        spans = (starts[..., None] <= positions) & (positions < (starts + widths)[..., None])
+        return spans.any(dim=1)
+
+    def _time_warp(self, features: Tensor, lengths: list[int], generator: torch.Generator | None) -> Tensor:
+        """s3prl's `TimeWarp.forward`: each row warped within its own length, padding left as it is."""
+        window = self.warp_window
+        rows = []
+        for row, length in enumerate(lengths):
+            if length - window <= window:
+                rows.append(features[row])
+                continue
+            center = int(torch.randint(window, length - window, (1,), generator=generator))
+            warped = int(torch.randint(center - window, center + window, (1,), generator=generator)) + 1
+            image = features[row, None, None, :length]  # (1, 1, T, D), as `interpolate` wants
+            size = features.shape[2]
+            left = F.interpolate(image[:, :, :center], size=(warped, size), mode="bicubic", align_corners=False)
+            right = F.interpolate(image[:, :, center:], size=(length - warped, size), mode="bicubic", align_corners=False)
+            rows.append(torch.cat([left[0, 0], right[0, 0], features[row, length:]]))
+        return torch.stack(rows)
 
 
 class FrameCTCModel(nn.Module):
@@ -146,26 +198,13 @@ class FrameCTCModel(nn.Module):
         return self.head(combined, lengths)
 
 
-def character_text(tokens: Sequence[int], vocabulary: Sequence[str], word_boundary: str = "|") -> str:
-    """Character tokens -> text (ASR, MLASR): specials dropped, each run of word boundaries one space, none at the ends."""
-    text = "".join(vocabulary[t] for t in tokens if t >= len(SPECIALS))
+def character_text(tokens: Sequence[int], vocabulary: Sequence[str], word_boundary: str = "|",
+                   hidden: Collection[int] = range(len(SPECIALS))) -> str:
+    """Character tokens -> text (ASR, MLASR): the ``hidden`` ids left out (by default every special), each run of word
+    boundaries one space, none at the ends."""
+    hidden = set(hidden)
+    text = "".join(vocabulary[t] for t in tokens if t not in hidden)
     return " ".join(text.replace(word_boundary, " ").split())
-
-
-def greedy_decode(logits: Tensor, lengths: Tensor) -> list[list[int]]:
-    """Argmax per valid frame, merge repeats, drop blanks, stop at <eos>."""
-    best = logits.argmax(dim=-1).cpu()
-    sequences = []
-    for row, length in enumerate(lengths.tolist()):
-        tokens = torch.unique_consecutive(best[row, :length]).tolist()
-        output = []
-        for token in tokens:
-            if token == EOS:
-                break
-            if token != BLANK:
-                output.append(token)
-        sequences.append(output)
-    return sequences
 
 
 class CTCTask(TrainedTask):
@@ -173,6 +212,7 @@ class CTCTask(TrainedTask):
 
     head_input: ClassVar[str] = "frames"
     higher_is_better: ClassVar[bool] = False
+    tokens: ClassVar[TokenLayout] = S3PRL_TEXT_ENCODER
     rnn_head: ClassVar[bool] = False
     uses_specaug: ClassVar[bool] = False
 
@@ -201,17 +241,17 @@ class CTCTask(TrainedTask):
         logits, lengths = outputs
         targets, target_lengths = labels
         log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # (T, B, V)
-        return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=BLANK, zero_infinity=True)
+        return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=self.tokens.blank, zero_infinity=True)
 
     def predict(self, outputs: tuple[Tensor, Tensor], data: TaskData) -> list[list[int]]:
-        return greedy_decode(*outputs)
+        return greedy_decode(*outputs, removed=self.tokens.removed_in_decoding)
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         """Token ids -> the string the metric compares (phones joined by spaces, characters joined)."""
         raise NotImplementedError
 
     def reference(self, utterance: Utterance, data: TaskData) -> str:
-        return self.render([t for t in utterance.label if t != EOS], data)
+        return self.render([t for t in utterance.label if t != self.tokens.end], data)
 
     def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
         return [f"{u.uid}\t{self.render(p, data)}\t{self.reference(u, data)}" for p, u in zip(predictions, utterances)]

