@@ -45,3 +45,17 @@ def test_multilingual_asr_beats_chance_in_every_language(fleurs_runs):
     for language in DEFAULT_LANGUAGES:
         assert metrics[f"cer/{language}"] < 0.95, language  # [measured 25%-84%]
     assert metrics["cer_sd"] > 0 and "wer/th_th" not in metrics and "wer/en_us" in metrics
+    assert 0 < metrics["cer_pooled"] < 0.95
+
+
+def test_multilingual_asr_decodes_the_average_of_its_best_dev_loss_checkpoints(fleurs_runs):
+    # ML-SUPERB: best_model_criterion [valid, loss, min], keep_nbest_models 5, decoding valid.loss.ave.pth
+    run = fleurs_runs / "mlasr" / "fbank"
+    result = json.loads((run / "result.json").read_text())
+    unit = json.loads((run / result["units"][0]["path"] / "record.json").read_text())
+    best = unit["checkpoints"]["best"]
+    evaluated = {entry["step"]: entry["loss"] for entry in unit["dev_history"]}
+    assert best["averaged"] is True and best["metric"] == "loss" and 1 <= len(best["steps"]) <= 5
+    assert best["values"] == sorted(best["values"]) == sorted(evaluated.values())[: len(best["steps"])]
+    assert all(evaluated[step] == value for step, value in zip(best["steps"], best["values"]))
+    assert "loss" in unit["metrics"]["dev"] and "loss" not in unit["metrics"]["test"]
