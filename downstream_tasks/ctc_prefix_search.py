@@ -62,7 +62,7 @@ def ctc_prefix_search(log_probs: Tensor, blank: int, eos: int) -> list[int]:
         else:  # a repeated label needs a blank between: only the paths ending in blank continue into it
             entering_last = torch.full((frames,), float("-inf"), dtype=torch.float64)
             entering_last[start:] = r_blank[start - 1 : frames - 1]
-            psi[prefix[-1]] = _log_matvec(entering_last, probabilities[:, prefix[-1] : prefix[-1] + 1])[0]
+            psi[prefix[-1]] = torch.logsumexp(entering_last + x[:, prefix[-1]], dim=0)
         psi[blank] = minus_inf
         psi[eos] = r_total[-1]
         token = int(torch.argmax(psi))
