@@ -72,13 +72,13 @@ def ctc_prefix_search(log_probs: Tensor, blank: int, eos: int) -> list[int]:
         phi = r_blank if length > 0 and token == prefix[-1] else r_total
         new_nonblank = torch.full((frames,), float("-inf"), dtype=torch.float64)
         new_blank = torch.full((frames,), float("-inf"), dtype=torch.float64)
-        initial = x[0, token] if length == 0 else minus_inf  # r_n[start - 1]
-        terms = phi[start - 1 : frames - 1].clone()
-        terms[0] = torch.logaddexp(terms[0], initial)
-        new_nonblank[start:] = _scan(terms, x[start:, token])
         if length == 0:
             new_nonblank[0] = x[0, token]
-        new_blank[start:] = _scan(new_nonblank[start - 1 : frames - 1], x[start:, blank])
+        if start < frames:  # frames left after the prefix's first possible end
+            terms = phi[start - 1 : frames - 1].clone()
+            terms[0] = torch.logaddexp(terms[0], new_nonblank[start - 1])  # r_n[start - 1] of the extended prefix
+            new_nonblank[start:] = _scan(terms, x[start:, token])
+            new_blank[start:] = _scan(new_nonblank[start - 1 : frames - 1], x[start:, blank])
         r_nonblank, r_blank = new_nonblank, new_blank
         prefix.append(token)
     return prefix
