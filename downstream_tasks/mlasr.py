@@ -1,14 +1,31 @@
-"""MLASR: multilingual ASR on FLEURS with one character vocabulary shared by all languages (ML-SUPERB's setting).
+"""MLASR: multilingual ASR on FLEURS with one character vocabulary shared by all languages, trained and decoded as
+ML-SUPERB's 1-hour recipe (ESPnet ``egs2/ml_superb/asr1``: ``run_multi.sh`` with ``conf/tuning/train_asr_s3prl_1h.yaml``
+and ``conf/decode_asr.yaml``).
 
 Text is normalised as ML-SUPERB does (:func:`downstream_tasks.fleurs.normalise`); the vocabulary is every character of
-the normalised training transcripts over all languages, `|` marking word boundaries, after s3prl's specials (a dev or
-test character outside it becomes `<unk>` in the target and counts as an error). The head is ML-SUPERB's
-(:mod:`downstream_tasks.transformer_ctc`) on the weighted sum of hidden states, trained with CTC on
-`data.train_hours_per_language` of each language; frames are cached or the encoder runs in the loop, as for ASR.
+the normalised training transcripts over all languages, `|` marking word boundaries (ESPnet's ``<space>``), after the
+specials: `<pad>` the CTC blank (ESPnet's ``<blank>``), `<eos>` (ESPnet's ``<sos/eos>``, an output that is never a
+target) and `<unk>` (a dev or test character outside the vocabulary, which counts as an error). CTC targets are the
+characters alone, without `<eos>` (ESPnet's ``CTC`` gets the text's token ids only). Train and dev keep utterances
+strictly between `data.min_seconds` and `data.max_seconds` with a non-empty transcript (``asr.sh`` stage 4, whose
+``min_wav_duration=0.1`` and ``max_wav_duration=20`` the recipe keeps; test is never filtered).
 
-Metrics, greedy decoding: CER per language (`cer/<lang>`), WER per language for languages written with spaces
-(`wer/<lang>`; Chinese, Japanese and Thai are scored by CER only), their macro averages `cer` (the task's number)
-and `wer`, and `cer_sd`, the population standard deviation of the per-language CERs (ML-SUPERB 2.0 reports that spread).
+Model and training (:mod:`downstream_tasks.transformer_ctc`): weighted sum of hidden states -> ESPnet's SpecAugment
+(:mod:`downstream_tasks.espnet_specaug`) -> utterance mean normalisation -> linear pre-encoder -> conv2d2 ->
+Transformer -> CTC, with ESPnet's CTC loss (the batch's summed utterance losses over the batch size). Batches are
+ESPnet's ``batch_type: sorted`` (`data.bucketing`). Dev reports `loss`, ESPnet's ``valid.loss``: the mean utterance CTC
+loss over dev, in eval mode. The checkpoint is the average of the 5 evaluations with the lowest dev loss
+(``best_model_criterion: valid loss min``, ``keep_nbest_models: 5``, decoded with ``valid.loss.ave.pth``).
+
+Decoding: at final scoring (dev and test of the averaged model), ML-SUPERB's width-1 CTC prefix search
+(:mod:`downstream_tasks.ctc_prefix_search`); the evaluations during training decode best-path, as ESPnet's validation
+``cer_ctc`` does (they only report; the loss selects).
+
+Metrics: CER per language (`cer/<lang>`), WER per language for languages written with spaces (`wer/<lang>`; Chinese,
+Japanese and Thai are scored by CER only), their macro averages `cer` (the task's number) and `wer`, `cer_sd`, the
+population standard deviation of the per-language CERs (ML-SUPERB 2.0 reports that spread), and `cer_pooled`, the
+character errors of all languages over all their reference characters (ML-SUPERB's ``local/score.sh`` scores the
+pooled ``hyp.trn`` of every language with sclite).
 """
 from __future__ import annotations
 
@@ -16,16 +33,25 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from downstream_tasks.base import TaskData, Utterance
+from torch import Tensor, nn
+
+from downstream_tasks.base import CheckpointRule, FeatureSource, SplitScore, TaskData, Utterance, eval_batches
+from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
-from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask, FrameCTCModel, SpecAugment, character_text
-from downstream_tasks.fleurs import BENCHMARK, CORPUS, DEFAULT_LANGUAGES, has_word_boundaries, load_fleurs, normalise
+from downstream_tasks.ctc import BLANK, EOS, SPECIALS, UNK, CTCTask, character_text, greedy_decode
+from downstream_tasks.ctc_prefix_search import ctc_prefix_search_batch
+from downstream_tasks.espnet_specaug import ESPnetSpecAug
+from downstream_tasks.fleurs import (BENCHMARK, CORPUS, DEFAULT_LANGUAGES, SAMPLE_RATE, FleursUtterance,
+                                     has_word_boundaries, load_fleurs, normalise)
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
-from downstream_tasks.transformer_ctc import TransformerCTCHead
+from downstream_tasks.transformer_ctc import (MLSuperbCTCModel, TransformerCTCHead, espnet_ctc_loss,
+                                              utterance_ctc_losses)
 from upstream.featurizer import WeightedSumFeaturizer
 
 WORD_BOUNDARY = "|"
+#: ``keep_nbest_models: 5`` with ``best_model_criterion: [valid, loss, min]``: the decoded model averages these many
+AVERAGED_CHECKPOINTS = 5
 
 
 def language_of(uid: str) -> str:
@@ -41,6 +67,24 @@ def wer_key(language: str) -> str:
     return f"wer/{language}"
 
 
+def within_durations(utterances: Sequence[FleursUtterance], min_seconds: float | None,
+                     max_seconds: float | None) -> list[FleursUtterance]:
+    """``asr.sh`` stage 4 on a train or dev list: keep ``int(min * fs) < samples < int(max * fs)`` (None: no bound)."""
+    low = -1 if min_seconds is None else int(float(min_seconds) * SAMPLE_RATE)
+    high = None if max_seconds is None else int(float(max_seconds) * SAMPLE_RATE)
+    return [u for u in utterances if low < u.num_samples and (high is None or u.num_samples < high)]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """ESPnet's ``batch_type: sorted`` (``espnet2/samplers/sorted_batch_sampler.py``, drop_last false): indices sorted
+    longest first, cut into ``max(n // batch_size, 1)`` batches as even as possible (so batches hold ``batch_size`` or
+    a few more), the batch list then reversed (``sort_batch: ascending``). The iterator shuffles their order each epoch."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    count = max(len(order) // batch_size, 1)
+    batches = [order[i * len(order) // count : (i + 1) * len(order) // count] for i in range(count)]
+    return batches[::-1]
+
+
 def _language_metrics() -> tuple[MetricSpec, ...]:
     """A report column for the CER of each default language (other configured languages are recorded, without column)."""
     return tuple(MetricSpec(cer_key(language), False, f"mlasr_cer_{language}", f"CER {language}",
@@ -54,35 +98,75 @@ class MultilingualSpeechRecognition(CTCTask):
                    description="multilingual ASR: character error rate, macro average over the FLEURS languages (test)"),
         MetricSpec("cer_sd", False, "mlasr_cer_sd", "CER SD",
                    description="multilingual ASR: standard deviation of the per-language CERs (test)"),
+        MetricSpec("cer_pooled", False, "mlasr_cer_pooled", "CER pooled",
+                   description="multilingual ASR: character errors of every language over all their reference "
+                               "characters (ML-SUPERB's scoring, test)"),
         MetricSpec("wer", False,
                    description="multilingual ASR: word error rate, macro average over languages written with spaces"),
         *_language_metrics()), benchmark=BENCHMARK)
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         fleurs = load_fleurs(data_root, config)
-        texts = {split: [normalise(u.transcription, u.language) for u in utterances]
-                 for split, utterances in fleurs.splits.items()}
+        texts: dict[str, list[str]] = {}
+        kept: dict[str, list[FleursUtterance]] = {}
+        for split, utterances in fleurs.splits.items():
+            if split != "test":  # asr.sh filters train and dev only ("to keep original data" of the test sets)
+                utterances = within_durations(utterances, config.data.get("min_seconds"), config.data.get("max_seconds"))
+            normalised = [normalise(u.transcription, u.language) for u in utterances]
+            pairs = [(u, text) for u, text in zip(utterances, normalised) if split == "test" or text]
+            kept[split], texts[split] = [u for u, _ in pairs], [text for _, text in pairs]
         characters = sorted({char for text in texts["train"] for char in text if char != " "})
         vocabulary = SPECIALS + [WORD_BOUNDARY] + [char for char in characters if char != WORD_BOUNDARY]
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
         splits = {}
-        for split, utterances in fleurs.splits.items():
+        for split, utterances in kept.items():
             splits[split] = [
-                Utterance(u.uid, u.path, tuple(index.get(char, UNK) for char in text.replace(" ", WORD_BOUNDARY)) + (EOS,),
-                          text=text)
+                Utterance(u.uid, u.path, tuple(index.get(char, UNK) for char in text.replace(" ", WORD_BOUNDARY)), text=text)
                 for u, text in zip(utterances, texts[split])]
         return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=fleurs.tsv_files)
 
-    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> FrameCTCModel:
+    def checkpoint_rules(self, config: Any) -> list[CheckpointRule]:
+        """The average of the 5 evaluations with the lowest dev loss (ESPnet's ``valid.loss.ave_5best.pth``)."""
+        return [CheckpointRule("best", "loss", False, average_best=AVERAGED_CHECKPOINTS)]
+
+    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> MLSuperbCTCModel:
         head = config.head
         model_head = TransformerCTCHead(hidden_size, len(data.label_names[0]), int(head.preencoder_dim), int(head.d_model),
                                         int(head.attention_heads), int(head.linear_units), int(head.num_blocks),
                                         float(head.dropout), head.get("conv_channels"))
-        specaug = None
-        if config.get("specaug", False):  # ML-SUPERB's: warp window 5, 2 masks of 0-27 dims, 10 of 0-5% of the frames
-            specaug = SpecAugment(warp_window=5, num_time_masks=10, freq_mask_width=(0, 27), num_freq_masks=2,
-                                  time_mask_width=(0, 0), time_mask_ratio=0.05)
-        return FrameCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
+        specaug = ESPnetSpecAug() if config.get("specaug", False) else None
+        return MLSuperbCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
+
+    def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
+        """ESPnet's sorted batches (`data.bucketing`, on in the recipe's ``batch_type: sorted``); None: plain shuffling."""
+        if not config.data.get("bucketing", False):
+            return None
+        return sorted_batches([num_samples(u) for u in utterances], int(config.batch_size))
+
+    def loss(self, outputs: tuple[Tensor, Tensor], labels: tuple[Tensor, Tensor], data: TaskData) -> Tensor:
+        return espnet_ctc_loss(*outputs, *labels, blank=BLANK)
+
+    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
+                    output_dir: Path | None = None) -> SplitScore:
+        """The metrics of a split, and on dev `loss` (ESPnet's ``valid.loss``: the reporter weights each batch's loss,
+        summed utterance losses over the batch size, by the batch size, which makes it the mean utterance loss).
+        Final scoring (``output_dir`` given) decodes with the recipe's prefix search, evaluations during training
+        best-path."""
+        utterances = data.splits[split]
+        predictions: list[list[int]] = []
+        total_loss = 0.0
+        for indices, (logits, lengths) in eval_batches(model, source, split, range(len(utterances)), batch_size):
+            targets, target_lengths = self.collate_labels([utterances[i] for i in indices])
+            total_loss += float(utterance_ctc_losses(logits, lengths, targets.to(logits.device),
+                                                     target_lengths.to(logits.device), BLANK).sum())
+            if output_dir is None:
+                predictions.extend(greedy_decode(logits, lengths))
+            else:
+                predictions.extend(ctc_prefix_search_batch(logits, lengths, BLANK, EOS))
+        metrics = self.metrics(predictions, utterances, data)
+        if split == "dev":
+            metrics["loss"] = total_loss / len(utterances) if utterances else float("nan")
+        return SplitScore(metrics, self.prediction_lines(predictions, utterances, data))
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         return character_text(tokens, data.label_names[0], WORD_BOUNDARY)
@@ -109,6 +193,9 @@ class MultilingualSpeechRecognition(CTCTask):
         wers = [scores[wer_key(language)] for language in pairs if has_word_boundaries(language)]
         scores["cer"] = statistics.fmean(cers) if cers else float("nan")
         scores["cer_sd"] = statistics.pstdev(cers) if cers else float("nan")
+        every_hypothesis = [h for hypotheses, _ in pairs.values() for h in hypotheses]
+        every_reference = [r for _, references in pairs.values() for r in references]
+        scores["cer_pooled"] = error_rate(every_hypothesis, every_reference, "char") if every_reference else float("nan")
         if wers:
             scores["wer"] = statistics.fmean(wers)
         return scores
@@ -119,7 +206,7 @@ class MultilingualSpeechRecognition(CTCTask):
     def chance(self, data: TaskData) -> ChanceLevel:
         """Decoding nothing: every error rate 100%, in every language (the spread then is 0, which is no result)."""
         languages = list(dict.fromkeys(language_of(u.uid) for u in data.splits["test"]))
-        metrics = {"cer": 1.0, **{cer_key(language): 1.0 for language in languages}}
+        metrics = {"cer": 1.0, "cer_pooled": 1.0, **{cer_key(language): 1.0 for language in languages}}
         spaced = [language for language in languages if has_word_boundaries(language)]
         if spaced:
             metrics.update({"wer": 1.0, **{wer_key(language): 1.0 for language in spaced}})

@@ -1,7 +1,11 @@
-"""ML-SUPERB's downstream ASR model: a linear pre-encoder, ESPnet's ``conv2d2`` subsampling, a small Transformer
-encoder and a CTC output layer (ESPnet ``egs2/ml_superb/asr1/conf/tuning/train_asr_s3prl_1h.yaml``: preencoder
-linear to 80, encoder transformer with output_size 256, 8 attention heads, 1024 linear units, 2 blocks, dropout 0.1,
-input_layer conv2d2, normalize_before true; decoder none, ctc_weight 1.0).
+"""ML-SUPERB's downstream ASR model: utterance mean normalisation, a linear pre-encoder, ESPnet's ``conv2d2``
+subsampling, a small Transformer encoder and a CTC output layer with ESPnet's CTC loss (ESPnet
+``egs2/ml_superb/asr1/conf/tuning/train_asr_s3prl_1h.yaml``: preencoder linear to 80, encoder transformer with
+output_size 256, 8 attention heads, 1024 linear units, 2 blocks, dropout 0.1, input_layer conv2d2, normalize_before
+true; decoder none, ctc_weight 1.0; ``run_multi.sh``: ``--feats_normalize utterance_mvn``).
+
+ESPnet's ``ESPnetASRModel.encode`` runs frontend (the weighted sum of the upstream's layers) -> specaug -> normalize ->
+preencoder -> encoder, so the normalisation sees the augmented features; :class:`MLSuperbCTCModel` keeps that order.
 """
 from __future__ import annotations
 
@@ -11,8 +15,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from upstream.featurizer import WeightedSumFeaturizer
+
 #: ``conv2d2`` needs this many input frames to give one output frame (3x3 kernel with stride 2, then 3x3).
 MIN_FRAMES = 7
+#: ESPnet's LayerNorm (``espnet/nets/pytorch_backend/transformer/layer_norm.py``) is torch's with this epsilon.
+LAYER_NORM_EPS = 1e-12
+
+
+def utterance_mean_normalise(features: Tensor, lengths: Tensor) -> Tensor:
+    """ESPnet's ``utterance_mvn`` with its defaults (``espnet2/layers/utterance_mvn.py``: norm_means=True,
+    norm_vars=False), the normaliser ``espnet2/tasks/asr.py`` builds by default and ``asr.sh`` keeps for
+    ``--feats_normalize utterance_mvn``: padding is zeroed, the mean over each utterance's valid frames is subtracted
+    from all its frames (the padding becomes minus the mean, as in ESPnet; no valid ``conv2d2`` output reads it)."""
+    valid = torch.arange(features.shape[1], device=features.device)[None, :] < lengths.to(features.device)[:, None]
+    features = features.masked_fill(~valid.unsqueeze(-1), 0.0)
+    mean = features.sum(dim=1, keepdim=True) / lengths.to(features.device, features.dtype).view(-1, 1, 1)
+    return features - mean
 
 
 def subsampled_lengths(lengths: Tensor) -> Tensor:
@@ -52,23 +71,58 @@ def sinusoidal_positions(frames: int, d_model: int, device: torch.device) -> Ten
 
 
 class TransformerCTCHead(nn.Module):
-    """Linear(D, preencoder_dim) -> conv2d2 -> ``num_blocks`` pre-norm Transformer layers -> LayerNorm -> Linear(V).
-    Returns (logits, lengths) at half the input frame rate. ``conv_channels`` None is ESPnet's (``d_model``)."""
+    """Utterance mean normalisation -> Linear(D, preencoder_dim) -> conv2d2 -> ``num_blocks`` pre-norm Transformer
+    layers -> LayerNorm -> Linear(V). Returns (logits, lengths) at half the input frame rate. ``conv_channels`` None
+    is ESPnet's (``d_model``)."""
 
     def __init__(self, input_dim: int, vocab_size: int, preencoder_dim: int = 80, d_model: int = 256,
                  attention_heads: int = 8, linear_units: int = 1024, num_blocks: int = 2, dropout: float = 0.1,
-                 conv_channels: int | None = None) -> None:
+                 conv_channels: int | None = None, normalise_means: bool = True) -> None:
         super().__init__()
+        self.normalise_means = normalise_means
         self.preencoder = nn.Linear(input_dim, preencoder_dim)
         self.subsampling = Conv2dSubsampling2(preencoder_dim, d_model, dropout, conv_channels)
         layer = nn.TransformerEncoderLayer(d_model, attention_heads, linear_units, dropout, batch_first=True,
-                                           norm_first=True)
+                                           norm_first=True, layer_norm_eps=LAYER_NORM_EPS)
         self.encoder = nn.TransformerEncoder(layer, num_blocks, enable_nested_tensor=False)
-        self.after_norm = nn.LayerNorm(d_model)
+        self.after_norm = nn.LayerNorm(d_model, eps=LAYER_NORM_EPS)
         self.output = nn.Linear(d_model, vocab_size)
 
     def forward(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        if self.normalise_means:
+            features = utterance_mean_normalise(features, lengths)
         hidden, lengths = self.subsampling(self.preencoder(features), lengths)
         padding = torch.arange(hidden.shape[1], device=hidden.device)[None, :] >= lengths[:, None]
         hidden = self.encoder(hidden, src_key_padding_mask=padding)
         return self.output(self.after_norm(hidden)), lengths
+
+
+class MLSuperbCTCModel(nn.Module):
+    """Weighted sum of hidden states -> (ESPnet's SpecAugment in training) -> :class:`TransformerCTCHead`; returns
+    (logits, lengths). ``specaug`` is called as ``specaug(features, lengths, generator)``."""
+
+    def __init__(self, featurizer: WeightedSumFeaturizer, head: TransformerCTCHead, specaug: nn.Module | None = None) -> None:
+        super().__init__()
+        self.featurizer = featurizer
+        self.head = head
+        self.specaug = specaug
+
+    def forward(self, features: tuple[list[Tensor], Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        hidden_states, lengths = features
+        combined, lengths = self.featurizer(hidden_states, lengths)
+        if self.specaug is not None and self.training:
+            combined = self.specaug(combined, lengths, generator)
+        return self.head(combined, lengths)
+
+
+def utterance_ctc_losses(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:
+    """Each utterance's CTC loss, -log p(target | frames), not divided by its length: torch's ``CTCLoss`` with
+    ``reduction="none", zero_infinity=True`` as ESPnet's ``CTC`` builds it (``espnet2/asr/ctc.py``, ctc_type builtin)."""
+    log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # (T, B, V)
+    return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=blank, reduction="none", zero_infinity=True)
+
+
+def espnet_ctc_loss(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:
+    """ESPnet's CTC loss of a batch: the sum of the utterances' losses over the batch size (``CTC.loss_fn``: "Batch-size
+    average", ``loss.sum() / size``), where torch's default would average each loss over its target length first."""
+    return utterance_ctc_losses(logits, lengths, targets, target_lengths, blank).sum() / logits.shape[0]

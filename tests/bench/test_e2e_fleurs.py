@@ -4,7 +4,8 @@ with the `mini` profile, through `bench run --task mlid,mlasr`.
 Chance: LID answering the most frequent test language gets 1/7 = 14.3% (70 test utterances, 10 per language); MLASR
 decoding nothing scores a CER of 100% in every language. Measured on this corpus, seed 0: LID with resemblyzer's
 pretrained GE2E speaker encoder 61.4% (Malay and Indonesian, which espeak-ng pronounces alike, are the confusion);
-MLASR with SUPERB's `fbank`, 300 steps: macro CER 48.7%, every language between 25% (id_id) and 84% (cmn_hans_cn).
+MLASR with SUPERB's `fbank`, 360 steps (the average of the 5 lowest dev losses of 8 evaluations, decoded by prefix
+search): macro CER 45.6%, pooled 39.1%, every language between 20% (id_id) and 90% (cmn_hans_cn).
 (SUPERB's `fbank` cannot do LID here: its per-utterance CMVN makes every time-mean zero, so a mean-pooled head sees
 nothing, as SUPERB's own FBANK row scores chance on KS.)
 """
@@ -41,7 +42,21 @@ def test_multilingual_asr_beats_chance_in_every_language(fleurs_runs):
     record = json.loads((fleurs_runs / "mlasr" / "fbank" / "result.json").read_text())
     metrics = record["metrics"]
     print("mlasr", {key: round(value, 3) for key, value in metrics.items()})
-    assert metrics["cer"] < 0.70  # [measured 48.7%]
+    assert metrics["cer"] < 0.70  # [measured 45.6%]
     for language in DEFAULT_LANGUAGES:
-        assert metrics[f"cer/{language}"] < 0.95, language  # [measured 25%-84%]
+        assert metrics[f"cer/{language}"] < 0.95, language  # [measured 20%-90%]
     assert metrics["cer_sd"] > 0 and "wer/th_th" not in metrics and "wer/en_us" in metrics
+    assert 0 < metrics["cer_pooled"] < 0.70  # [measured 39.1%]
+
+
+def test_multilingual_asr_decodes_the_average_of_its_best_dev_loss_checkpoints(fleurs_runs):
+    # ML-SUPERB: best_model_criterion [valid, loss, min], keep_nbest_models 5, decoding valid.loss.ave.pth
+    run = fleurs_runs / "mlasr" / "fbank"
+    result = json.loads((run / "result.json").read_text())
+    unit = json.loads((run / result["units"][0]["path"] / "record.json").read_text())
+    best = unit["checkpoints"]["best"]
+    evaluated = {entry["step"]: entry["loss"] for entry in unit["dev_history"]}
+    assert best["averaged"] is True and best["metric"] == "loss" and 1 <= len(best["steps"]) <= 5
+    assert best["values"] == sorted(best["values"]) == sorted(evaluated.values())[: len(best["steps"])]
+    assert all(evaluated[step] == value for step, value in zip(best["steps"], best["values"]))
+    assert "loss" in unit["metrics"]["dev"] and "loss" not in unit["metrics"]["test"]

@@ -36,7 +36,7 @@ def test_a_fleurs_download_runs_after_extraction_and_reports_beside_superb(tmp_p
     assert {f"acc/{language}" for language in ("en_us", "cmn_hans_cn", "th_th", "vi_vn")} <= set(mlid["metrics"])
     assert sum(value for key, value in mlid["metrics"].items() if key.startswith("confusion/en_us/")) == pytest.approx(1.0)
     mlasr = json.loads((runs / "mlasr" / "fbank_no_cmvn" / "result.json").read_text())
-    assert {"cer", "cer_sd", "wer", "cer/th_th", "wer/vi_vn"} <= set(mlasr["metrics"])
+    assert {"cer", "cer_sd", "cer_pooled", "wer", "cer/th_th", "wer/vi_vn"} <= set(mlasr["metrics"])
 
     # the FLEURS tasks get their own table and enter neither SUPERB score
     board = load_leaderboard([runs], "card", show_unlearned=True)
@@ -54,7 +54,7 @@ def test_a_fleurs_download_runs_after_extraction_and_reports_beside_superb(tmp_p
     markdown = (out / "leaderboard.md").read_text()
     superb_table, fleurs_part = markdown.split("## Multilingual (FLEURS)")
     assert not any(line.startswith("| fbank_no_cmvn") for line in superb_table.splitlines())  # no SUPERB record
-    assert "| Model | LID acc↑ (%) | CER avg↓ (%) | CER SD↓ (%) | CER en_us↓ (%)" in fleurs_part
+    assert "| Model | LID acc↑ (%) | CER avg↓ (%) | CER SD↓ (%) | CER pooled↓ (%) | CER en_us↓ (%)" in fleurs_part
     assert "### LID confusion, fbank_no_cmvn" in fleurs_part and "No published reference rows" in fleurs_part
     assert (out / "figures" / "multilingual.png").is_file()
     assert "Multilingual (FLEURS)" in (out / "leaderboard.tex").read_text()

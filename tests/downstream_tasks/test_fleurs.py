@@ -35,7 +35,8 @@ def test_the_default_languages_are_the_configs_and_the_columns():
         yaml = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / f"{task}.yaml")
         assert list(yaml.superb.data.languages) == list(DEFAULT_LANGUAGES)
     columns = [metric.column for metric in get_task("mlasr").metadata.metrics if metric.column]
-    assert columns[2:] == [f"mlasr_cer_{language}" for language in DEFAULT_LANGUAGES]
+    assert columns[:3] == ["mlasr_cer", "mlasr_cer_sd", "mlasr_cer_pooled"]
+    assert columns[3:] == [f"mlasr_cer_{language}" for language in DEFAULT_LANGUAGES]
 
 
 def test_task_all_stays_superb_and_fleurs_is_a_group():
@@ -102,7 +103,7 @@ def test_mlasr_shares_one_vocabulary_and_scores_each_language(fleurs_root):
     assert vocabulary[: len(SPECIALS)] == SPECIALS and "|" in vocabulary
     assert {"t", "我", "ฉ", "đ"} <= set(vocabulary) and " " not in vocabulary
     english = next(u for u in data.splits["train"] if u.uid.startswith("fleurs/en_us"))
-    assert english.label[-1] == EOS and "".join(vocabulary[t] for t in english.label[:-1]) == english.text.replace(" ", "|")
+    assert EOS not in english.label and "".join(vocabulary[t] for t in english.label) == english.text.replace(" ", "|")
     test = data.splits["test"]
     assert all(t != UNK for u in data.splits["train"] for t in u.label)
 
@@ -134,6 +135,9 @@ def test_mlasr_shares_one_vocabulary_and_scores_each_language(fleurs_root):
     assert metrics["wer"] == pytest.approx(statistics.fmean([0.0, metrics["wer/vi_vn"]]))
     chance = task.chance(data)
     assert chance.metrics["cer"] == 1.0 and chance.metrics["cer/th_th"] == 1.0 and "wer/th_th" not in chance.metrics
+    references = [u.text for u in test]
+    hypotheses = [task.hypothesis(p, u, data) for p, u in zip(predictions, test)]
+    assert metrics["cer_pooled"] == pytest.approx(jiwer.cer(references, hypotheses))  # all languages' characters at once
 
 
 def test_mlasr_maps_unseen_characters_to_unk(fleurs_root, tmp_path):
@@ -145,7 +149,7 @@ def test_mlasr_maps_unseen_characters_to_unk(fleurs_root, tmp_path):
     tsv.write_text("\t".join(fields) + "\n", encoding="utf-8")
     data = get_task("mlasr").load(root, None, config())
     utterance = next(u for u in data.splits["test"] if u.uid.startswith("fleurs/en_us"))
-    assert utterance.text == "zqx" and list(utterance.label) == [UNK, UNK, UNK, EOS]
+    assert utterance.text == "zqx" and list(utterance.label) == [UNK, UNK, UNK]
 
 
 def test_mlid_records_per_language_accuracy_and_a_confusion_matrix(fleurs_root):
