@@ -18,7 +18,8 @@ for arg in "$@"; do
   esac
 done
 
-# 1) System packages: espeak-ng and sox synthesise the superb-mini corpus.
+# 1) System packages: espeak-ng and sox synthesise the superb-mini corpus; sox also trims ASV's audio at run time
+#    (the s3prl recipe's `silence` effect, benchcore/sox_effects.py).
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)

@@ -34,7 +34,8 @@ BENCHMARKS: dict[str, BenchmarkInfo] = {
         "Transformer head). Both train on a fixed budget per language, ML-SUPERB's 1 hour by default "
         "(data.train_hours_per_language), and enter neither the Overall Score nor SUPERB_s.",
         "CER avg: the mean of the per-language CERs; CER SD: their population standard deviation across languages "
-        "(ML-SUPERB 2.0 reports that spread). Text is normalised as ML-SUPERB does (lower case, no punctuation; no "
+        "(ML-SUPERB 2.0 reports that spread); CER pooled: every language's character errors over all their reference "
+        "characters (ML-SUPERB's sclite scoring). Text is normalised as ML-SUPERB does (lower case, no punctuation; no "
         "spaces in Chinese, Japanese and Thai, which are scored by CER only).",
         "No published reference rows: ML-SUPERB and ML-SUPERB 2.0 publish numbers on their own mixtures of corpora "
         "and languages, not on FLEURS alone with these languages and heads, so none is comparable; every row here is "

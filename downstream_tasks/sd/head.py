@@ -40,13 +40,16 @@ def permutations(num_speakers: int) -> list[tuple[int, ...]]:
 
 def frame_accuracies(logits: Tensor, labels: Tensor, lengths: Tensor, permutation_index: Tensor) -> list[float]:
     """Per utterance, s3prl's ``correct / num_frames`` of ``calc_diarization_error``: the fraction of (frame, speaker)
-    decisions ``logit > 0`` that match the labels in the PIT-chosen order, over valid frames."""
+    decisions ``logit > 0`` that match the labels in the PIT-chosen order, over valid frames; 0 for an utterance with
+    no reference speech, as `diarization/expert.py` `_get_train_loss` records it (its ``else`` branch: every
+    measure 0 when nothing is scored). The recipe selects its checkpoint on the mean of these."""
     orders = permutations(labels.shape[2])
     accuracies = []
     for row, length in enumerate(lengths.tolist()):
         truth = labels[row, :length][:, list(orders[int(permutation_index[row])])]
         decided = (logits[row, :length] > 0).to(truth.dtype)
-        accuracies.append(float((decided == truth).float().mean()) if length > 0 else 0.0)
+        scored = length > 0 and bool(truth.any())
+        accuracies.append(float((decided == truth).float().mean()) if scored else 0.0)
     return accuracies
 
 
