@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import using_cache_root
+from benchcore.progress import progress_bars
 from bench.cache import PooledCache, PooledCacheKey, audio_effects, loader_gain_db
 from bench.config import load_task_config
 from bench.crops import BLOCK_MEAN, WAVEFORM, crop_mode, may_be_cropped
@@ -106,7 +107,8 @@ class TaskRun:
         self.directory = output_dir / task.name / slug(upstream.name)
         self.folds = list(task.folds)
         task.prepare(self.info)
-        with using_cache_root(cache_root):  # caches a reader makes (ASV's trimmed audio) follow --cache-dir too
+        # caches a reader makes (ASV's trimmed audio) follow --cache-dir too, and its progress bars --quiet
+        with using_cache_root(cache_root), progress_bars(progress):
             loaded = {fold: task.load(data_root, fold, self.config) for fold in self.folds}
         self.data, missing = refuse_or_drop_missing(task, loaded, data_root, bool(self.config.data.allow_missing))
         files = {(u.uid, u.path.stat().st_size) for data in self.data.values() for u in data.all_utterances()}

@@ -137,8 +137,11 @@ class SoxChain:
     def lengths(self, paths: Iterable[str | os.PathLike], progress: bool | None = None,
                 workers: int | None = None) -> list[int]:
         """:meth:`length` of every path, in order. Files without an entry run sox in ``workers`` parallel processes
-        (default: the cores this process may use), with a progress bar (``progress=None``: on a terminal only)."""
+        (default: the cores this process may use), with a progress bar (``progress=None``: on a terminal, unless the
+        run is `--quiet`: :mod:`benchcore.progress`)."""
         from tqdm import tqdm
+
+        from benchcore.progress import tqdm_disable
 
         paths = list(paths)
         lengths: list[int | None] = [_entry_length(self.entry(path)) for path in paths]
@@ -147,7 +150,7 @@ class SoxChain:
             workers = workers or len(os.sched_getaffinity(0))
             with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, \
                     tqdm(total=len(todo), desc=f"sox {self.signature}", unit="file",
-                         disable=None if progress is None else not progress) as bar:
+                         disable=tqdm_disable() if progress is None else not progress) as bar:
                 for index, length in zip(todo, pool.map(self.length, [paths[i] for i in todo])):
                     lengths[index] = length
                     bar.update()

@@ -160,3 +160,32 @@ def test_a_file_of_silence_leaves_nothing_and_loading_it_says_so(tmp_path):
     assert chain.length(source) == 0
     with pytest.raises(BenchError, match="quiet.wav.*data.trim_silence=false"):
         chain.load(source)
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, so tqdm's `disable=None` draws the bar."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("shown", [True, False])
+def test_the_sox_bar_shows_on_a_terminal_unless_the_run_is_quiet(shown, tmp_path, monkeypatch):
+    from benchcore.progress import progress_bars
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    files = [write_speech_with_silences(tmp_path / f"{i}.wav", seed=i) for i in range(2)]
+    with progress_bars(shown):  # what `bench run` binds around its readers: not --quiet
+        s3prl_sv_chain(-3.0, tmp_path / "cache").lengths(files)
+    assert ("sox" in "".join(terminal.written)) == shown
