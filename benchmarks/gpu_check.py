@@ -155,6 +155,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry", action="store_true", help="CPU, tiny models, a few utterances: checks that the script runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--mini-root", type=Path, default=None,
+                        help="an existing superb-mini (tiny with --dry, else small) to use instead of generating one")
     args = parser.parse_args()
     device = "cpu" if args.dry else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
@@ -170,7 +172,8 @@ def main() -> int:
         large = tiny if args.dry else random_hubert(work / "large", **LARGE)
         generator = torch.Generator().manual_seed(0)
         waveforms = [0.1 * torch.randn(int(16000 * seconds), generator=generator) for seconds in (1.0, 2.5, 4.0)]
-        mini = generate_corpus(work / "superb-mini", seed=0, size="tiny" if args.dry else "small", progress=False)
+        mini = args.mini_root or generate_corpus(work / "superb-mini", seed=0, size="tiny" if args.dry else "small",
+                                                 progress=False)
         vox = voxceleb1_corpus(work / "voxceleb1", 200 if args.dry else 2000)
         stages = [("hidden states", lambda: hidden_state_agreement(base, device, waveforms)),
                   ("extraction", lambda: extraction_ratio(large, device, vox, work, 8 if args.dry else 512, not args.dry)),

@@ -15,8 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_gpu_check_runs_in_dry_mode(tmp_path):
-    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry", "--json", str(tmp_path / "rows.json")], cwd=ROOT,
+def test_gpu_check_runs_in_dry_mode(tmp_path, mini_tiny):
+    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry", "--json", str(tmp_path / "rows.json"), "--mini-root",
+                          str(mini_tiny)], cwd=ROOT,
                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     rows = {row["check"].split(" (")[0].split(",")[0]: row for row in json.loads((tmp_path / "rows.json").read_text())}
