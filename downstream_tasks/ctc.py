@@ -119,19 +119,13 @@ class SpecAugment(nn.Module):
     utterance draws its own widths and starts, and a start lies below the masked axis's size (the longest utterance
     of the batch, for time) minus the widest mask drawn for the whole batch. The draws come from the trainer's
     generator, so a resumed run draws the same masks, in s3prl's order and shapes: a generator seeded like s3prl's
-    global RNG draws s3prl's masks.
-
-    ``time_mask_ratio`` gives ESPnet's `MaskAlongAxisVariableMaxWidth` (ML-SUPERB's `time_mask_width_ratio_range`
-    upper bound) instead of ``time_mask_width``: time masks of 0 to floor(ratio x frames) - 1 frames, none when that
-    bound is 0."""
+    global RNG draws s3prl's masks. (MLASR uses ESPnet's variant, :mod:`downstream_tasks.espnet_specaug`.)"""
 
     def __init__(self, warp_window: int = 5, time_mask_width: tuple[int, int] = (0, 40), num_time_masks: int = 2,
-                 freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4,
-                 time_mask_ratio: float | None = None) -> None:
+                 freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4) -> None:
         super().__init__()
         self.warp_window = warp_window
         self.time_mask_width, self.num_time_masks = time_mask_width, num_time_masks
-        self.time_mask_ratio = time_mask_ratio
         self.freq_mask_width, self.num_freq_masks = freq_mask_width, num_freq_masks
 
     def forward(self, features: Tensor, lengths: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -141,11 +135,8 @@ class SpecAugment(nn.Module):
         features = self._time_warp(features, valid, generator)
         batch, frames, dims = features.shape
         longest = max(valid)  # s3prl pads the batch to its longest utterance before masking
-        time_width = self.time_mask_width
-        if self.time_mask_ratio is not None:
-            time_width = (time_width[0], int(self.time_mask_ratio * longest))
         feature_mask = self._mask(batch, dims, self.freq_mask_width, self.num_freq_masks, generator)
-        time_mask = self._mask(batch, longest, time_width, self.num_time_masks, generator)
+        time_mask = self._mask(batch, longest, self.time_mask_width, self.num_time_masks, generator)
         time_mask = F.pad(time_mask, (0, frames - longest))
         mask = feature_mask[:, None, :] | time_mask[:, :, None]
         return features.masked_fill(mask.to(features.device), 0.0)
@@ -155,7 +146,7 @@ class SpecAugment(nn.Module):
               generator: torch.Generator | None) -> Tensor:
         """(batch, size) bool: ``count`` spans per row, as s3prl's `MaskAlongAxis.mask_along_axis` draws them."""
         low, high = width_range
-        if count <= 0 or high <= low:  # ESPnet's variable-width masks skip when the bound is 0; s3prl asserts high > low
+        if count <= 0:
             return torch.zeros(batch, size, dtype=torch.bool)
         widths = torch.randint(low, high, (batch, count), generator=generator)
         starts = torch.randint(0, max(1, size - int(widths.max())), (batch, count), generator=generator)
@@ -182,9 +173,10 @@ class SpecAugment(nn.Module):
 
 
 class FrameCTCModel(nn.Module):
-    """Weighted sum of hidden states -> (SpecAugment in training) -> CTC head; returns (logits, lengths)."""
+    """Weighted sum of hidden states -> (SpecAugment in training) -> CTC head; returns (logits, lengths). ``specaug`` is
+    called as ``specaug(features, lengths, generator)``: s3prl's (:class:`SpecAugment`) or ESPnet's (MLASR)."""
 
-    def __init__(self, featurizer: WeightedSumFeaturizer, head: nn.Module, specaug: SpecAugment | None = None) -> None:
+    def __init__(self, featurizer: WeightedSumFeaturizer, head: nn.Module, specaug: nn.Module | None = None) -> None:
         super().__init__()
         self.featurizer = featurizer
         self.head = head

@@ -38,15 +38,14 @@ from torch import Tensor, nn
 from downstream_tasks.base import CheckpointRule, FeatureSource, SplitScore, TaskData, Utterance, eval_batches
 from downstream_tasks.bucketing import num_samples
 from downstream_tasks.chance import ChanceLevel
-from downstream_tasks.ctc import BLANK, EOS, SPECIALS, UNK, CTCTask, character_text, greedy_decode
+from downstream_tasks.ctc import BLANK, EOS, SPECIALS, UNK, CTCTask, FrameCTCModel, character_text, greedy_decode
 from downstream_tasks.ctc_prefix_search import ctc_prefix_search_batch
 from downstream_tasks.espnet_specaug import ESPnetSpecAug
 from downstream_tasks.fleurs import (BENCHMARK, CORPUS, DEFAULT_LANGUAGES, SAMPLE_RATE, FleursUtterance,
                                      has_word_boundaries, load_fleurs, normalise)
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
-from downstream_tasks.transformer_ctc import (MLSuperbCTCModel, TransformerCTCHead, espnet_ctc_loss,
-                                              utterance_ctc_losses)
+from downstream_tasks.transformer_ctc import TransformerCTCHead, espnet_ctc_loss, utterance_ctc_losses
 from upstream.featurizer import WeightedSumFeaturizer
 
 WORD_BOUNDARY = "|"
@@ -129,13 +128,13 @@ class MultilingualSpeechRecognition(CTCTask):
         """The average of the 5 evaluations with the lowest dev loss (ESPnet's ``valid.loss.ave_5best.pth``)."""
         return [CheckpointRule("best", "loss", False, average_best=AVERAGED_CHECKPOINTS)]
 
-    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> MLSuperbCTCModel:
+    def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> FrameCTCModel:
         head = config.head
         model_head = TransformerCTCHead(hidden_size, len(data.label_names[0]), int(head.preencoder_dim), int(head.d_model),
                                         int(head.attention_heads), int(head.linear_units), int(head.num_blocks),
                                         float(head.dropout), head.get("conv_channels"))
         specaug = ESPnetSpecAug() if config.get("specaug", False) else None
-        return MLSuperbCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
+        return FrameCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
 
     def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
         """ESPnet's sorted batches (`data.bucketing`, on in the recipe's ``batch_type: sorted``); None: plain shuffling."""

@@ -5,7 +5,8 @@ output_size 256, 8 attention heads, 1024 linear units, 2 blocks, dropout 0.1, in
 true; decoder none, ctc_weight 1.0; ``run_multi.sh``: ``--feats_normalize utterance_mvn``).
 
 ESPnet's ``ESPnetASRModel.encode`` runs frontend (the weighted sum of the upstream's layers) -> specaug -> normalize ->
-preencoder -> encoder, so the normalisation sees the augmented features; :class:`MLSuperbCTCModel` keeps that order.
+preencoder -> encoder, so the normalisation sees the augmented features: the task wraps :class:`TransformerCTCHead`
+(normalisation first) in :class:`downstream_tasks.ctc.FrameCTCModel`, which applies SpecAugment before the head.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from upstream.featurizer import WeightedSumFeaturizer
 
 #: ``conv2d2`` needs this many input frames to give one output frame (3x3 kernel with stride 2, then 3x3).
 MIN_FRAMES = 7
@@ -95,24 +95,6 @@ class TransformerCTCHead(nn.Module):
         padding = torch.arange(hidden.shape[1], device=hidden.device)[None, :] >= lengths[:, None]
         hidden = self.encoder(hidden, src_key_padding_mask=padding)
         return self.output(self.after_norm(hidden)), lengths
-
-
-class MLSuperbCTCModel(nn.Module):
-    """Weighted sum of hidden states -> (ESPnet's SpecAugment in training) -> :class:`TransformerCTCHead`; returns
-    (logits, lengths). ``specaug`` is called as ``specaug(features, lengths, generator)``."""
-
-    def __init__(self, featurizer: WeightedSumFeaturizer, head: TransformerCTCHead, specaug: nn.Module | None = None) -> None:
-        super().__init__()
-        self.featurizer = featurizer
-        self.head = head
-        self.specaug = specaug
-
-    def forward(self, features: tuple[list[Tensor], Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        hidden_states, lengths = features
-        combined, lengths = self.featurizer(hidden_states, lengths)
-        if self.specaug is not None and self.training:
-            combined = self.specaug(combined, lengths, generator)
-        return self.head(combined, lengths)
 
 
 def utterance_ctc_losses(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:
