@@ -125,6 +125,14 @@ def test_pooled_cer_weights_languages_by_their_characters(fleurs_root):
     assert task.chance(data).metrics["cer_pooled"] == 1.0
 
 
+def _tiny_model(task, data, dropout: float, specaug: bool, seed: int) -> torch.nn.Module:
+    """MLASR's model on one 6-dim hidden state, a one-block Transformer of 16 dims, initialised under ``seed``."""
+    head = OmegaConf.create({"head": {"preencoder_dim": 8, "d_model": 16, "attention_heads": 2, "linear_units": 16,
+                                      "num_blocks": 1, "dropout": dropout, "conv_channels": 4}, "specaug": specaug})
+    torch.manual_seed(seed)
+    return task.build_model(1, 6, data, head)
+
+
 class _Frames:
     """A feature source over fixed (1, T, D) frames per utterance (one "layer")."""
 
@@ -142,10 +150,7 @@ def test_dev_loss_is_the_mean_utterance_loss_whatever_the_batch_size(fleurs_root
     # the batch size, so valid.loss is the mean utterance loss over dev, in eval mode
     task = get_task("mlasr")
     data = task.load(fleurs_root, None, config())
-    head = OmegaConf.create({"head": {"preencoder_dim": 8, "d_model": 16, "attention_heads": 2, "linear_units": 16,
-                                      "num_blocks": 1, "dropout": 0.1, "conv_channels": 4}, "specaug": True})
-    torch.manual_seed(0)
-    model = task.build_model(1, 6, data, head)
+    model = _tiny_model(task, data, dropout=0.1, specaug=True, seed=0)
     generator = torch.Generator().manual_seed(0)
     frames = {split: [torch.randn(int(torch.randint(20, 40, (1,), generator=generator)), 6, generator=generator)
                       for _ in utterances] for split, utterances in data.splits.items()}
@@ -289,10 +294,7 @@ def test_prefix_search_matches_espnets_recursions_on_a_longer_utterance():
 def test_final_scoring_decodes_with_the_prefix_search(fleurs_root, tmp_path):
     task = get_task("mlasr")
     data = task.load(fleurs_root, None, config())
-    head = OmegaConf.create({"head": {"preencoder_dim": 8, "d_model": 16, "attention_heads": 2, "linear_units": 16,
-                                      "num_blocks": 1, "dropout": 0.0, "conv_channels": 4}, "specaug": False})
-    torch.manual_seed(1)
-    model = task.build_model(1, 6, data, head)
+    model = _tiny_model(task, data, dropout=0.0, specaug=False, seed=1)
     generator = torch.Generator().manual_seed(1)
     frames = {split: [torch.randn(30, 6, generator=generator) for _ in utterances] for split, utterances in data.splits.items()}
     final = task.score_split(model, data, _Frames(frames), "test", 4, output_dir=tmp_path)
