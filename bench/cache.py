@@ -13,7 +13,10 @@ and only the selected layers), memory-mapped when read.
 Layout: ``<cache-root>/<layout>/<key>/`` with ``meta.json`` (what the key stands for) and shards written
 atomically, each as ``<id>.means.npy`` (blocks, L, D), ``<id>.counts.npy`` (blocks,) and ``<id>.json``
 (utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and
-is ignored, so a killed extraction resumes with the utterances it had not finished. Fills of one cache by several
+is ignored, so a killed extraction resumes with the utterances it had not finished. The JSON records each array file's
+byte size and xxh3_128 checksum (:mod:`benchcore.integrity`): sizes are checked whenever the index is read, checksums the
+first time a process reads a shard, and a damaged shard is moved aside to ``damaged/`` with one warning line, its
+utterances then missing, so the same run encodes them again (:meth:`PooledCache._checked_shard`). Fills of one cache by several
 processes are ordered by file locks under ``locks/`` (see :meth:`PooledCache._fill_lock`): an utterance is encoded
 once and stored in one shard (only two suites that split the cache different ways can encode a batch twice, and it
 is still committed once).
@@ -27,7 +30,6 @@ import math
 import os
 import shutil
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -38,6 +40,9 @@ from tqdm import tqdm
 
 from benchcore.atomic import write_json_atomic, write_npy_atomic
 from benchcore.cache_root import default_cache_root
+from benchcore.errors import BenchError
+from benchcore.integrity import check_file, file_facts, warn
+from bench.encode import encode
 from bench.locks import file_lock
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream
@@ -115,10 +120,8 @@ def block_means(hidden_states: torch.Tensor, block_frames: int | None) -> tuple[
 def pooled_mean(means: np.ndarray, counts: np.ndarray) -> torch.Tensor:
     """(blocks, L, D) block means and their frame counts -> the (L, D) float32 frame-weighted mean: the row a pooled
     head reads, over the whole utterance or over a block-aligned crop (a slice of the blocks)."""
-    with warnings.catch_warnings():  # memory-mapped shards are read-only, and are only read here
-        warnings.simplefilter("ignore", UserWarning)
-        weights = torch.from_numpy(np.asarray(counts, dtype=np.float32))
-        block = torch.from_numpy(np.asarray(means, dtype=np.float32))
+    weights = torch.from_numpy(np.asarray(counts, dtype=np.float32))
+    block = torch.from_numpy(np.asarray(means, dtype=np.float32))
     return torch.einsum("b,bld->ld", weights, block) / weights.sum()
 
 
@@ -181,11 +184,9 @@ class CachedFeatures:
         lengths = torch.tensor([view.shape[0] for view in views])
         num_layers, dim = views[0].shape[1:]
         stacked = torch.empty((num_layers, len(views), int(lengths.max()), dim), dtype=torch.float32)
-        with warnings.catch_warnings():  # the memory-mapped shards are read-only, and are only read here
-            warnings.simplefilter("ignore", UserWarning)
-            for row, view in enumerate(views):  # torch's strided converting copy: 3-4x numpy's here
-                stacked[:, row, : view.shape[0]] = torch.from_numpy(view).permute(1, 0, 2)
-                stacked[:, row, view.shape[0] :] = 0.0  # the padding (writing each page once: no zero-fill first)
+        for row, view in enumerate(views):  # torch's strided converting copy: 3-4x numpy's here
+            stacked[:, row, : view.shape[0]] = torch.from_numpy(view).permute(1, 0, 2)
+            stacked[:, row, view.shape[0] :] = 0.0  # the padding (writing each page once: no zero-fill first)
         return stacked, lengths
 
 
@@ -204,10 +205,16 @@ def worker_part(utterances: Sequence[Utterance], worker_index: int, num_workers:
     return [utterance for batch in batches[worker_index::num_workers] for utterance in batch]
 
 
+ARRAY_SUFFIXES = (".means.npy", ".counts.npy")
+
+
 class PooledCache:
-    def __init__(self, key: PooledCacheKey, root: Path | None = None) -> None:
+    def __init__(self, key: PooledCacheKey, root: Path | None = None, repairs: list[dict] | None = None) -> None:
         self.key = key
-        self.directory = (root or default_cache_root()) / key.layout / key.digest()
+        self.root = root or default_cache_root()
+        self.directory = self.root / key.layout / key.digest()
+        #: the damaged shards this object moved aside (a run passes its own list, and its record lists them)
+        self.repairs: list[dict] = [] if repairs is None else repairs
 
     # ---- index ----------------------------------------------------------------------------------
     def _shard_jsons(self) -> list[Path]:
@@ -217,10 +224,36 @@ class PooledCache:
         """uid -> (shard id, first block, number of blocks, audio file size), from all shards or the given ones."""
         index: dict[str, tuple[str, int, int, int]] = {}
         for shard_json in self._shard_jsons() if shard_jsons is None else shard_jsons:
-            shard = json.loads(shard_json.read_text())
+            shard = self._checked_shard(shard_json)
+            if shard is None:
+                continue
             for uid, size, first, count in zip(shard["uids"], shard["sizes"], shard["first_block"], shard["num_blocks"]):
                 index[uid] = (shard_json.stem, first, count, size)
         return index
+
+    def _checked_shard(self, shard_json: Path) -> dict | None:
+        """The shard's index when its files are intact, else None after moving it aside (its utterances are then
+        missing, and the next fill encodes them again). None too when another process moved it aside first."""
+        try:
+            shard = json.loads(shard_json.read_text())
+            damage = shard_damage(shard_json, shard)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            shard, damage = {}, f"its index is unreadable ({type(error).__name__})"
+        if damage is None:
+            return shard
+        self._move_aside(shard_json, damage, len(shard.get("uids", [])))
+        return None
+
+    def _move_aside(self, shard_json: Path, damage: str, num_utterances: int) -> None:
+        destination = move_shard_aside(shard_json, damage, self.root)
+        if destination is None:
+            return
+        warn(f"feature cache shard {shard_json} is damaged ({damage}); moved aside to {destination}; its "
+             f"{num_utterances} utterances are encoded again")
+        self.repairs.append({"shard": shard_json.stem, "cache": self.directory.name, "damage": damage,
+                             "utterances": num_utterances, "moved_to": str(destination)})
 
     def missing(self, utterances: Sequence[Utterance]) -> list[Utterance]:
         return _not_in(self._index(), utterances)
@@ -286,7 +319,7 @@ class PooledCache:
             for batch_start in range(0, len(shard), batch_size):
                 batch = shard[batch_start : batch_start + batch_size]
                 waveforms = [encoder_input(u, self.key.gain_db) for u in batch]
-                output = upstream(waveforms)
+                output = encode(upstream, waveforms, [str(u.path) for u in batch], [u.segment is None for u in batch])
                 stacked = torch.stack(output["hidden_states"]).cpu()
                 if layers is not None:
                     stacked = stacked[layers]
@@ -300,14 +333,16 @@ class PooledCache:
                     total += len(utterance_counts)
                 bar.update(len(batch))
             shard_id = f"{time.time_ns()}-{os.getpid()}"
-            write_npy_atomic(self.directory / "shards" / f"{shard_id}.means.npy", np.concatenate(means))
-            write_npy_atomic(self.directory / "shards" / f"{shard_id}.counts.npy", np.concatenate(counts))
-            self._commit_shard(shard_id, shard, first_block, num_blocks, known_shards)
+            files = {}
+            for suffix, arrays in zip(ARRAY_SUFFIXES, (means, counts)):
+                path = write_npy_atomic(self.directory / "shards" / f"{shard_id}{suffix}", np.concatenate(arrays))
+                files[suffix.lstrip(".")] = file_facts(path)
+            self._commit_shard(shard_id, shard, first_block, num_blocks, known_shards, files)
         bar.close()
         return len(todo)
 
     def _commit_shard(self, shard_id: str, shard: list[Utterance], first_block: list[int], num_blocks: list[int],
-                      known_shards: set[str]) -> None:
+                      known_shards: set[str], files: dict[str, dict]) -> None:
         """Write the shard's JSON (which commits it), leaving out utterances another process committed since
         `known_shards` were listed: the locks of :meth:`_fill_lock` already prevent that, except between sharded
         fills split different ways, and this keeps every utterance in one shard even then. Blocks left out stay in
@@ -319,12 +354,13 @@ class PooledCache:
             known_shards.update(path.name for path in fresh)
             keep = [row for row, utterance in enumerate(shard) if utterance.uid in still_missing]
             if not keep:  # all of it was committed meanwhile: the arrays are an uncommitted leftover
-                for suffix in (".means.npy", ".counts.npy"):
+                for suffix in ARRAY_SUFFIXES:
                     Path(f"{base}{suffix}").unlink(missing_ok=True)
                 return
             write_json_atomic(f"{base}.json", {
                 "uids": [shard[row].uid for row in keep], "sizes": [shard[row].path.stat().st_size for row in keep],
                 "first_block": [first_block[row] for row in keep], "num_blocks": [num_blocks[row] for row in keep],
+                "files": files,
             })
             known_shards.add(f"{shard_id}.json")
 
@@ -332,6 +368,9 @@ class PooledCache:
     def load(self, utterances: Sequence[Utterance]) -> CachedFeatures:
         index = self._index()
         absent = [u.uid for u in utterances if u.uid not in index]
+        if absent and self.repairs:  # a shard found damaged here, after this run's fill (a `bench suite` unit job)
+            raise BenchError(f"{len(absent)} utterances of a damaged feature-cache shard were moved aside (first: "
+                             f"{absent[0]}); rerun the same command to encode them again")
         if absent:
             raise RuntimeError(f"{len(absent)} utterances are not in the cache (first: {absent[0]}); fill it first")
         block_seconds = self.key.block_seconds
@@ -341,12 +380,82 @@ class PooledCache:
             shard_id, first, count, _ = index[utterance.uid]
             if shard_id not in shards:
                 base = self.directory / "shards" / shard_id
-                shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="r"), np.load(f"{base}.counts.npy", mmap_mode="r"))
+                # copy-on-write maps: writable arrays to torch (no "not writable" warning), and nothing is ever written
+                shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="c"), np.load(f"{base}.counts.npy", mmap_mode="c"))
             shard_means, shard_counts = shards[shard_id]
             views.append((shard_means[first : first + count], shard_counts[first : first + count]))
             pooled = self.key.layout == "pooled"
             crop_blocks.append(crop_block_count(utterance.random_crop_seconds, block_seconds) if pooled else None)
         return CachedFeatures(views, crop_blocks)
+
+
+def shard_damage(shard_json: Path, shard: dict, full: bool = False) -> str | None:
+    """What is wrong with a committed shard's array files, or None. Shards record each file's size and checksum
+    (:func:`benchcore.integrity.check_file`: the size always, the checksum once per process or every time with ``full``);
+    shards written before checksums existed are only checked for being cut short (their .npy header against the size)."""
+    base = shard_json.with_suffix("")
+    files = shard.get("files")
+    if files is None:
+        for suffix in ARRAY_SUFFIXES:
+            try:
+                np.load(f"{base}{suffix}", mmap_mode="r")
+            except FileNotFoundError:
+                return f"{base.name}{suffix} is missing"
+            except (ValueError, OSError, EOFError):
+                return f"{base.name}{suffix} is cut short"
+        return None
+    for suffix in ARRAY_SUFFIXES:
+        damage = check_file(f"{base}{suffix}", files[suffix.lstrip(".")], full=full)
+        if damage is not None:
+            return damage
+    return None
+
+
+def move_shard_aside(shard_json: Path, damage: str, root: Path) -> Path | None:
+    """Uncommit a damaged shard (its JSON moves first, atomically) and keep its files in ``<cache>/damaged/<shard>/`` for
+    inspection; return where they went, or None when another process moved it first."""
+    destination = shard_json.parent.parent / "damaged" / shard_json.stem
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+        shard_json.rename(destination / shard_json.name)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise BenchError(f"feature cache shard {shard_json} is damaged ({damage}) and cannot be moved aside "
+                         f"({error.strerror}); run `bench cache verify --repair --cache-dir {root}` with write access, "
+                         "or give another --cache-dir") from None
+    for suffix in ARRAY_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            shard_json.with_name(shard_json.stem + suffix).rename(destination / (shard_json.stem + suffix))
+    return destination
+
+
+def verify_caches(root: Path | None = None, repair: bool = False) -> list[dict]:
+    """Check every shard of every feature cache under ``root`` in full (sizes and checksums, whatever this process read
+    before); with ``repair``, move the damaged ones aside (the next run encodes their utterances again). One entry per
+    cache: its key, kind, shard counts, and each damaged shard with what is wrong."""
+    root = root or default_cache_root()
+    report = []
+    for directory in sorted(root.glob("*/*")):
+        shard_jsons = sorted(directory.glob("shards/*.json"))
+        if not shard_jsons:
+            continue
+        entry = {"key": directory.name, "kind": directory.parent.name, "path": str(directory), "shards": len(shard_jsons),
+                 "without_checksums": 0, "damaged": []}
+        for shard_json in shard_jsons:
+            try:
+                shard = json.loads(shard_json.read_text())
+                entry["without_checksums"] += "files" not in shard
+                damage = shard_damage(shard_json, shard, full=True)
+            except (OSError, ValueError, TypeError, KeyError) as error:
+                shard, damage = {}, f"its index is unreadable ({type(error).__name__})"
+            if damage is None:
+                continue
+            moved = move_shard_aside(shard_json, damage, root) if repair else None
+            entry["damaged"].append({"shard": str(shard_json), "damage": damage, "utterances": len(shard.get("uids", [])),
+                                     "moved_to": None if moved is None else str(moved)})
+        report.append(entry)
+    return report
 
 
 def _not_in(index: dict[str, tuple[str, int, int, int]], utterances: Sequence[Utterance]) -> list[Utterance]:

@@ -7,19 +7,51 @@ what a rule has kept is part of the resume state, so a killed unit resumes to th
 """
 from __future__ import annotations
 
+import io
+import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from benchcore.atomic import atomic_path
+from benchcore.atomic import write_bytes_atomic
+from benchcore.errors import BenchError
+from benchcore.integrity import warn
 from downstream_tasks.base import CheckpointRule, checkpoint_file
 
 
-def _save(path: Path, content: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(content, tmp)
+def plain(content: Any) -> Any:
+    """``content`` with numpy scalars turned into Python numbers and tuples into lists: what ``weights_only`` loading
+    accepts beside tensors (metric values may be numpy floats)."""
+    return json.loads(json.dumps(content, default=lambda value: value.item() if hasattr(value, "item") else str(value)))
+
+
+def save_checkpoint(path: Path, content: dict[str, Any]) -> None:
+    """``torch.save`` through a temporary file, renamed over ``path`` once complete (serialised first, so a failed write
+    names its size)."""
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def read_checkpoint(path: Path, what: str = "checkpoint") -> dict[str, Any] | None:
+    """A checkpoint loaded with ``weights_only=True`` (tensors and plain Python values only: a file placed on a shared
+    filesystem cannot run code). One that cannot be read is moved aside to ``<name>.damaged`` with one warning line and
+    None is returned: the caller starts again from its last good state."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # noqa: BLE001 - any unreadable file (unpickling, zip, EOF, weights-only refusal)
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        message = str(error).strip()
+        reason = ("not loadable with weights_only=True" if "weights_only" in message
+                  else (message.splitlines()[0][:100] if message else "no message"))
+        warn(f"{what} {path} is unreadable ({type(error).__name__}: {reason}); moved aside to {aside.name}")
+        return None
 
 
 def average_state_dicts(states: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -53,11 +85,11 @@ class RuleCheckpoints:
         while position > 0 and self.rule.is_better(value, self.kept[position - 1][0]):
             position -= 1
         self.kept.insert(position, (value, step))
-        content = {"model": model.state_dict(), "step": step, "metrics": metrics}
+        content = {"model": model.state_dict(), "step": step, "metrics": plain(metrics)}
         if self.rule.average_best == 1:
-            _save(self.path, content)
+            save_checkpoint(self.path, content)
         else:
-            _save(self._step_path(step), content)
+            save_checkpoint(self._step_path(step), content)
         for _, dropped in self.kept[self.rule.average_best:]:
             if self.rule.average_best > 1:
                 self._step_path(dropped).unlink(missing_ok=True)
@@ -67,8 +99,14 @@ class RuleCheckpoints:
     def finish(self) -> dict[str, Any]:
         """Write the average of the kept checkpoints (averaged rules); return the selection: steps and values."""
         if self.rule.average_best > 1 and self.kept:
-            states = [torch.load(self._step_path(step), weights_only=False)["model"] for _, step in self.kept]
-            _save(self.path, {"model": average_state_dicts(states), "steps": [step for _, step in self.kept]})
+            states = []
+            for _, step in self.kept:
+                state = read_checkpoint(self._step_path(step), f"the {self.rule.name} rule's checkpoint")
+                if state is None:
+                    raise BenchError(f"the checkpoint of step {step} kept for averaging is unreadable or gone "
+                                     f"({self._step_path(step)}); rerun with --force to train this unit again")
+                states.append(state["model"])
+            save_checkpoint(self.path, {"model": average_state_dicts(states), "steps": [step for _, step in self.kept]})
         return {"metric": self.rule.metric, "split": self.rule.split, "steps": [step for _, step in self.kept],
                 "values": [value for value, _ in self.kept], "averaged": self.rule.average_best > 1}
 

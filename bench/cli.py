@@ -152,6 +152,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from bench.cache import default_cache_root, list_caches, remove_cache
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
+    if args.action == "verify":
+        return _verify_cache(root, args.repair)
+    if args.repair:
+        raise BenchError("--repair goes with `bench cache verify`")
     entries = list_caches(root)
     if args.action == "ls":
         if not entries:
@@ -168,6 +172,34 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"removed {remove_cache(key, root)}")
         except FileNotFoundError:
             raise BenchError(f"no cache entry '{key}' under {root} (see `bench cache ls`)") from None
+    return 0
+
+
+def _verify_cache(root: "Path", repair: bool) -> int:
+    """`bench cache verify [--repair]`: every shard's size and checksum, one line per cache and per damaged shard.
+    Exit status 1 when damage was found and left in place."""
+    from bench.cache import verify_caches
+
+    report = verify_caches(root, repair)
+    if not report:
+        print(f"no feature cache shards under {root}")
+    left = 0
+    for entry in report:
+        legacy = f", {entry['without_checksums']} written before checksums (checked for truncation only)" \
+            if entry["without_checksums"] else ""
+        print(f"{entry['key']}  {entry['kind']}: {entry['shards'] - len(entry['damaged'])} of {entry['shards']} shards "
+              f"intact{legacy}  {entry['path']}")
+        for damaged in entry["damaged"]:
+            if damaged["moved_to"]:
+                print(f"  repaired: {damaged['shard']}: {damaged['damage']}; moved aside to {damaged['moved_to']} "
+                      f"(the next run encodes its {damaged['utterances']} utterances again)")
+            else:
+                left += 1
+                print(f"  damaged: {damaged['shard']}: {damaged['damage']}")
+    if left:
+        print(f"{left} damaged shard(s) left in place; `bench cache verify --repair` moves them aside (a run also "
+              "repairs the shards it reads)")
+        return 1
     return 0
 
 
@@ -361,9 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("overrides", nargs="*", metavar="[task:]key=value", help="config overrides")
     suite.set_defaults(handler=_cmd_suite)
 
-    cache = commands.add_parser("cache", help="show or free the feature cache",
-                                description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: delete them.")
-    cache.add_argument("action", choices=["ls", "rm"])
+    cache = commands.add_parser("cache", help="show, check or free the feature cache",
+                                description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: "
+                                            "delete them; verify [--repair]: check every shard's size and content checksum "
+                                            "(--repair moves damaged shards aside; the next run encodes them again).")
+    cache.add_argument("action", choices=["ls", "rm", "verify"])
+    cache.add_argument("--repair", action="store_true", help="with verify: move damaged shards aside")
     cache.add_argument("keys", nargs="*", help="cache keys to remove (from `bench cache ls`)")
     cache.add_argument("--all", action="store_true", help="with rm: remove every entry")
     cache.add_argument("--cache-dir", default=None, help="cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")

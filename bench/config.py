@@ -26,7 +26,9 @@ CONFIG_DIR = Path(configs.__file__).resolve().parent
 PROFILES = ("superb", "mini")
 #: Settings every task has, under its own YAML's values. ``data.allow_missing``: run on without the files the
 #: dataset's metadata names but the disk lacks (bench/dataset_check.py); the record lists them.
-COMMON_DEFAULTS = OmegaConf.create({"data": {"allow_missing": False}})
+#: ``max_nonfinite_updates``: consecutive updates with a NaN/Inf loss or gradient a head may skip (as s3prl skips them)
+#: before the unit stops with an error instead of writing a record (bench.trainer)
+COMMON_DEFAULTS = OmegaConf.create({"data": {"allow_missing": False}, "max_nonfinite_updates": 100})
 
 
 def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:

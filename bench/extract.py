@@ -22,6 +22,7 @@ from tqdm import tqdm
 from benchcore.atomic import write_json_atomic, write_npy_atomic
 from benchcore.audio import list_audio_files, load_audio
 from benchcore.errors import BenchError
+from bench.encode import encode
 from upstream.base import Upstream
 
 FORMAT_VERSION = 1
@@ -88,7 +89,7 @@ def extract_features(
     for chunk_start in range(0, len(pending), chunk_size):
         chunk = [(audio_file, load_audio(audio_file)) for audio_file in pending[chunk_start : chunk_start + chunk_size]]
         for batch in _length_sorted_batches(chunk, batch_size):
-            output = upstream([waveform for _, waveform in batch])
+            output = encode(upstream, [waveform for _, waveform in batch], [str(path) for path, _ in batch])
             stacked = torch.stack(output["hidden_states"]).cpu()  # (L, B, T, D)
             for position, (audio_file, _) in enumerate(batch):
                 num_frames = int(output["hidden_states_lengths"][position])

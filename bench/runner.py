@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import math
 import re
 import statistics
@@ -24,11 +25,13 @@ from omegaconf import OmegaConf
 
 from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import using_cache_root
+from benchcore.integrity import warn
 from benchcore.progress import progress_bars
 from bench.cache import PooledCache, PooledCacheKey, audio_effects, loader_gain_db
 from bench.config import load_task_config
 from bench.crops import BLOCK_MEAN, WAVEFORM, crop_mode, may_be_cropped
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
+from bench.checkpoints import read_checkpoint
 from bench.locks import unit_lock
 from benchcore.errors import BenchError
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
@@ -124,12 +127,15 @@ class TaskRun:
         config_for_id = OmegaConf.to_container(self.config, resolve=True)
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
+        config_for_id.pop("max_nonfinite_updates", None)  # a guard: a unit it does not stop trains the same
         self.config_digest = _digest(config_for_id)
         self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
         self.timings: dict[str, float] = {}
         #: peak memory of the cache fill (``fill_cache``, or the suite's extraction jobs); None before it
         self.extract_memory: dict[str, float] | None = None
         self._feature_plan: FeaturePlan | None = None
+        #: damaged cache shards this run moved aside and encoded again (bench.cache.PooledCache.repairs)
+        self.cache_repairs: list[dict] = []
 
     # ---- features -------------------------------------------------------------------------------
     @property
@@ -183,7 +189,7 @@ class TaskRun:
                              str(data.corpus_root.resolve()), self.loader_gain_db(data), self.cache_block_seconds,
                              str(self.config.cache.dtype), layout="frames" if frames else "pooled",
                              layers=None if self.layers is None else tuple(self.layers), audio_effects=effects)
-        return PooledCache(key, self.cache_root)
+        return PooledCache(key, self.cache_root, self.cache_repairs)
 
     def loader_gain_db(self, data: TaskData) -> float:
         """``data.gain_db``, or 0 where the utterances' sox chain already applied it (:func:`bench.cache.loader_gain_db`)."""
@@ -275,7 +281,7 @@ class TaskRun:
     def _run_unit(self, unit: RunUnit, force: bool) -> dict:
         run_dir = self.unit_dir(unit)
         record_path = run_dir / "record.json"
-        previous = _read_unit_record(record_path) if record_path.exists() and not force else None
+        previous = None if force else _read_unit_record(record_path)
         if previous is not None and previous.get("decoding") == self.task.decoding_signature():
             return previous
         if force and run_dir.exists():
@@ -326,21 +332,32 @@ class TaskRun:
     def _train(self, unit: RunUnit, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger) -> dict:
         """Train the head (resumable), then score test with each checkpoint rule's checkpoint (the first rule's files go
         in the unit directory, another rule's in `selected_by_<rule>/`) and dev with the first dev rule's."""
-        torch.manual_seed(unit.seed)
         task = self.task
-        model = task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
-        outcome = train(task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
-                        progress=self.progress, log=log)
+        rules = task.checkpoint_rules(self.config)
+        for attempt in range(2):
+            torch.manual_seed(unit.seed)
+            model = task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
+            outcome = train(task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
+                            progress=self.progress, log=log)
+            kept = {rule.name: read_checkpoint(run_dir / checkpoint_file(rules, rule), f"the {rule.name} checkpoint")
+                    for rule in rules}
+            if all(state is not None for state in kept.values()):
+                break
+            if attempt == 1:
+                raise BenchError(f"{run_dir}: the checkpoints training kept cannot be read back even after training "
+                                 "again; check the output filesystem (--output)")
+            # a kept checkpoint is damaged: the resume state alone cannot rebuild it, so the unit trains again
+            warn(f"{run_dir}: a kept checkpoint was unreadable; training this unit again from step 0")
+            (run_dir / "checkpoint.pt").unlink(missing_ok=True)
         train_memory = peak_memory_mb(self.upstream.device)
         started = time.perf_counter()
-        rules = task.checkpoint_rules(self.config)
         dev_rule = next((rule for rule in rules if rule.split == "dev"), None)
         batch_size = int(self.config.batch_size)
         test_by_rule: dict[str, dict[str, float]] = {}
         dev_metrics: dict[str, float] = {}
         layer_weights: list[float] = []
         for rule in rules:
-            model.load_state_dict(torch.load(run_dir / checkpoint_file(rules, rule), weights_only=False)["model"])
+            model.load_state_dict(kept[rule.name]["model"])
             output_dir = run_dir if rule == rules[0] else run_dir / f"selected_by_{rule.name}"
             output_dir.mkdir(exist_ok=True)
             if rule == rules[0]:
@@ -388,9 +405,25 @@ def remove_training_state(run_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _read_unit_record(path: Path) -> dict:
-    """A unit's `record.json`, checked against the schema (a foreign or malformed file is a one-line error)."""
-    return UnitRecord.from_dict(json.loads(path.read_text()), str(path)).to_dict()
+def _read_unit_record(path: Path) -> dict | None:
+    """A unit's `record.json`, checked against the schema (a foreign or malformed record is a one-line error); None when
+    there is none or it is not JSON at all (damaged storage: moved aside, and the unit runs again)."""
+    content = read_json_or_set_aside(path)
+    return None if content is None else UnitRecord.from_dict(content, str(path)).to_dict()
+
+
+def read_json_or_set_aside(path: Path) -> Any | None:
+    """The JSON in ``path``; None when the file is absent, or unreadable as JSON (records are written atomically, so that
+    is damage: the file is moved aside to ``<name>.damaged`` with one warning line and its unit or summary is redone)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        warn(f"{path} is not readable JSON ({type(error).__name__}); moved aside to {aside.name}; it is written again")
+        return None
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -450,6 +483,7 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
         device=device or device_description(run.upstream.device), versions=versions(), dataset=run.dataset,
         chance_level=run.chance.as_dict(),
         checkpoint_rules=[dataclasses.asdict(rule) for rule in task.checkpoint_rules(run.config)] if task.trainable else [],
+        cache_repairs=list(run.cache_repairs),
     ).to_dict()
 
 
@@ -477,9 +511,10 @@ def unit_grid(run: TaskRun, seeds: list[int], lr_sweep: bool) -> tuple[list[RunU
 def current_result(run: TaskRun, units: Sequence[RunUnit]) -> dict | None:
     """The existing `result.json` when it summarises exactly these units with the current decoding, else None."""
     result_path = run.directory / "result.json"
-    if not result_path.exists():
+    content = read_json_or_set_aside(result_path)
+    if content is None:
         return None
-    previous = ResultRecord.from_dict(json.loads(result_path.read_text()), result_path).to_dict()
+    previous = ResultRecord.from_dict(content, result_path).to_dict()
     if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
             and previous.get("decoding") == run.task.decoding_signature()):
         return previous
@@ -488,10 +523,9 @@ def current_result(run: TaskRun, units: Sequence[RunUnit]) -> dict | None:
 
 def current_unit_record(run: TaskRun, unit: RunUnit) -> dict | None:
     """The unit's `record.json` when it exists and matches the current decoding (what `run_unit` would return as is)."""
-    record_path = run.unit_dir(unit) / "record.json"
-    if not record_path.exists():
+    record = _read_unit_record(run.unit_dir(unit) / "record.json")
+    if record is None:
         return None
-    record = _read_unit_record(record_path)
     return record if record.get("decoding") == run.task.decoding_signature() else None
 
 

@@ -19,13 +19,18 @@ from torch import Tensor
 from bench.cache import (CachedFeatures, PooledCache, crop_block_count, crop_block_range, encoder_input, frame_rows,
                          pooled_row)
 from bench.crops import BLOCK_MEAN, WAVEFORM, crop_waveform, may_be_cropped
-from downstream_tasks.base import TaskData
+from bench.encode import encode
+from downstream_tasks.base import TaskData, Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
 
-def encode_waveforms(upstream: Upstream, waveforms: Sequence[Tensor], layers: Sequence[int] | None) -> list[Tensor]:
-    """One encoder call: each waveform's valid hidden states, (L, T_i, D) on the CPU (only ``layers`` when given)."""
-    output = upstream(list(waveforms))
+def encode_waveforms(upstream: Upstream, waveforms: Sequence[Tensor], layers: Sequence[int] | None,
+                     utterances: Sequence[Utterance] | None = None) -> list[Tensor]:
+    """One encoder call (:func:`bench.encode.encode`: short files refused, NaN/Inf outputs stopped, naming
+    ``utterances``' files): each waveform's valid hidden states, (L, T_i, D) on the CPU (only ``layers`` when given)."""
+    names = [str(u.path) for u in utterances] if utterances is not None else [f"input {i}" for i in range(len(waveforms))]
+    whole = [u.segment is None for u in utterances] if utterances is not None else None
+    output = encode(upstream, waveforms, names, whole)
     stacked = torch.stack(output["hidden_states"]).cpu()  # (L, B, T, D)
     if layers is not None:
         stacked = stacked[list(layers)]
@@ -83,7 +88,7 @@ class OnTheFlySource:
         waveforms = [encoder_input(u, self.gain_db) for u in utterances]
         if generator is not None and self.crop_mode == WAVEFORM:
             waveforms = [crop_waveform(waveform, u, generator) for waveform, u in zip(waveforms, utterances)]
-        rows = encode_waveforms(self.upstream, waveforms, self.layers)
+        rows = encode_waveforms(self.upstream, waveforms, self.layers, utterances)
         if generator is not None and self.crop_mode == BLOCK_MEAN:
             rows = [self._block_window(row, u, generator) for row, u in zip(rows, utterances)]
         if self.pooled_dtype is not None:
@@ -137,7 +142,7 @@ class WaveformCropSource:
         cached_indices = [position[indices[row]] for row in cached_rows]
         if not looped:
             return self._read(split, cached_indices)
-        encoded = encode_waveforms(self.upstream, list(looped.values()), self.layers)
+        encoded = encode_waveforms(self.upstream, list(looped.values()), self.layers, [utterances[indices[row]] for row in looped])
         features: dict[int, Tensor] = {}
         for row, hidden_states in zip(looped, encoded):
             features[row] = frame_rows(hidden_states, self.dtype) if self.frames else pooled_row(hidden_states, self.dtype)

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchcore.atomic import atomic_path
-from bench.checkpoints import CheckpointKeeper
+from benchcore.errors import BenchError
+from bench.checkpoints import CheckpointKeeper, plain, read_checkpoint, save_checkpoint
 from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, TrainedTask
 
 
@@ -85,6 +85,26 @@ class SampleOrder:
         self.generator.set_state(state["generator"])
 
 
+class NonFiniteGuard:
+    """Counts consecutive skipped updates (a NaN gradient norm: the loss or a gradient was NaN/Inf). s3prl skips such an
+    update and goes on; a head that never recovers would otherwise train nothing and still write a record."""
+
+    def __init__(self, limit: int, task_name: str, lr: float) -> None:
+        self.limit, self.task_name, self.lr = limit, task_name, lr
+        self.count = 0
+
+    def skipped(self, step: int) -> None:
+        self.count += 1
+        if self.count >= self.limit:
+            raise BenchError(f"{self.task_name} lr={self.lr:g}: the loss or its gradient was NaN/Inf for {self.count} "
+                             f"consecutive updates (steps {step - self.count + 1}-{step}); no record is written. Lower the "
+                             "learning rate, check the features (--dtype fp32), or allow more with "
+                             f"max_nonfinite_updates={self.limit * 10}")
+
+    def reset(self) -> None:
+        self.count = 0
+
+
 def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource, split: str, batch_size: int,
              output_dir: Path | None = None) -> SplitScore:
     """The task's metrics on a split (whole utterances): :meth:`Task.score_split`."""
@@ -111,8 +131,8 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
     keeper = CheckpointKeeper(task.checkpoint_rules(config), run_dir, eval_step, total_steps)
     step, history = 0, []
     checkpoint_path = run_dir / "checkpoint.pt"
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=False)
+    state = read_checkpoint(checkpoint_path, "the resume checkpoint") if checkpoint_path.exists() else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state(state["sampler"])
@@ -120,6 +140,7 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
         step, history = state["step"], state["history"]
         log.info("resumed from step %d", step)
     resumed_from = step
+    nonfinite = NonFiniteGuard(int(config.get("max_nonfinite_updates", 100)), task.name, lr)
     started = time.perf_counter()
     bar = tqdm(total=total_steps, initial=step, desc=f"train {task.name} lr={lr:g} seed={seed}", unit="step", disable=not progress)
     model.train()
@@ -130,9 +151,11 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
             loss = task.loss(outputs, task.collate_labels([train_utterances[i] for i in indices]), data) / accumulate
             loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.gradient_clipping))
-        if math.isnan(float(grad_norm)):
+        if math.isnan(float(grad_norm)):  # s3prl skips the update; a NaN that persists stops the unit (NonFiniteGuard)
             log.warning("grad norm is NaN at step %d; update skipped", step + 1)
+            nonfinite.skipped(step + 1)
         else:
+            nonfinite.reset()
             optimizer.step()
         optimizer.zero_grad()
         step += 1
@@ -150,9 +173,9 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
             history.append(entry)
             log.info("step %d %s", step, entry)
         if step % save_step == 0 or step == total_steps:
-            with atomic_path(checkpoint_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "sampler": sampler.state(),
-                            "step": step, "kept": keeper.state(), "history": history}, tmp)
+            save_checkpoint(checkpoint_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "sampler": sampler.state(), "step": step, "kept": plain(keeper.state()),
+                                              "history": plain(history)})
     bar.close()
     selected = keeper.finish()
     dev_rule = keeper.first_dev_rule()

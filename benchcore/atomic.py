@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from benchcore.errors import BenchError
 
 
 TMP_PREFIX = ".tmp-"
@@ -20,8 +23,24 @@ TMP_SUFFIX = ".part"
 _NAME_TRIES = 100
 
 
+class StorageError(BenchError):
+    """A write failed (a full disk, a quota, a file-size limit): one line naming the path and what was asked."""
+
+
+#: What a full or failing filesystem raises; numpy's short writes raise an OSError without errno ("N requested and M
+#: written"). Other errors (a missing file the writer reads) keep their own traceback.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS, None}
+
+
+def _storage_error(target: Path, error: OSError, requested_bytes: int | None) -> StorageError:
+    reason = error.strerror or "the write was cut short (no space left, or a file-size limit)"
+    asked = f", {requested_bytes:,} bytes requested" if requested_bytes is not None else ""
+    return StorageError(f"cannot write {target}: {reason}{asked}; nothing was half-written. Free space there or write "
+                        "elsewhere: --cache-dir for the feature cache, --output for checkpoints, records and reports")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, durable: bool = True, requested_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success rename it over ``path``.
 
     ``durable`` also fsyncs the file and its directory, so the rename survives a power cut. A killed
@@ -39,18 +58,28 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(target.parent)
     try:
-        yield tmp
-        _keep_existing_mode(target, tmp)
-        if durable:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        if durable:
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        try:
+            yield tmp
+        except OSError as error:  # the writer could not write the temporary file: the target is untouched
+            if error.errno not in _STORAGE_ERRNOS:
+                raise
+            raise _storage_error(target, error, requested_bytes) from error
+        try:
+            _keep_existing_mode(target, tmp)
+            if durable:
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            if durable:
+                dir_fd = os.open(target.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as error:
+            if error.errno not in _STORAGE_ERRNOS:
+                raise
+            raise _storage_error(target, error, requested_bytes) from error
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -101,16 +130,21 @@ def remove_stale_temps(root: Path) -> int:
     return removed
 
 
-def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], durable: bool = True) -> Path:
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], durable: bool = True,
+                 requested_bytes: int | None = None) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
-    with atomic_path(path, durable=durable) as tmp:
+    with atomic_path(path, durable=durable, requested_bytes=requested_bytes) as tmp:
         writer(tmp)
     return Path(path)
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data), durable, len(data))
+
+
 def write_text_atomic(path: str | os.PathLike, text: str, durable: bool = True) -> Path:
     """UTF-8 text with ``\\n`` line ends."""
-    return write_atomic(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")), durable)
+    return write_bytes_atomic(path, text.encode("utf-8"), durable)
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
@@ -122,4 +156,4 @@ def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
         with open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
 
-    return write_atomic(path, _write)
+    return write_atomic(path, _write, requested_bytes=array.nbytes + 128)  # 128: the .npy header

@@ -27,6 +27,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[
         raise BenchError(f"cannot read audio file {path}: {str(error).splitlines()[0] or 'not a supported audio format'}") from error
     if samples.shape[0] == 0:
         raise BenchError(f"audio file {path} contains no samples")
+    require_finite(samples, path, file_rate)
     waveform = torch.from_numpy(np.ascontiguousarray(samples.mean(axis=1)))
     if file_rate != sample_rate:
         import torchaudio.functional
@@ -38,6 +39,17 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[
         if waveform.numel() == 0:
             raise BenchError(f"audio file {path}: the segment {segment[0]:.2f}-{segment[1]:.2f} s holds no samples")
     return waveform
+
+
+def require_finite(samples: np.ndarray, path: str | Path, sample_rate: int = SAMPLE_RATE) -> None:
+    """Stop on NaN or Inf samples (a float WAV can hold them): one line naming the file and where the first one is.
+    Encoders do not fail on them, they turn every feature of the utterance into NaN or into plausible-looking noise."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite.reshape(len(samples), -1).all(axis=1))
+    raise BenchError(f"audio file {path} holds {int((~finite).sum())} NaN/Inf samples (the first at "
+                     f"{bad[0] / sample_rate:.3f} s); repair or remove the file")
 
 
 def list_audio_files(path: str | Path) -> tuple[Path, list[Path]]:

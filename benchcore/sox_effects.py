@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from benchcore.atomic import write_atomic, write_json_atomic
+from benchcore.audio import require_finite
 from benchcore.errors import BenchError
 
 #: s3prl sv_voxceleb1/dataset.py ``EFFECTS``: the trim of leading, inner and trailing silences of 0.1 s or more
@@ -124,7 +125,9 @@ class SoxChain:
 
     def load(self, path: str | os.PathLike, segment: tuple[float, float] | None = None) -> torch.Tensor:
         """The 1-D float32 tensor an encoder sees, as :func:`benchcore.audio.load_audio` but after the chain."""
-        waveform = torch.from_numpy(self.samples(path))
+        samples = self.samples(path)
+        require_finite(samples, path)
+        waveform = torch.from_numpy(samples)
         if segment is not None:
             start, end = (max(0, round(seconds * SAMPLE_RATE)) for seconds in segment)
             waveform = waveform[start:end]
@@ -159,6 +162,7 @@ class SoxChain:
     # ---- computing ------------------------------------------------------------------------------
     def _compute(self, path: str | os.PathLike, entry: Path) -> np.ndarray:
         """Run sox on ``path``, store the entry, return what was stored (16-bit when that is exact, else float32)."""
+        _require_finite_source(path)
         output = self._run_sox(path)
         stored: np.ndarray = output
         pcm16 = _as_pcm16(output, self.gain_db)
@@ -190,6 +194,18 @@ class SoxChain:
             raise BenchError(f"sox failed on {path} (exit {finished.returncode}): "
                              f"{message[-1] if message else 'no message'}{hint}")
         return np.frombuffer(finished.stdout, dtype="<f4").astype(np.float32)
+
+
+def _require_finite_source(path: str | os.PathLike) -> None:
+    """Floating-point files can hold NaN/Inf, which sox would pass on or clip without a word: refuse them first."""
+    import soundfile
+
+    try:
+        subtype = soundfile.info(os.fspath(path)).subtype
+    except (soundfile.SoundFileError, RuntimeError):
+        return  # not a format soundfile reads: sox reports what is wrong with it
+    if subtype in ("FLOAT", "DOUBLE"):
+        require_finite(soundfile.read(os.fspath(path), dtype="float32", always_2d=True)[0], path)
 
 
 @functools.lru_cache(maxsize=8)

@@ -182,6 +182,9 @@ class ResultRecord(_Record):
     #: the task's checkpoint rules as the units ran them (name, metric, higher_is_better, split, every, average_best),
     #: the recipe's first: a first rule on ``test`` means the reported numbers are selected on test
     checkpoint_rules: list[dict[str, Any]] = field(default_factory=list, metadata={"optional": True})
+    #: damaged feature-cache shards the run moved aside and encoded again before training (bench.cache; written only
+    #: then): shard, cache key, what was wrong, utterances, where the files went
+    cache_repairs: list[dict[str, Any]] = field(default_factory=list, metadata={"optional": True})
     extra: dict[str, Any] = _flattened()
     path: Path | None = field(default=None, compare=False, metadata={"json": False})
 
@@ -244,4 +247,5 @@ class ResultRecord(_Record):
                 peak_memory=dict(content.get("peak_memory") or {}), decoding=content.get("decoding"),
                 device=content.get("device"), versions=dict(content.get("versions") or {}),
                 dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"),
-                checkpoint_rules=list(content.get("checkpoint_rules") or []), extra=unknown, path=path))
+                checkpoint_rules=list(content.get("checkpoint_rules") or []),
+                cache_repairs=list(content.get("cache_repairs") or []), extra=unknown, path=path))

@@ -1,5 +1,5 @@
 """The benchmark scripts run, so they cannot rot: `gpu_check.sh --dry` on the CPU, `scale.py` at toy sizes,
-`crop_deviation.py` on superb-mini tiny and `gpu_hours.py`.
+`crop_deviation.py` on superb-mini tiny, `gpu_hours.py` and `cache_integrity.py` at toy sizes.
 
 None asserts a speed (timed tests are flaky; the figures live in the README and docs/performance.md): they check that
 every stage ran through the real code path and that the tables carry what the issue asks for.
@@ -61,3 +61,12 @@ def test_gpu_hours_prices_the_recipe_crops():
         assert "crops" in rows[task] and float(rows[task][-1]) > float(rows[task][-2])
     assert float(rows["IC"][-1]) == float(rows["IC"][-2])  # no crops, no change
     assert "34.4% of utterances are longer than 8 s" in out.stdout
+
+
+def test_cache_integrity_times_checksums_against_reads():
+    out = subprocess.run([sys.executable, "benchmarks/cache_integrity.py", "--pooled-utterances", "300", "--frame-utterances",
+                          "3", "--frame-seconds", "1", "--throughput-mib", "8"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "xxh3_128" in out.stdout and "pooled: 300 utterances" in out.stdout and "frames: 3 utterances" in out.stdout
+    assert out.stdout.count("verification / one epoch = ") == 2

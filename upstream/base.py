@@ -27,6 +27,10 @@ PaddingPolicy = Literal["batched", "per_utterance"]
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+#: 25 ms: one analysis window of every speech front end here (Kaldi fbank, Whisper/MERaLiON mel, wav2vec 2.0's conv
+#: stack, whose receptive field is exactly 400 samples). No audio file shorter than this is encoded (bench.encode).
+MIN_ANALYSIS_SAMPLES = 400
+
 
 @dataclass(frozen=True)
 class UpstreamInfo:
@@ -74,6 +78,7 @@ class Upstream(nn.Module):
         self._stride: int | None = None
         self._num_hidden_states: int | None = None
         self._hidden_size: int | None = None
+        self._min_samples: int | None = None
         self._device = torch.device("cpu")
 
     # ---- frozen -------------------------------------------------------------------------------
@@ -161,6 +166,34 @@ class Upstream(nn.Module):
         self._stride = int(round((long.numel() - short.numel()) / extra_frames))
         self._num_hidden_states = len(out_short["hidden_states"])
         self._hidden_size = int(out_short["hidden_states"][0].shape[-1])
+
+    @property
+    def min_input_samples(self) -> int:
+        """The shortest audio file this encoder is given: its receptive field, i.e. :data:`MIN_ANALYSIS_SAMPLES` or, for
+        a front end that needs more, the shortest noise it returns a frame for without failing (measured once)."""
+        if self._min_samples is None:
+            self._min_samples = self._shortest_encodable()
+        return self._min_samples
+
+    def _shortest_encodable(self) -> int:
+        generator = torch.Generator().manual_seed(0)
+
+        def gives_a_frame(num_samples: int) -> bool:
+            try:
+                output = self.forward([0.01 * torch.randn(num_samples, generator=generator)])
+            except (RuntimeError, ValueError, IndexError):  # a convolution longer than its input
+                return False
+            return int(output["hidden_states_lengths"][0]) >= 1
+
+        low, high = MIN_ANALYSIS_SAMPLES, MIN_ANALYSIS_SAMPLES
+        while not gives_a_frame(high):
+            low, high = high + 1, high * 2
+            if high > 10 * SAMPLE_RATE:
+                raise RuntimeError(f"upstream {self.name} returns no frame for 10 s of audio")
+        while low < high:  # the shortest working length in [low, high]
+            middle = (low + high) // 2
+            low, high = (low, middle) if gives_a_frame(middle) else (middle + 1, high)
+        return high
 
     def info(self) -> UpstreamInfo:
         return UpstreamInfo(
