@@ -12,15 +12,16 @@ and only the selected layers), memory-mapped when read.
 
 Layout: ``<cache-root>/<layout>/<key>/`` with ``meta.json`` (what the key stands for) and shards written
 atomically, each as ``<id>.means.npy`` (blocks, L, D), ``<id>.counts.npy`` (blocks,) and ``<id>.json``
-(utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and
-is ignored, so a killed extraction resumes with the utterances it had not finished. The JSON records each array file's
-byte size and xxh3_128 checksum (:mod:`benchcore.integrity`): sizes are checked whenever the index is read, checksums the
-first time a process reads a shard, and a damaged shard is moved aside to ``damaged/`` with one warning line, its
-utterances then missing, so the same run encodes them again (:meth:`PooledCache._checked_shard`). Fills of one cache by several
-processes are ordered by file locks under ``locks/`` (see :meth:`PooledCache._fill_lock`): an utterance is encoded
-once and stored in one shard (only two suites that split the cache different ways can encode a batch twice, and it
-is still committed once).
+(utterance ids, file sizes, block offsets), the JSON last: a shard without its JSON was never committed and is ignored,
+so a killed extraction resumes with the utterances it had not finished. The JSON records each array file's byte size and
+xxh3_128 checksum (:mod:`benchcore.integrity`): sizes are checked whenever the index is read, checksums the first time a
+process reads a shard, and a damaged shard is moved aside to ``damaged/`` with one warning line, its utterances then
+missing, so the same run encodes them again (:meth:`PooledCache._checked_shard`). Fills of one cache by several
+processes are ordered by file locks under ``locks/`` (see :meth:`PooledCache._fill_lock`): an utterance is encoded once
+and stored in one shard (only two suites that split the cache different ways can encode a batch twice, and it is still
+committed once).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,20 +31,20 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.encode import encode
+from bench.locks import file_lock
 from benchcore.atomic import write_json_atomic, write_npy_atomic
 from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
 from benchcore.integrity import check_file, file_facts, warn
-from bench.encode import encode
-from bench.locks import file_lock
 from downstream_tasks.base import Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
@@ -82,13 +83,16 @@ def audio_effects(utterances: Sequence[Utterance]) -> str | None:
     It enters the cache key, so features of trimmed and untrimmed audio never share a cache."""
     signatures = {u.effects.signature if u.effects is not None else None for u in utterances}
     if len(signatures) > 1:
-        raise ValueError(f"one feature cache holds audio of one kind; these utterances mix {sorted(map(str, signatures))}")
+        raise ValueError(
+            f"one feature cache holds audio of one kind; these utterances mix {sorted(map(str, signatures))}"
+        )
     return next(iter(signatures), None)
 
 
 def loader_gain_db(gain_db: float, effects: str | None) -> float:
-    """The gain the feature loaders apply to ``Utterance.audio()``: ``data.gain_db``, except for audio that came out of a
-    sox chain, which applied ``data.gain_db`` itself before trimming (sox's order) and must not be attenuated twice."""
+    """The gain the feature loaders apply to ``Utterance.audio()``: ``data.gain_db``, except for audio that came out of
+    a sox chain, which applied ``data.gain_db`` itself before trimming (sox's order) and must not be attenuated
+    twice."""
     return 0.0 if effects is not None else gain_db
 
 
@@ -179,7 +183,8 @@ class CachedFeatures:
         """Frame caches: the hidden states stacked, ``(L, B, T, D)`` float32 zero-padded, and lengths ``(B,)``; indexing
         the first axis gives each layer's ``(B, T, D)`` as the encoder returns them. Each utterance's memory-mapped
         ``(T, L, D)`` frames are converted and copied once, straight into place (no per-layer copies: at a batch of 16
-        HuBERT-Base utterances this array is hundreds of MB, and copying it several times was most of a training step)."""
+        HuBERT-Base utterances this array is hundreds of MB, and copying it several times was most of a training
+        step)."""
         views = [self.views[index][0] for index in indices]  # (T, L, D) each
         lengths = torch.tensor([view.shape[0] for view in views])
         num_layers, dim = views[0].shape[1:]
@@ -190,7 +195,9 @@ class CachedFeatures:
         return stacked, lengths
 
 
-def worker_part(utterances: Sequence[Utterance], worker_index: int, num_workers: int, batch_size: int = 8) -> list[Utterance]:
+def worker_part(
+    utterances: Sequence[Utterance], worker_index: int, num_workers: int, batch_size: int = 8
+) -> list[Utterance]:
     """Worker `worker_index`'s share of an extraction split `num_workers` ways (`bench suite`).
 
     The utterances are length-sorted and cut into encoder batches exactly as one :meth:`PooledCache.fill` call
@@ -227,7 +234,9 @@ class PooledCache:
             shard = self._checked_shard(shard_json)
             if shard is None:
                 continue
-            for uid, size, first, count in zip(shard["uids"], shard["sizes"], shard["first_block"], shard["num_blocks"]):
+            for uid, size, first, count in zip(
+                shard["uids"], shard["sizes"], shard["first_block"], shard["num_blocks"]
+            ):
                 index[uid] = (shard_json.stem, first, count, size)
         return index
 
@@ -250,17 +259,34 @@ class PooledCache:
         destination = move_shard_aside(shard_json, damage, self.root)
         if destination is None:
             return
-        warn(f"feature cache shard {shard_json} is damaged ({damage}); moved aside to {destination}; its "
-             f"{num_utterances} utterances are encoded again")
-        self.repairs.append({"shard": shard_json.stem, "cache": self.directory.name, "damage": damage,
-                             "utterances": num_utterances, "moved_to": str(destination)})
+        warn(
+            f"feature cache shard {shard_json} is damaged ({damage}); moved aside to {destination}; its "
+            f"{num_utterances} utterances are encoded again"
+        )
+        self.repairs.append(
+            {
+                "shard": shard_json.stem,
+                "cache": self.directory.name,
+                "damage": damage,
+                "utterances": num_utterances,
+                "moved_to": str(destination),
+            }
+        )
 
     def missing(self, utterances: Sequence[Utterance]) -> list[Utterance]:
         return _not_in(self._index(), utterances)
 
     # ---- filling --------------------------------------------------------------------------------
-    def fill(self, utterances: Sequence[Utterance], get_upstream: Callable[[], Upstream], batch_size: int = 8,
-             shard_size: int | None = None, progress: bool = True, worker_index: int = 0, num_workers: int = 1) -> int:
+    def fill(
+        self,
+        utterances: Sequence[Utterance],
+        get_upstream: Callable[[], Upstream],
+        batch_size: int = 8,
+        shard_size: int | None = None,
+        progress: bool = True,
+        worker_index: int = 0,
+        num_workers: int = 1,
+    ) -> int:
         """Encode every utterance not yet cached; return how many were encoded. Loads the upstream only if needed.
 
         Each shard (`shard_size` utterances, default $BENCH_CACHE_SHARD_UTTERANCES or 256) is committed on its own,
@@ -292,26 +318,49 @@ class PooledCache:
         with contextlib.ExitStack() as stack:
             stack.enter_context(file_lock(locks / "fill.lock", shared=num_workers > 1, waiting_note=note))
             if num_workers > 1:
-                stack.enter_context(file_lock(locks / f"fill-{worker_index + 1}of{num_workers}.lock", waiting_note=note))
+                stack.enter_context(
+                    file_lock(locks / f"fill-{worker_index + 1}of{num_workers}.lock", waiting_note=note)
+                )
             yield
 
-    def _encode(self, todo: list[Utterance], get_upstream: Callable[[], Upstream], batch_size: int, shard_size: int,
-                progress: bool, known_shards: set[str]) -> int:
+    def _encode(
+        self,
+        todo: list[Utterance],
+        get_upstream: Callable[[], Upstream],
+        batch_size: int,
+        shard_size: int,
+        progress: bool,
+        known_shards: set[str],
+    ) -> int:
         upstream = get_upstream()
         info = upstream.info()
         if info.weights_hash != self.key.weights_hash:
             raise RuntimeError("the upstream's weights do not match the cache key")
-        write_json_atomic(self.directory / "meta.json", {**asdict(self.key), "num_hidden_states": info.num_hidden_states,
-                                                          "hidden_size": info.hidden_size, "stride_samples": info.stride_samples})
+        write_json_atomic(
+            self.directory / "meta.json",
+            {
+                **asdict(self.key),
+                "num_hidden_states": info.num_hidden_states,
+                "hidden_size": info.hidden_size,
+                "stride_samples": info.stride_samples,
+            },
+        )
         stride = info.stride_samples
         if self.key.layout == "frames":
             block_frames = 1
         else:
-            block_frames = None if self.key.block_seconds is None else max(1, round(self.key.block_seconds * SAMPLE_RATE / stride))
+            block_frames = (
+                None if self.key.block_seconds is None else max(1, round(self.key.block_seconds * SAMPLE_RATE / stride))
+            )
         layers = list(self.key.layers) if self.key.layers is not None else None
         dtype = CACHE_DTYPES[self.key.dtype]
         todo = sorted(todo, key=lambda u: u.path.stat().st_size, reverse=True)  # length-sorted batches
-        bar = tqdm(total=len(todo), desc=f"encode {self.key.corpus} with {self.key.upstream_name}", unit="utt", disable=not progress)
+        bar = tqdm(
+            total=len(todo),
+            desc=f"encode {self.key.corpus} with {self.key.upstream_name}",
+            unit="utt",
+            disable=not progress,
+        )
         for shard_start in range(0, len(todo), shard_size):
             shard = todo[shard_start : shard_start + shard_size]
             means, counts, first_block, num_blocks = [], [], [], []
@@ -341,8 +390,15 @@ class PooledCache:
         bar.close()
         return len(todo)
 
-    def _commit_shard(self, shard_id: str, shard: list[Utterance], first_block: list[int], num_blocks: list[int],
-                      known_shards: set[str], files: dict[str, dict]) -> None:
+    def _commit_shard(
+        self,
+        shard_id: str,
+        shard: list[Utterance],
+        first_block: list[int],
+        num_blocks: list[int],
+        known_shards: set[str],
+        files: dict[str, dict],
+    ) -> None:
         """Write the shard's JSON (which commits it), leaving out utterances another process committed since
         `known_shards` were listed: the locks of :meth:`_fill_lock` already prevent that, except between sharded
         fills split different ways, and this keeps every utterance in one shard even then. Blocks left out stay in
@@ -357,11 +413,16 @@ class PooledCache:
                 for suffix in ARRAY_SUFFIXES:
                     Path(f"{base}{suffix}").unlink(missing_ok=True)
                 return
-            write_json_atomic(f"{base}.json", {
-                "uids": [shard[row].uid for row in keep], "sizes": [shard[row].path.stat().st_size for row in keep],
-                "first_block": [first_block[row] for row in keep], "num_blocks": [num_blocks[row] for row in keep],
-                "files": files,
-            })
+            write_json_atomic(
+                f"{base}.json",
+                {
+                    "uids": [shard[row].uid for row in keep],
+                    "sizes": [shard[row].path.stat().st_size for row in keep],
+                    "first_block": [first_block[row] for row in keep],
+                    "num_blocks": [num_blocks[row] for row in keep],
+                    "files": files,
+                },
+            )
             known_shards.add(f"{shard_id}.json")
 
     # ---- reading --------------------------------------------------------------------------------
@@ -369,8 +430,10 @@ class PooledCache:
         index = self._index()
         absent = [u.uid for u in utterances if u.uid not in index]
         if absent and self.repairs:  # a shard found damaged here, after this run's fill (a `bench suite` unit job)
-            raise BenchError(f"{len(absent)} utterances of a damaged feature-cache shard were moved aside (first: "
-                             f"{absent[0]}); rerun the same command to encode them again")
+            raise BenchError(
+                f"{len(absent)} utterances of a damaged feature-cache shard were moved aside (first: "
+                f"{absent[0]}); rerun the same command to encode them again"
+            )
         if absent:
             raise RuntimeError(f"{len(absent)} utterances are not in the cache (first: {absent[0]}); fill it first")
         block_seconds = self.key.block_seconds
@@ -381,7 +444,10 @@ class PooledCache:
             if shard_id not in shards:
                 base = self.directory / "shards" / shard_id
                 # copy-on-write maps: writable arrays to torch (no "not writable" warning), and nothing is ever written
-                shards[shard_id] = (np.load(f"{base}.means.npy", mmap_mode="c"), np.load(f"{base}.counts.npy", mmap_mode="c"))
+                shards[shard_id] = (
+                    np.load(f"{base}.means.npy", mmap_mode="c"),
+                    np.load(f"{base}.counts.npy", mmap_mode="c"),
+                )
             shard_means, shard_counts = shards[shard_id]
             views.append((shard_means[first : first + count], shard_counts[first : first + count]))
             pooled = self.key.layout == "pooled"
@@ -391,8 +457,9 @@ class PooledCache:
 
 def shard_damage(shard_json: Path, shard: dict, full: bool = False) -> str | None:
     """What is wrong with a committed shard's array files, or None. Shards record each file's size and checksum
-    (:func:`benchcore.integrity.check_file`: the size always, the checksum once per process or every time with ``full``);
-    shards written before checksums existed are only checked for being cut short (their .npy header against the size)."""
+    (:func:`benchcore.integrity.check_file`: the size always, the checksum once per process or every time with
+    ``full``); shards written before checksums existed are only checked for being cut short (their .npy header against
+    the size)."""
     base = shard_json.with_suffix("")
     files = shard.get("files")
     if files is None:
@@ -412,8 +479,8 @@ def shard_damage(shard_json: Path, shard: dict, full: bool = False) -> str | Non
 
 
 def move_shard_aside(shard_json: Path, damage: str, root: Path) -> Path | None:
-    """Uncommit a damaged shard (its JSON moves first, atomically) and keep its files in ``<cache>/damaged/<shard>/`` for
-    inspection; return where they went, or None when another process moved it first."""
+    """Uncommit a damaged shard (its JSON moves first, atomically) and keep its files in ``<cache>/damaged/<shard>/``
+    for inspection; return where they went, or None when another process moved it first."""
     destination = shard_json.parent.parent / "damaged" / shard_json.stem
     try:
         destination.mkdir(parents=True, exist_ok=True)
@@ -421,9 +488,11 @@ def move_shard_aside(shard_json: Path, damage: str, root: Path) -> Path | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise BenchError(f"feature cache shard {shard_json} is damaged ({damage}) and cannot be moved aside "
-                         f"({error.strerror}); run `bench cache verify --repair --cache-dir {root}` with write access, "
-                         "or give another --cache-dir") from None
+        raise BenchError(
+            f"feature cache shard {shard_json} is damaged ({damage}) and cannot be moved aside "
+            f"({error.strerror}); run `bench cache verify --repair --cache-dir {root}` with write access, "
+            "or give another --cache-dir"
+        ) from None
     for suffix in ARRAY_SUFFIXES:
         with contextlib.suppress(FileNotFoundError):
             shard_json.with_name(shard_json.stem + suffix).rename(destination / (shard_json.stem + suffix))
@@ -440,8 +509,14 @@ def verify_caches(root: Path | None = None, repair: bool = False) -> list[dict]:
         shard_jsons = sorted(directory.glob("shards/*.json"))
         if not shard_jsons:
             continue
-        entry = {"key": directory.name, "kind": directory.parent.name, "path": str(directory), "shards": len(shard_jsons),
-                 "without_checksums": 0, "damaged": []}
+        entry = {
+            "key": directory.name,
+            "kind": directory.parent.name,
+            "path": str(directory),
+            "shards": len(shard_jsons),
+            "without_checksums": 0,
+            "damaged": [],
+        }
         for shard_json in shard_jsons:
             try:
                 shard = json.loads(shard_json.read_text())
@@ -452,8 +527,14 @@ def verify_caches(root: Path | None = None, repair: bool = False) -> list[dict]:
             if damage is None:
                 continue
             moved = move_shard_aside(shard_json, damage, root) if repair else None
-            entry["damaged"].append({"shard": str(shard_json), "damage": damage, "utterances": len(shard.get("uids", [])),
-                                     "moved_to": None if moved is None else str(moved)})
+            entry["damaged"].append(
+                {
+                    "shard": str(shard_json),
+                    "damage": damage,
+                    "utterances": len(shard.get("uids", [])),
+                    "moved_to": None if moved is None else str(moved),
+                }
+            )
         report.append(entry)
     return report
 
@@ -472,12 +553,22 @@ def list_caches(root: Path | None = None) -> list[dict]:
         utterances = sum(len(json.loads(p.read_text())["uids"]) for p in directory.glob("shards/*.json"))
         if (directory / "chain.json").exists():  # a sox chain's per-file audio (benchcore.sox_effects): one file each
             chain = json.loads((directory / "chain.json").read_text())
-            meta = {"upstream_name": "sox " + " ".join(" ".join(effect) for effect in chain.get("effects", [])),
-                    "corpus": "audio files"}
+            meta = {
+                "upstream_name": "sox " + " ".join(" ".join(effect) for effect in chain.get("effects", [])),
+                "corpus": "audio files",
+            }
             utterances = sum(1 for _ in directory.glob("*/*.npy"))
         size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-        entries.append({"key": directory.name, "kind": directory.parent.name, "path": str(directory), "utterances": utterances,
-                        "bytes": size, **{k: meta.get(k) for k in ("upstream_name", "corpus", "block_seconds", "dtype")}})
+        entries.append(
+            {
+                "key": directory.name,
+                "kind": directory.parent.name,
+                "path": str(directory),
+                "utterances": utterances,
+                "bytes": size,
+                **{k: meta.get(k) for k in ("upstream_name", "corpus", "block_seconds", "dtype")},
+            }
+        )
     return entries
 
 

@@ -5,13 +5,15 @@ Each rule watches one split's metric at its own evaluation interval and keeps th
 when training ends (ESPnet's `keep_nbest_models` and `valid.<metric>.ave_<N>best.pth`). Files are written atomically;
 what a rule has kept is part of the resume state, so a killed unit resumes to the same selection.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -48,8 +50,11 @@ def read_checkpoint(path: Path, what: str = "checkpoint") -> dict[str, Any] | No
         aside = path.with_name(path.name + ".damaged")
         os.replace(path, aside)
         message = str(error).strip()
-        reason = ("not loadable with weights_only=True" if "weights_only" in message
-                  else (message.splitlines()[0][:100] if message else "no message"))
+        reason = (
+            "not loadable with weights_only=True"
+            if "weights_only" in message
+            else (message.splitlines()[0][:100] if message else "no message")
+        )
         warn(f"{what} {path} is unreadable ({type(error).__name__}: {reason}); moved aside to {aside.name}")
         return None
 
@@ -90,10 +95,10 @@ class RuleCheckpoints:
             save_checkpoint(self.path, content)
         else:
             save_checkpoint(self._step_path(step), content)
-        for _, dropped in self.kept[self.rule.average_best:]:
+        for _, dropped in self.kept[self.rule.average_best :]:
             if self.rule.average_best > 1:
                 self._step_path(dropped).unlink(missing_ok=True)
-        del self.kept[self.rule.average_best:]
+        del self.kept[self.rule.average_best :]
         return True
 
     def finish(self) -> dict[str, Any]:
@@ -103,12 +108,19 @@ class RuleCheckpoints:
             for _, step in self.kept:
                 state = read_checkpoint(self._step_path(step), f"the {self.rule.name} rule's checkpoint")
                 if state is None:
-                    raise BenchError(f"the checkpoint of step {step} kept for averaging is unreadable or gone "
-                                     f"({self._step_path(step)}); rerun with --force to train this unit again")
+                    raise BenchError(
+                        f"the checkpoint of step {step} kept for averaging is unreadable or gone "
+                        f"({self._step_path(step)}); rerun with --force to train this unit again"
+                    )
                 states.append(state["model"])
             save_checkpoint(self.path, {"model": average_state_dicts(states), "steps": [step for _, step in self.kept]})
-        return {"metric": self.rule.metric, "split": self.rule.split, "steps": [step for _, step in self.kept],
-                "values": [value for value, _ in self.kept], "averaged": self.rule.average_best > 1}
+        return {
+            "metric": self.rule.metric,
+            "split": self.rule.split,
+            "steps": [step for _, step in self.kept],
+            "values": [value for value, _ in self.kept],
+            "averaged": self.rule.average_best > 1,
+        }
 
 
 class CheckpointKeeper:
@@ -119,13 +131,16 @@ class CheckpointKeeper:
             raise ValueError("a trained task needs at least one checkpoint rule")
         self.rules = list(rules)
         self.eval_step, self.total_steps = eval_step, total_steps
-        self.kept = {rule.name: RuleCheckpoints(rule, run_dir / checkpoint_file(self.rules, rule)) for rule in self.rules}
+        self.kept = {
+            rule.name: RuleCheckpoints(rule, run_dir / checkpoint_file(self.rules, rule)) for rule in self.rules
+        }
 
     def splits_due(self, step: int) -> list[str]:
         """The splits some rule scores at ``step``: every ``rule.every`` (default ``eval_step``) updates and at the end.
         Dev first: test scoring can then reuse what dev scoring computed (SD's dev grid)."""
-        due = {rule.split for rule in self.rules
-               if step % (rule.every or self.eval_step) == 0 or step == self.total_steps}
+        due = {
+            rule.split for rule in self.rules if step % (rule.every or self.eval_step) == 0 or step == self.total_steps
+        }
         return [split for split in ("dev", "test") if split in due]
 
     def offer(self, split: str, metrics: dict[str, float], step: int, model: nn.Module) -> None:

@@ -1,10 +1,12 @@
 """The `bench` command line. Each sub-command is a thin layer over a library function."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 from bench import __version__
 from benchcore.errors import BenchError
@@ -28,8 +30,16 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for entry in KNOWN_UPSTREAMS.values():
-        rows.append((entry.name, f"{entry.kind}:{entry.source}", str(entry.num_hidden_states), str(entry.hidden_size),
-                     f"{entry.stride_samples} ({entry.stride_samples / 16:.0f} ms)", "published"))
+        rows.append(
+            (
+                entry.name,
+                f"{entry.kind}:{entry.source}",
+                str(entry.num_hidden_states),
+                str(entry.hidden_size),
+                f"{entry.stride_samples} ({entry.stride_samples / 16:.0f} ms)",
+                "published",
+            )
+        )
     header = ("name", "source", "hidden states", "hidden size", "stride (samples)", "basis")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -46,25 +56,28 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from upstream.registry import load_upstream
 
     upstream = load_upstream(args.upstream, device=args.device, dtype=args.dtype)
-    summary = extract_features(upstream, args.audio, args.out, batch_size=args.batch_size,
-                               save_dtype=args.save_dtype, progress=not args.quiet)
-    print(f"{summary.num_utterances} utterances -> {summary.out_dir} "
-          f"({summary.num_extracted} extracted, {summary.num_reused} already there); "
-          f"{upstream.num_hidden_states} hidden states x {upstream.hidden_size} dims, "
-          f"stride {upstream.get_downsample_rates('hidden_states')} samples")
+    summary = extract_features(
+        upstream, args.audio, args.out, batch_size=args.batch_size, save_dtype=args.save_dtype, progress=not args.quiet
+    )
+    print(
+        f"{summary.num_utterances} utterances -> {summary.out_dir} "
+        f"({summary.num_extracted} extracted, {summary.num_reused} already there); "
+        f"{upstream.num_hidden_states} hidden states x {upstream.hidden_size} dims, "
+        f"stride {upstream.get_downsample_rates('hidden_states')} samples"
+    )
     return 0
 
 
-def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple["Path", list[str]]:
+def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple[Path, list[str]]:
     """The data root (must exist) and the task names (must be known), checked before any encoder loads."""
-    from pathlib import Path
-
     from bench.runner import expand_tasks
     from downstream_tasks import get_task
 
     data_root = Path(data_root_arg)
     if not data_root.is_dir():
-        raise BenchError(f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)")
+        raise BenchError(
+            f"--data-root {data_root}: no such directory (generate one with `bench data mini --out {data_root}`)"
+        )
     tasks = expand_tasks(task_arg)
     for task in tasks:
         get_task(task)
@@ -72,8 +85,6 @@ def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple["Pa
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from bench.runner import format_summary, run_task
     from upstream.registry import load_upstream
 
@@ -93,9 +104,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             overrides.append(f"decoder.lm={Path(args.lm).resolve()}")
         if task == "pr" and args.lexicon:
             overrides.append(f"data.lexicon={Path(args.lexicon).resolve()}")
-        result = run_task(upstream, task, data_root, Path(args.output), seeds, lr_sweep=args.lr_sweep,
-                          profile=args.profile, overrides=overrides, force=args.force,
-                          cache_root=Path(args.cache_dir) if args.cache_dir else None, progress=not args.quiet)
+        result = run_task(
+            upstream,
+            task,
+            data_root,
+            Path(args.output),
+            seeds,
+            lr_sweep=args.lr_sweep,
+            profile=args.profile,
+            overrides=overrides,
+            force=args.force,
+            cache_root=Path(args.cache_dir) if args.cache_dir else None,
+            progress=not args.quiet,
+        )
         results.append(result)
     print(format_summary(results))
     print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
@@ -103,8 +124,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_suite(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from bench.executors import make_executor
     from bench.runner import format_summary
     from bench.suite import SuiteSpec, format_status, run_suite
@@ -122,15 +141,39 @@ def _cmd_suite(args: argparse.Namespace) -> int:
         raise BenchError("--seeds must be at least 1")
     if args.extract_shards is not None and args.extract_shards < 1:
         raise BenchError("--extract-shards must be at least 1")
-    executor = make_executor(args.executor, args.address, args.num_cpus, args.num_gpus, args.cpus_per_job or 1.0,
-                             args.gpus_per_job, args.memory_per_job, args.max_retries)
+    executor = make_executor(
+        args.executor,
+        args.address,
+        args.num_cpus,
+        args.num_gpus,
+        args.cpus_per_job or 1.0,
+        args.gpus_per_job,
+        args.memory_per_job,
+        args.max_retries,
+    )
     # a Ray job gets as many torch threads as CPUs it requests; local jobs keep this process's unless asked
-    threads = max(1, int(args.cpus_per_job or 1)) if args.executor == "ray" else (int(args.cpus_per_job) if args.cpus_per_job else None)
-    spec = SuiteSpec(upstreams=tuple(upstreams), tasks=tuple(tasks), data_root=data_root, output=Path(args.output),
-                     seeds=tuple(range(args.seed, args.seed + args.seeds)), lr_sweep=args.lr_sweep, profile=args.profile,
-                     overrides=tuple(args.overrides), cache_root=Path(args.cache_dir) if args.cache_dir else None,
-                     device=args.device, dtype=args.dtype, force=args.force, extract_shards=args.extract_shards,
-                     threads=threads)
+    threads = (
+        max(1, int(args.cpus_per_job or 1))
+        if args.executor == "ray"
+        else (int(args.cpus_per_job) if args.cpus_per_job else None)
+    )
+    spec = SuiteSpec(
+        upstreams=tuple(upstreams),
+        tasks=tuple(tasks),
+        data_root=data_root,
+        output=Path(args.output),
+        seeds=tuple(range(args.seed, args.seed + args.seeds)),
+        lr_sweep=args.lr_sweep,
+        profile=args.profile,
+        overrides=tuple(args.overrides),
+        cache_root=Path(args.cache_dir) if args.cache_dir else None,
+        device=args.device,
+        dtype=args.dtype,
+        force=args.force,
+        extract_shards=args.extract_shards,
+        threads=threads,
+        includes=tuple(args.include),
+    )
     outcome = run_suite(spec, executor, progress=not args.quiet)
     if outcome.results:
         print(format_summary(outcome.results))
@@ -140,15 +183,16 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     if outcome.failed_jobs or outcome.failed_groups:
         for job in outcome.failed_jobs:
             print(f"failed: {job['label']}: {job['error']}", file=sys.stderr)
-        print(f"error: {len(outcome.failed_jobs)} jobs failed; rerun the same command to retry them "
-              "(finished units and cache shards are kept)", file=sys.stderr)
+        print(
+            f"error: {len(outcome.failed_jobs)} jobs failed; rerun the same command to retry them "
+            "(finished units and cache shards are kept)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from bench.cache import default_cache_root, list_caches, remove_cache
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
@@ -161,8 +205,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         if not entries:
             print(f"no cached features under {root}")
         for entry in entries:
-            print(f"{entry['key']}  {entry['kind']}  {entry['upstream_name']}  {entry['corpus']}  "
-                  f"{entry['utterances']} utterances  {entry['bytes'] / 2**20:.1f} MiB  {entry['path']}")
+            print(
+                f"{entry['key']}  {entry['kind']}  {entry['upstream_name']}  {entry['corpus']}  "
+                f"{entry['utterances']} utterances  {entry['bytes'] / 2**20:.1f} MiB  {entry['path']}"
+            )
         return 0
     keys = [entry["key"] for entry in entries] if args.all else args.keys
     if not keys:
@@ -175,7 +221,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_cache(root: "Path", repair: bool) -> int:
+def _verify_cache(root: Path, repair: bool) -> int:
     """`bench cache verify [--repair]`: every shard's size and checksum, one line per cache and per damaged shard.
     Exit status 1 when damage was found and left in place."""
     from bench.cache import verify_caches
@@ -185,27 +231,34 @@ def _verify_cache(root: "Path", repair: bool) -> int:
         print(f"no feature cache shards under {root}")
     left = 0
     for entry in report:
-        legacy = f", {entry['without_checksums']} written before checksums (checked for truncation only)" \
-            if entry["without_checksums"] else ""
-        print(f"{entry['key']}  {entry['kind']}: {entry['shards'] - len(entry['damaged'])} of {entry['shards']} shards "
-              f"intact{legacy}  {entry['path']}")
+        legacy = (
+            f", {entry['without_checksums']} written before checksums (checked for truncation only)"
+            if entry["without_checksums"]
+            else ""
+        )
+        print(
+            f"{entry['key']}  {entry['kind']}: {entry['shards'] - len(entry['damaged'])} of {entry['shards']} shards "
+            f"intact{legacy}  {entry['path']}"
+        )
         for damaged in entry["damaged"]:
             if damaged["moved_to"]:
-                print(f"  repaired: {damaged['shard']}: {damaged['damage']}; moved aside to {damaged['moved_to']} "
-                      f"(the next run encodes its {damaged['utterances']} utterances again)")
+                print(
+                    f"  repaired: {damaged['shard']}: {damaged['damage']}; moved aside to {damaged['moved_to']} "
+                    f"(the next run encodes its {damaged['utterances']} utterances again)"
+                )
             else:
                 left += 1
                 print(f"  damaged: {damaged['shard']}: {damaged['damage']}")
     if left:
-        print(f"{left} damaged shard(s) left in place; `bench cache verify --repair` moves them aside (a run also "
-              "repairs the shards it reads)")
+        print(
+            f"{left} damaged shard(s) left in place; `bench cache verify --repair` moves them aside (a run also "
+            "repairs the shards it reads)"
+        )
         return 1
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from results.report import load_leaderboard, parse_formats, write_report
 
     runs = [Path(path) for path in (args.runs or ["runs"])]
@@ -223,8 +276,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(leaderboard_markdown(board))
     for note in output.notes:
         print(note)
-    print(f"wrote {len(output.files)} files to {out_dir.resolve()}: "
-          + ", ".join(sorted({path.name if path.parent == out_dir else f"{path.parent.name}/*{path.suffix}" for path in output.files})))
+    print(
+        f"wrote {len(output.files)} files to {out_dir.resolve()}: "
+        + ", ".join(
+            sorted(
+                {path.name if path.parent == out_dir else f"{path.parent.name}/*{path.suffix}" for path in output.files}
+            )
+        )
+    )
     return 0
 
 
@@ -253,60 +312,129 @@ def _unit_options() -> argparse.ArgumentParser:
     """The options `bench run` and `bench suite` share: how each unit is encoded, trained and reused."""
     shared = argparse.ArgumentParser(add_help=False)
     options = shared.add_argument_group("unit options (bench run and bench suite)")
-    options.add_argument("--device", default="auto",
-                         help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present; bench suite: each job's)")
-    options.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)")
-    options.add_argument("--profile", default="superb", choices=["superb", "mini"],
-                         help="superb: the recipe's hyper-parameters; mini: short schedules for superb-mini (default: superb)")
+    options.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present; bench suite: each job's)",
+    )
+    options.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="encoder precision (bf16/fp16 need CUDA)"
+    )
+    options.add_argument(
+        "--profile",
+        default="superb",
+        choices=["superb", "mini"],
+        help="superb: the recipe's hyper-parameters; mini: short schedules for superb-mini (default: superb)",
+    )
     options.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     options.add_argument("--seeds", type=int, default=1, help="number of seeds: seed, seed+1, ... (default: 1)")
-    options.add_argument("--lr-sweep", action="store_true",
-                         help="train every learning rate of each config's lr_sweep and select on dev")
+    options.add_argument(
+        "--lr-sweep", action="store_true", help="train every learning rate of each config's lr_sweep and select on dev"
+    )
     options.add_argument("--force", action="store_true", help="redo finished units")
-    options.add_argument("--cache-dir", default=None,
-                         help="feature cache root, a shared filesystem on a cluster (default: $BENCH_CACHE_DIR or "
-                              "~/.cache/superb-bench)")
+    options.add_argument(
+        "--cache-dir",
+        default=None,
+        help="feature cache root, a shared filesystem on a cluster (default: $BENCH_CACHE_DIR or "
+        "~/.cache/superb-bench)",
+    )
     options.add_argument("--quiet", action="store_true", help="no progress bars (bench suite: no live view)")
+    _add_include(options)
     return shared
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from downstream_tasks import SUPERB, benchmarks, task_names
-    from results.columns import help_names
+def _add_include(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--include` (read by `main` before parsing; here for the help and so that the parser accepts it)."""
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (dotted name or .py file) that registers tasks, upstreams or report formats "
+        "(register_task, register_upstream_kind, register_upstream, register_report_format); repeatable",
+    )
 
-    tasks, columns = ", ".join(task_names()), help_names()
-    groups = "; ".join(f"{benchmark} ({', '.join(task_names(benchmark))})" for benchmark in benchmarks() if benchmark != SUPERB)
-    task_groups = "all (the ten SUPERB tasks)" + (f", or a group of other tasks: {groups}" if groups else "")
-    parser = argparse.ArgumentParser(prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def _report_format_help(task_help: bool) -> str:
+    if not task_help:
+        return "listed in this command's --help"
+    from results.report import format_help
+
+    return format_help()
+
+
+#: The sub-commands whose help lists the registered tasks and report columns. Listing them imports every task module,
+#: and so torch (seconds): the other commands and `bench --help` build the parser without them.
+TASK_HELP_COMMANDS = frozenset({"run", "suite", "report"})
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(task_help: bool = True) -> argparse.ArgumentParser:
+    """The `bench` parser. ``task_help`` False leaves the task and column lists out of `run`, `suite` and `report`'s
+    help (placeholders no one sees unless that command's help is asked for, when `main` builds it with them)."""
+    if task_help:
+        from downstream_tasks import SUPERB, benchmarks, task_names
+        from results.columns import help_names
+
+        tasks, columns = ", ".join(task_names()), help_names()
+        groups = "; ".join(
+            f"{benchmark} ({', '.join(task_names(benchmark))})" for benchmark in benchmarks() if benchmark != SUPERB
+        )
+        task_groups = "all (the ten SUPERB tasks)" + (f", or a group of other tasks: {groups}" if groups else "")
+    else:
+        tasks = columns = task_groups = "listed in this command's --help"
+    parser = argparse.ArgumentParser(
+        prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    listing = commands.add_parser("upstreams", help="list the known upstreams (source, hidden states, size, stride)",
-                                  description="List known upstreams with their published layer count, width and frame stride.")
-    listing.add_argument("--probe", nargs="+", metavar="NAME",
-                         help="load these upstreams and print what to check before trusting a run: what loading "
-                              "rebuilt or ignored, feature-extractor settings and truncation of a 60 s clip, measured "
-                              "stride, hidden states, output lengths, batched-vs-single difference, dtype")
+    listing = commands.add_parser(
+        "upstreams",
+        help="list the known upstreams (source, hidden states, size, stride)",
+        description="List known upstreams with their published layer count, width and frame stride.",
+    )
+    listing.add_argument(
+        "--probe",
+        nargs="+",
+        metavar="NAME",
+        help="load these upstreams and print what to check before trusting a run: what loading "
+        "rebuilt or ignored, feature-extractor settings and truncation of a 60 s clip, measured "
+        "stride, hidden states, output lengths, batched-vs-single difference, dtype",
+    )
     listing.add_argument("--device", default="cpu", help="device for --probe (default: cpu)")
+    _add_include(listing)
     listing.set_defaults(handler=_cmd_upstreams)
 
     extract = commands.add_parser(
-        "extract", help="write every hidden state of every utterance to disk",
+        "extract",
+        help="write every hidden state of every utterance to disk",
         description="Run a frozen upstream over audio files and save all hidden states, one .npy of shape "
-                    "(hidden states, frames, hidden size) per utterance, plus extraction.json and index.json. "
-                    "Rerunning the same command resumes.")
+        "(hidden states, frames, hidden size) per utterance, plus extraction.json and index.json. "
+        "Rerunning the same command resumes.",
+    )
     extract.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
     extract.add_argument("--audio", required=True, help="an audio file or a directory searched recursively")
     extract.add_argument("--out", required=True, help="output directory")
-    extract.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present)")
-    extract.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="forward precision (bf16/fp16 need CUDA)")
+    extract.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present)"
+    )
+    extract.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="forward precision (bf16/fp16 need CUDA)"
+    )
     extract.add_argument("--save-dtype", default="fp32", choices=["fp32", "fp16"], help="precision of the saved arrays")
     extract.add_argument("--batch-size", type=int, default=8, help="utterances per forward, length-sorted (default: 8)")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_cmd_extract)
 
-    data = commands.add_parser("data", help="generate datasets (superb-mini)",
-                               description="Generate the superb-mini corpus in the official layouts of the SUPERB datasets.")
+    data = commands.add_parser(
+        "data",
+        help="generate datasets (superb-mini)",
+        description="Generate the superb-mini corpus in the official layouts of the SUPERB datasets.",
+    )
     data_commands = data.add_subparsers(dest="data_command", metavar="DATASET", required=True)
     from bench.superb_mini.cli import add_parser as add_mini_parser
 
@@ -314,94 +442,159 @@ def build_parser() -> argparse.ArgumentParser:
 
     unit_options = _unit_options()
     run = commands.add_parser(
-        "run", parents=[unit_options], help="train and score SUPERB task heads on a frozen upstream",
+        "run",
+        parents=[unit_options],
+        help="train and score SUPERB task heads on a frozen upstream",
         description="Train a task head on the frozen upstream's weighted hidden states (features are encoded once and "
-                    "cached), select the checkpoint on dev as the recipe does, score test, and write result records to "
-                    "OUTPUT/<task>/<upstream>/result.json (one unit record per fold/seed/learning rate under units/). "
-                    "Rerunning resumes; finished units are reused. Trailing key=value arguments override the task "
-                    "config (e.g. total_steps=500 optimizer.lr=1e-3).")
+        "cached), select the checkpoint on dev as the recipe does, score test, and write result records to "
+        "OUTPUT/<task>/<upstream>/result.json (one unit record per fold/seed/learning rate under units/). "
+        "Rerunning resumes; finished units are reused. Trailing key=value arguments override the task "
+        "config (e.g. total_steps=500 optimizer.lr=1e-3).",
+    )
     run.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
-    run.add_argument("--lm", metavar="ARPA_OR_BIN",
-                     help="ASR: also decode with this word n-gram LM (beam search, s3prl's settings) and report "
-                          "wer_lm/cer_lm beside the greedy WER; a trained unit is rescored, not retrained")
-    run.add_argument("--lexicon", metavar="FILE",
-                     help="PR: extra pronunciations ('WORD PH1 PH2 ...', s3prl's librispeech-lexicon-200k-g2p.txt format) "
-                          "for words the CMU dictionary lacks")
+    run.add_argument(
+        "--lm",
+        metavar="ARPA_OR_BIN",
+        help="ASR: also decode with this word n-gram LM (beam search, s3prl's settings) and report "
+        "wer_lm/cer_lm beside the greedy WER; a trained unit is rescored, not retrained",
+    )
+    run.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="PR: extra pronunciations ('WORD PH1 PH2 ...', s3prl's librispeech-lexicon-200k-g2p.txt format) "
+        "for words the CMU dictionary lacks",
+    )
     run.add_argument("--task", required=True, help=f"a task ({tasks}), a comma-separated list, {task_groups}")
-    run.add_argument("--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)")
+    run.add_argument(
+        "--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)"
+    )
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
     run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     run.set_defaults(handler=_cmd_run)
 
     report = commands.add_parser(
-        "report", help="leaderboard tables, scores, reference rows, figures and an HTML page from result records",
+        "report",
+        help="leaderboard tables, scores, reference rows, figures and an HTML page from result records",
         description="Read the result records (result.json) below --runs and build the SUPERB leaderboard in the model\n"
-                    "card's format: one row per upstream (mean ± std over seeds; the dev-selected point of a learning-\n"
-                    "rate sweep), the card's Overall Score and the official SUPERB_s, beside published reference rows.\n"
-                    "Writes Markdown, CSV, LaTeX and a self-contained HTML page with figures (layer weights, per-task\n"
-                    "bars, normalised scores) and prints the Markdown table.",
-        epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    report.add_argument("--runs", nargs="+", default=None, metavar="DIR",
-                        help="folders searched recursively for result.json, or record files (default: runs)")
-    report.add_argument("--format", default="md,csv,tex,html",
-                        help="comma-separated: md, csv, tex, html (default: all four)")
+        "card's format: one row per upstream (mean ± std over seeds; the dev-selected point of a learning-\n"
+        "rate sweep), the card's Overall Score and the official SUPERB_s, beside published reference rows.\n"
+        "Writes Markdown, CSV, LaTeX and a self-contained HTML page with figures (layer weights, per-task\n"
+        "bars, normalised scores) and prints the Markdown table.",
+        epilog=REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument(
+        "--runs",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="folders searched recursively for result.json, or record files (default: runs)",
+    )
+    report.add_argument("--format", default=None, help=_report_format_help(task_help))
+    _add_include(report)
     report.add_argument("--out", default=None, help="output folder (default: FIRST_RUNS_DIR/report)")
-    report.add_argument("--references", default="card",
-                        help="reference rows: all, none, or a comma-separated list of groups (card, superb), row ids "
-                             "(superb:fbank) or models (hubert_large) (default: card)")
-    report.add_argument("--explain", nargs=2, metavar=("ROW", "COLUMN"),
-                        help="print the records behind one cell instead of writing files: ROW is an upstream name or "
-                             f"reference id, COLUMN a metric ({columns}) "
-                             "or a score (overall, superb_s)")
+    report.add_argument(
+        "--references",
+        default="card",
+        help="reference rows: all, none, or a comma-separated list of groups (card, superb), row ids "
+        "(superb:fbank) or models (hubert_large) (default: card)",
+    )
+    report.add_argument(
+        "--explain",
+        nargs=2,
+        metavar=("ROW", "COLUMN"),
+        help="print the records behind one cell instead of writing files: ROW is an upstream name or "
+        f"reference id, COLUMN a metric ({columns}) "
+        "or a score (overall, superb_s)",
+    )
     report.add_argument("--no-plots", action="store_true", help="skip the figures (faster; the HTML page has none)")
-    report.add_argument("--show-unlearned", action="store_true",
-                        help="also show run values that do not beat their task's audio-blind answer (footnoted); by "
-                             "default such a cell is left out of the row and of its scores")
+    report.add_argument(
+        "--show-unlearned",
+        action="store_true",
+        help="also show run values that do not beat their task's audio-blind answer (footnoted); by "
+        "default such a cell is left out of the row and of its scores",
+    )
     report.set_defaults(handler=_cmd_report)
 
     suite = commands.add_parser(
-        "suite", parents=[unit_options], help="run a grid of upstreams x tasks x seeds (x learning rates) locally or on Ray",
-        description="Expand upstreams x tasks x seeds (x the lr sweep) into `bench run`'s units and run them: extraction "
-                    "of each feature cache split over the workers, then one job per unit once its cache is complete, "
-                    "then each (upstream, task)'s result.json, the same records `bench run` writes. --executor local "
-                    "runs the jobs one by one in this process; --executor ray runs each as a Ray task on a local Ray "
-                    "instance (this machine's CPUs and GPUs, one job per GPU) or on an existing cluster (--address). "
-                    "A killed worker's job is retried and resumes from its checkpoint; rerunning a finished suite does "
-                    "nothing. Trailing key=value overrides apply to every task, task:key=value to one "
-                    "(e.g. ks:total_steps=500).")
+        "suite",
+        parents=[unit_options],
+        help="run a grid of upstreams x tasks x seeds (x learning rates) locally or on Ray",
+        description="Expand upstreams x tasks x seeds (x the lr sweep) into `bench run`'s units and run them: "
+        "extraction of each feature cache split over the workers, then one job per unit once its cache is complete, "
+        "then each (upstream, task)'s result.json, the same records `bench run` writes. --executor local "
+        "runs the jobs one by one in this process; --executor ray runs each as a Ray task on a local Ray "
+        "instance (this machine's CPUs and GPUs, one job per GPU) or on an existing cluster (--address). "
+        "A killed worker's job is retried and resumes from its checkpoint; rerunning a finished suite does "
+        "nothing. Trailing key=value overrides apply to every task, task:key=value to one "
+        "(e.g. ks:total_steps=500).",
+    )
     suite.add_argument("--upstreams", help="comma-separated upstream names (see `bench upstreams`)")
     suite.add_argument("--tasks", help=f"comma-separated tasks ({tasks}), {task_groups}")
-    suite.add_argument("--data-root", help="folder holding the datasets in their official layouts (on a cluster: the "
-                                           "same path on every node)")
-    suite.add_argument("--output", default="runs", help="where run directories, records and the suite state go (default: runs)")
-    suite.add_argument("--status", action="store_true", help="print the progress of the suite writing to --output and exit")
-    suite.add_argument("--executor", default="local", choices=["local", "ray"], help="local: in this process; ray: Ray tasks (default: local)")
-    suite.add_argument("--address", default=None,
-                       help="Ray cluster to join: auto (the cluster this machine is part of) or ray://HOST:10001; "
-                            "default: start a local Ray instance on this machine")
+    suite.add_argument(
+        "--data-root",
+        help="folder holding the datasets in their official layouts (on a cluster: the same path on every node)",
+    )
+    suite.add_argument(
+        "--output", default="runs", help="where run directories, records and the suite state go (default: runs)"
+    )
+    suite.add_argument(
+        "--status", action="store_true", help="print the progress of the suite writing to --output and exit"
+    )
+    suite.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local: in this process; ray: Ray tasks (default: local)",
+    )
+    suite.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join: auto (the cluster this machine is part of) or ray://HOST:10001; "
+        "default: start a local Ray instance on this machine",
+    )
     suite.add_argument("--num-cpus", type=int, default=None, help="local Ray instance: CPUs it may use (default: all)")
     suite.add_argument("--num-gpus", type=int, default=None, help="local Ray instance: GPUs it may use (default: all)")
-    suite.add_argument("--cpus-per-job", type=float, default=None,
-                       help="CPUs each Ray job requests and torch threads it uses (default: 1); with --executor local, "
-                            "torch threads per job (default: torch's, as bench run)")
-    suite.add_argument("--gpus-per-job", type=float, default=None,
-                       help="Ray: GPUs each job requests, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
+    suite.add_argument(
+        "--cpus-per-job",
+        type=float,
+        default=None,
+        help="CPUs each Ray job requests and torch threads it uses (default: 1); with --executor local, "
+        "torch threads per job (default: torch's, as bench run)",
+    )
+    suite.add_argument(
+        "--gpus-per-job",
+        type=float,
+        default=None,
+        help="Ray: GPUs each job requests, fractions allowed (default: 1 when the cluster has GPUs, else 0)",
+    )
     suite.add_argument("--memory-per-job", type=float, default=None, metavar="GB", help="Ray: memory each job requests")
-    suite.add_argument("--max-retries", type=int, default=3, help="Ray: retries of a job whose worker died (default: 3)")
-    suite.add_argument("--extract-shards", type=int, default=None,
-                       help="jobs each feature-cache extraction is split into (default: as many as run at once)")
+    suite.add_argument(
+        "--max-retries", type=int, default=3, help="Ray: retries of a job whose worker died (default: 3)"
+    )
+    suite.add_argument(
+        "--extract-shards",
+        type=int,
+        default=None,
+        help="jobs each feature-cache extraction is split into (default: as many as run at once)",
+    )
     suite.add_argument("overrides", nargs="*", metavar="[task:]key=value", help="config overrides")
     suite.set_defaults(handler=_cmd_suite)
 
-    cache = commands.add_parser("cache", help="show, check or free the feature cache",
-                                description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: "
-                                            "delete them; verify [--repair]: check every shard's size and content checksum "
-                                            "(--repair moves damaged shards aside; the next run encodes them again).")
+    cache = commands.add_parser(
+        "cache",
+        help="show, check or free the feature cache",
+        description="ls: list cache entries (upstream, corpus, utterances, size); rm KEY.../--all: "
+        "delete them; verify [--repair]: check every shard's size and content checksum "
+        "(--repair moves damaged shards aside; the next run encodes them again).",
+    )
     cache.add_argument("action", choices=["ls", "rm", "verify"])
     cache.add_argument("--repair", action="store_true", help="with verify: move damaged shards aside")
     cache.add_argument("keys", nargs="*", help="cache keys to remove (from `bench cache ls`)")
     cache.add_argument("--all", action="store_true", help="with rm: remove every entry")
-    cache.add_argument("--cache-dir", default=None, help="cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)")
+    cache.add_argument(
+        "--cache-dir", default=None, help="cache root (default: $BENCH_CACHE_DIR or ~/.cache/superb-bench)"
+    )
     cache.set_defaults(handler=_cmd_cache)
     return parser
 
@@ -409,8 +602,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        from bench.includes import import_includes, includes_in
+
+        import_includes(includes_in(argv))  # before the parser, so that its help and --task know what they register
+        args = build_parser(task_help=_command_word(argv) in TASK_HELP_COMMANDS).parse_args(argv)
         return args.handler(args)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)

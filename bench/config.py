@@ -1,15 +1,17 @@
-"""Task configs: `configs/<task>.yaml` holds profile `superb` (the recipe's values) and `mini` (overrides for superb-mini).
+"""Task configs: `configs/<task>.yaml` holds profile `superb` (the recipe's values) and `mini` (overrides for
+superb-mini).
 
 `key=value` overrides address the resolved profile with dotted keys (`optimizer.lr=1e-3`, `total_steps=500`);
 an unknown key is an error that lists the valid ones.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
-
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -18,8 +20,10 @@ from benchcore.errors import BenchError
 try:
     import configs
 except ModuleNotFoundError as error:  # an editable install made before `configs` became a package does not map it
-    raise ModuleNotFoundError("the harness's `configs` package is not installed: this install predates it; re-run "
-                              "`bash setup.sh --no-run` (or `pip install -e .`)") from error
+    raise ModuleNotFoundError(
+        "the harness's `configs` package is not installed: this install predates it; re-run "
+        "`bash setup.sh --no-run` (or `pip install -e .`)"
+    ) from error
 
 # The `configs` package: the repository folder in a checkout or an editable install, package data in a wheel.
 CONFIG_DIR = Path(configs.__file__).resolve().parent
@@ -55,7 +59,8 @@ def parse_value(text: str) -> Any:
 
 
 def config_path(task: str) -> Path:
-    """The task's YAML: its metadata's ``config_file`` (a task defined outside the harness), else ``configs/<task>.yaml``."""
+    """The task's YAML: its metadata's ``config_file`` (a task defined outside the harness), else
+    ``configs/<task>.yaml``."""
     from downstream_tasks import task_classes
 
     cls = task_classes().get(task)

@@ -22,6 +22,7 @@ utterance not longer than ``n`` is read whole. A task marks such utterances with
 
 The two approximations need no encoder during training. Records name the mode, and the report footnotes them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,8 +46,10 @@ def crop_mode(config: Any, task_name: str, head_input: str) -> str:
     mode = str(config.data.get("crop_mode", WAVEFORM))
     allowed = CROP_MODES.get(head_input, (WAVEFORM,))
     if mode not in allowed:
-        raise BenchError(f"{task_name}: data.crop_mode={mode} is not one of {', '.join(allowed)} for a {head_input} "
-                         f"head; pass data.crop_mode={WAVEFORM} for the recipe's crops")
+        raise BenchError(
+            f"{task_name}: data.crop_mode={mode} is not one of {', '.join(allowed)} for a {head_input} "
+            f"head; pass data.crop_mode={WAVEFORM} for the recipe's crops"
+        )
     return mode
 
 

@@ -6,13 +6,15 @@ official metadata names (label files, split lists, trial lists, ``wav.scp``, CSV
 stops the run with one line when any is missing. ``data.allow_missing=true`` goes on without them deliberately; the
 record then says which files were left out (``dataset.missing``) and the report footnotes its cells.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import Task, TaskData
@@ -74,8 +76,9 @@ def find_missing(data_by_fold: Mapping[str | None, TaskData], data_root: Path) -
     return MissingFiles(tuple(sorted(files)), by_split)
 
 
-def refuse_or_drop_missing(task: Task, data_by_fold: dict[str | None, TaskData], data_root: Path,
-                           allow_missing: bool) -> tuple[dict[str | None, TaskData], MissingFiles | None]:
+def refuse_or_drop_missing(
+    task: Task, data_by_fold: dict[str | None, TaskData], data_root: Path, allow_missing: bool
+) -> tuple[dict[str | None, TaskData], MissingFiles | None]:
     """Stop with one line when files are missing, unless ``allow_missing``: then drop them (the task decides what
     else goes with them, e.g. trials that name them) and return what was dropped."""
     missing = find_missing(data_by_fold, data_root)
@@ -87,9 +90,15 @@ def refuse_or_drop_missing(task: Task, data_by_fold: dict[str | None, TaskData],
         raise BenchError(
             f"{task.title}: {len(missing.files)} file(s) named by the dataset's metadata are missing under {data_root} "
             f"(utterances per split: {where}): {first}; restore them (a partial download or copy?), or pass "
-            "data.allow_missing=true to run without them (the record lists them and the report footnotes its cells)")
-    log.warning("%s: running without %d missing file(s) (data.allow_missing=true; %s): %s", task.title,
-                len(missing.files), where, first)
+            "data.allow_missing=true to run without them (the record lists them and the report footnotes its cells)"
+        )
+    log.warning(
+        "%s: running without %d missing file(s) (data.allow_missing=true; %s): %s",
+        task.title,
+        len(missing.files),
+        where,
+        first,
+    )
     dropped = {str(data_root / path) for path in missing.files} | set(missing.files)
     kept = {fold: task.without_files(data, lambda path: str(path) in dropped) for fold, data in data_by_fold.items()}
     return kept, missing

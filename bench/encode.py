@@ -1,13 +1,14 @@
 """One encoder call with the checks every encoding gets (the cache fill, the encoder in the loop, `bench extract`).
 
-Before: an audio file shorter than the encoder's receptive field (:attr:`upstream.base.Upstream.min_input_samples`) stops
-the run with one line naming it; a recipe's own cut of a longer file (SD's last chunk of a recording) is encoded as
-the recipe encodes it, padded within its batch. After: NaN or Inf in any hidden state stops the run with one line naming
-the utterance, the hidden state and the precision (fp16 overflows on long inputs).
+Before: an audio file shorter than the encoder's receptive field (:attr:`upstream.base.Upstream.min_input_samples`)
+stops the run with one line naming it; a recipe's own cut of a longer file (SD's last chunk of a recording) is encoded
+as the recipe encodes it, padded within its batch. After: NaN or Inf in any hidden state stops the run with one line
+naming the utterance, the hidden state and the precision (fp16 overflows on long inputs).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -19,8 +20,9 @@ from upstream.base import SAMPLE_RATE, Upstream
 _SURELY_LONG_ENOUGH = SAMPLE_RATE
 
 
-def encode(upstream: Upstream, waveforms: Sequence[Tensor], names: Sequence[str],
-           whole_files: Sequence[bool] | None = None) -> dict:
+def encode(
+    upstream: Upstream, waveforms: Sequence[Tensor], names: Sequence[str], whole_files: Sequence[bool] | None = None
+) -> dict:
     """``upstream(waveforms)`` after :func:`refuse_short_files` and checked by :func:`require_finite_outputs`."""
     refuse_short_files(upstream, waveforms, names, whole_files)
     output = upstream(list(waveforms))
@@ -28,19 +30,22 @@ def encode(upstream: Upstream, waveforms: Sequence[Tensor], names: Sequence[str]
     return output
 
 
-def refuse_short_files(upstream: Upstream, waveforms: Sequence[Tensor], names: Sequence[str],
-                       whole_files: Sequence[bool] | None = None) -> None:
-    """One line for the first whole audio file shorter than the encoder's receptive field (the harness's one policy
-    for every upstream: refuse, never pad silently). ``whole_files[i]`` False marks a recipe's segment of a longer file."""
+def refuse_short_files(
+    upstream: Upstream, waveforms: Sequence[Tensor], names: Sequence[str], whole_files: Sequence[bool] | None = None
+) -> None:
+    """One line for the first whole audio file shorter than the encoder's receptive field (the harness's one policy for
+    every upstream: refuse, never pad silently). ``whole_files[i]`` False marks a recipe's segment of a longer file."""
     if all(waveform.numel() >= _SURELY_LONG_ENOUGH for waveform in waveforms):
         return
     minimum = upstream.min_input_samples
     for index, waveform in enumerate(waveforms):
         if waveform.numel() < minimum and (whole_files is None or whole_files[index]):
-            raise BenchError(f"audio file {names[index]} has {waveform.numel()} samples "
-                             f"({1000 * waveform.numel() / SAMPLE_RATE:.1f} ms), shorter than {upstream.name}'s receptive "
-                             f"field of {minimum} samples ({1000 * minimum / SAMPLE_RATE:.0f} ms); remove it from the "
-                             "corpus (every upstream refuses such clips)")
+            raise BenchError(
+                f"audio file {names[index]} has {waveform.numel()} samples "
+                f"({1000 * waveform.numel() / SAMPLE_RATE:.1f} ms), shorter than {upstream.name}'s receptive "
+                f"field of {minimum} samples ({1000 * minimum / SAMPLE_RATE:.0f} ms); remove it from the "
+                "corpus (every upstream refuses such clips)"
+            )
 
 
 def require_finite_outputs(upstream: Upstream, output: dict, names: Sequence[str]) -> None:
@@ -52,7 +57,12 @@ def require_finite_outputs(upstream: Upstream, output: dict, names: Sequence[str
         for row, length in enumerate(lengths.tolist()):
             if not bool(torch.isfinite(states[row, :length]).all()):
                 precision = str(upstream.autocast_dtype).removeprefix("torch.")
-                advice = ("rerun with --dtype fp32 or --dtype bf16 (fp16 overflows)" if precision != "float32"
-                          else "the encoder itself produced them in float32: check the audio and the checkpoint")
-                raise BenchError(f"{upstream.name} returned NaN/Inf for {names[row]} in hidden state {layer} "
-                                 f"(forward in {precision}); {advice}")
+                advice = (
+                    "rerun with --dtype fp32 or --dtype bf16 (fp16 overflows)"
+                    if precision != "float32"
+                    else "the encoder itself produced them in float32: check the audio and the checkpoint"
+                )
+                raise BenchError(
+                    f"{upstream.name} returned NaN/Inf for {names[row]} in hidden state {layer} "
+                    f"(forward in {precision}); {advice}"
+                )

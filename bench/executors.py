@@ -10,12 +10,14 @@ for the cluster this machine belongs to (a KubeRay head pod, a Slurm allocation 
 Each job is one Ray task with its resource request; a task whose worker process dies (killed, OOM, lost node) is
 retried by Ray up to `max_retries` times, and the job function resumes from what the killed attempt committed.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from benchcore.errors import BenchError
 
@@ -65,7 +67,9 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
-    def run(self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None) -> None:
+    def run(
+        self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None
+    ) -> None:
         """Run every job (a job whose dependency failed is reported failed, not run); return when all are settled."""
         ...
 
@@ -103,7 +107,9 @@ class LocalExecutor:
     def close(self) -> None:
         pass
 
-    def run(self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None) -> None:
+    def run(
+        self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None
+    ) -> None:
         _check_order(jobs)
         results: dict[str, Any] = {}
         failed: set[str] = set()
@@ -140,9 +146,17 @@ class RayExecutor:
     name = "ray"
     cached_units_on_cpu = True  # heads train on the CPU from cached features: those units leave the GPUs to encoding
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
-                 cpus_per_job: float = 1.0, gpus_per_job: float | None = None, memory_per_job_gb: float | None = None,
-                 max_retries: int = 3, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        num_gpus: int | None = None,
+        cpus_per_job: float = 1.0,
+        gpus_per_job: float | None = None,
+        memory_per_job_gb: float | None = None,
+        max_retries: int = 3,
+        poll_seconds: float = 1.0,
+    ) -> None:
         if address and (num_cpus is not None or num_gpus is not None):
             raise BenchError("--num-cpus/--num-gpus size a local Ray instance; with --address the cluster has its own")
         if cpus_per_job <= 0:
@@ -164,8 +178,10 @@ class RayExecutor:
     def describe(self) -> str:
         where = f"cluster {self.address}" if self.address else "a local Ray instance"
         if self.gpus_per_job:
-            per_job = (f"{self.cpus_per_job:g} CPU and {self.gpus_per_job:g} GPU per job, {self._slots} at once; "
-                       f"{self.cpus_per_job:g} CPU per job that needs no GPU")
+            per_job = (
+                f"{self.cpus_per_job:g} CPU and {self.gpus_per_job:g} GPU per job, {self._slots} at once; "
+                f"{self.cpus_per_job:g} CPU per job that needs no GPU"
+            )
         else:
             per_job = f"{self.cpus_per_job:g} CPU per job, {self._slots} at once"
         return f"ray ({where}: {self.cluster.get('CPU', 0):g} CPUs, {self.cluster.get('GPU', 0):g} GPUs; {per_job})"
@@ -178,23 +194,33 @@ class RayExecutor:
         import logging
 
         if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,
+            }
             try:
                 if self.address:
                     ray.init(address=self.address, **options)
                 else:
                     ray.init(num_cpus=self.num_cpus, num_gpus=self.num_gpus, **options)
             except ConnectionError as error:
-                raise BenchError(f"cannot reach a Ray cluster at --address {self.address}: {error}".splitlines()[0]) from error
+                raise BenchError(
+                    f"cannot reach a Ray cluster at --address {self.address}: {error}".splitlines()[0]
+                ) from error
             self._started_ray = True
-        self.cluster = {key: float(value) for key, value in ray.cluster_resources().items() if key in ("CPU", "GPU", "memory")}
+        self.cluster = {
+            key: float(value) for key, value in ray.cluster_resources().items() if key in ("CPU", "GPU", "memory")
+        }
         gpus = self.cluster.get("GPU", 0.0)
         if self.gpus_per_job is None:  # one job per GPU where there are GPUs
             self.gpus_per_job = 1.0 if gpus else 0.0
         if self.gpus_per_job > gpus:
             raise BenchError(f"--gpus-per-job {self.gpus_per_job:g} but the Ray cluster has {gpus:g} GPUs")
         if self.cpus_per_job > self.cluster.get("CPU", 0.0):
-            raise BenchError(f"--cpus-per-job {self.cpus_per_job:g} but the Ray cluster has {self.cluster.get('CPU', 0):g} CPUs")
+            raise BenchError(
+                f"--cpus-per-job {self.cpus_per_job:g} but the Ray cluster has {self.cluster.get('CPU', 0):g} CPUs"
+            )
         by_cpu = self.cluster.get("CPU", 0.0) / self.cpus_per_job
         by_gpu = gpus / self.gpus_per_job if self.gpus_per_job else math.inf
         self._slots = max(1, int(min(by_cpu, by_gpu) + 1e-9))
@@ -207,13 +233,19 @@ class RayExecutor:
             self._started_ray = False
 
     def _task_options(self, job: Job) -> dict[str, Any]:
-        options: dict[str, Any] = {"num_cpus": self.cpus_per_job, "num_gpus": (self.gpus_per_job or 0) if job.gpu else 0,
-                                   "max_retries": self.max_retries, "retry_exceptions": False}
+        options: dict[str, Any] = {
+            "num_cpus": self.cpus_per_job,
+            "num_gpus": (self.gpus_per_job or 0) if job.gpu else 0,
+            "max_retries": self.max_retries,
+            "retry_exceptions": False,
+        }
         if self.memory_per_job_gb:
             options["memory"] = int(self.memory_per_job_gb * 2**30)
         return options
 
-    def run(self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None) -> None:
+    def run(
+        self, function: JobFunction, jobs: Sequence[Job], on_outcome: OnOutcome, on_tick: OnTick | None = None
+    ) -> None:
         import ray
         from ray.exceptions import RayTaskError
 
@@ -270,9 +302,16 @@ class RayExecutor:
             on_tick()
 
 
-def make_executor(name: str, address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
-                  cpus_per_job: float = 1.0, gpus_per_job: float | None = None, memory_per_job_gb: float | None = None,
-                  max_retries: int = 3) -> Executor:
+def make_executor(
+    name: str,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    cpus_per_job: float = 1.0,
+    gpus_per_job: float | None = None,
+    memory_per_job_gb: float | None = None,
+    max_retries: int = 3,
+) -> Executor:
     if name == "local":
         if address:
             raise BenchError("--address joins a Ray cluster: use it with --executor ray")

@@ -9,20 +9,21 @@ Layout of an extraction directory (format version 1)::
 ``<rel>`` is the audio file's path relative to ``--audio`` with its suffix replaced by ``.npy``.
 Each .npy is written atomically, so a killed run resumes by skipping the arrays already on disk.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.encode import encode
 from benchcore.atomic import write_json_atomic, write_npy_atomic
 from benchcore.audio import list_audio_files, load_audio
 from benchcore.errors import BenchError
-from bench.encode import encode
 from upstream.base import Upstream
 
 FORMAT_VERSION = 1
@@ -37,7 +38,9 @@ class ExtractionSummary:
     num_reused: int
 
 
-def _length_sorted_batches(items: list[tuple[Path, torch.Tensor]], batch_size: int) -> Iterable[list[tuple[Path, torch.Tensor]]]:
+def _length_sorted_batches(
+    items: list[tuple[Path, torch.Tensor]], batch_size: int
+) -> Iterable[list[tuple[Path, torch.Tensor]]]:
     """Batches of similar length, longest first, so padding is small and OOM shows up early."""
     ordered = sorted(items, key=lambda item: item[1].numel(), reverse=True)
     for start in range(0, len(ordered), batch_size):
@@ -83,7 +86,13 @@ def extract_features(
 
     pending = [audio_file for audio_file in files if not feature_path(audio_file).exists()]
     index: list[dict] = []
-    bar = tqdm(total=len(files), desc=f"extract {upstream.name}", unit="utt", disable=not progress, initial=len(files) - len(pending))
+    bar = tqdm(
+        total=len(files),
+        desc=f"extract {upstream.name}",
+        unit="utt",
+        disable=not progress,
+        initial=len(files) - len(pending),
+    )
     # Load in chunks so memory stays bounded on large directories, then batch by length inside each chunk.
     chunk_size = max(batch_size * 16, 64)
     for chunk_start in range(0, len(pending), chunk_size):

@@ -7,6 +7,7 @@ it exits (``kill -9`` included), so a crash never leaves a stale lock behind. Th
 across clients only where the server runs a lock manager (not with a ``nolock`` mount) and then do not exclude two
 descriptors of one process; other network filesystems may ignore locks altogether.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,9 @@ import errno
 import fcntl
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 from benchcore.errors import BenchError
 
@@ -54,8 +56,10 @@ def _flock(fd: int, operation: int, target: Path) -> None:
 
 def _raise_unlockable(error: OSError, target: Path) -> NoReturn:
     if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-        raise BenchError(f"cannot lock {target}: {error.strerror} (this filesystem has no file locks; "
-                         "see the README's feature cache section)") from None
+        raise BenchError(
+            f"cannot lock {target}: {error.strerror} (this filesystem has no file locks; "
+            "see the README's feature cache section)"
+        ) from None
     raise error
 
 

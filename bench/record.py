@@ -1,6 +1,7 @@
 """What a record cites about the run: time, versions, device, peak memory, the dataset fingerprint.
 
 The record types themselves are :mod:`results.schema`, shared by the writer and the reader."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -9,8 +10,9 @@ import json
 import platform
 import resource
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -20,21 +22,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def versions() -> dict[str, str | None]:
+    from importlib.metadata import version
+
     import numpy
     import transformers
-    from importlib.metadata import version
 
     return {
         "harness": __version__,
@@ -62,8 +67,9 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return peak
 
 
-def dataset_fingerprint(data_root: Path, uids_and_sizes: Sequence[tuple[str, int]],
-                        metadata_files: Sequence[Path] = ()) -> dict[str, Any]:
+def dataset_fingerprint(
+    data_root: Path, uids_and_sizes: Sequence[tuple[str, int]], metadata_files: Sequence[Path] = ()
+) -> dict[str, Any]:
     """Cite the exact data: superb-mini's MANIFEST checksum when present, a hash of the audio files this run used
     (uid and size: hashing every byte of 150k files would take longer than some runs) and a hash of the *contents*
     of the label, list and trial files the reader read (small, and a one-label edit changes a number)."""
@@ -84,9 +90,14 @@ def dataset_fingerprint(data_root: Path, uids_and_sizes: Sequence[tuple[str, int
             manifest_checksum = None
         if manifest_checksum is None:
             manifest_checksum = hashlib.sha256(manifest.read_bytes()).hexdigest()
-    return {"root": str(data_root.resolve()), "files_sha256": digest.hexdigest(), "num_files": len(uids_and_sizes),
-            "metadata_sha256": metadata_digest.hexdigest(), "num_metadata_files": len(set(metadata_files)),
-            "manifest_checksum": manifest_checksum}
+    return {
+        "root": str(data_root.resolve()),
+        "files_sha256": digest.hexdigest(),
+        "num_files": len(uids_and_sizes),
+        "metadata_sha256": metadata_digest.hexdigest(),
+        "num_metadata_files": len(set(metadata_files)),
+        "manifest_checksum": manifest_checksum,
+    }
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -5,38 +5,40 @@ identity, task, fold, seed, learning rate, resolved config and data fingerprint)
 checkpoints, log, predictions and `record.json`, and is never redone once that record exists (unless forced).
 The learning rate is selected on the dev metric averaged over folds and seeds, as SUPERB tuned it per task.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
 import logging
-import os
 import math
+import os
 import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
 
-from benchcore.atomic import write_json_atomic, write_text_atomic
-from benchcore.cache_root import using_cache_root
-from benchcore.integrity import warn
-from benchcore.progress import progress_bars
 from bench.cache import PooledCache, PooledCacheKey, audio_effects, loader_gain_db
+from bench.checkpoints import read_checkpoint
 from bench.config import load_task_config
 from bench.crops import BLOCK_MEAN, WAVEFORM, crop_mode, may_be_cropped
 from bench.dataset_check import refuse_or_drop_missing, size_warnings, split_sizes
-from bench.checkpoints import read_checkpoint
 from bench.locks import unit_lock
-from benchcore.errors import BenchError
 from bench.record import dataset_fingerprint, device_description, now, peak_memory_mb, versions
 from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.trainer import evaluate, train
+from benchcore.atomic import write_json_atomic, write_text_atomic
+from benchcore.cache_root import using_cache_root
+from benchcore.errors import BenchError
+from benchcore.integrity import warn
+from benchcore.progress import progress_bars
 from downstream_tasks import expand_task_names, get_task
 from downstream_tasks.base import FeatureSource, Task, TaskData, Utterance, checkpoint_file
 from downstream_tasks.bucketing import num_samples
@@ -97,8 +99,17 @@ def _digest(payload: Any) -> str:
 class TaskRun:
     """Everything one `bench run` of one task needs, prepared once and shared by its units."""
 
-    def __init__(self, upstream: Upstream, task: Task, data_root: Path, output_dir: Path, profile: str,
-                 overrides: Sequence[str], cache_root: Path | None, progress: bool) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        task: Task,
+        data_root: Path,
+        output_dir: Path,
+        profile: str,
+        overrides: Sequence[str],
+        cache_root: Path | None,
+        progress: bool,
+    ) -> None:
         self.upstream = upstream
         self.info = upstream.info()
         self.task = task
@@ -123,7 +134,7 @@ class TaskRun:
             self.dataset["missing"] = missing.as_dict()
         for warning in self.dataset["size_warnings"]:
             logging.getLogger(__name__).warning("%s", warning)
-        self.chance = combine_chance([task.chance(data) for data in self.data.values()])
+        self.chance = combine_chance([task.chance_level(data) for data in self.data.values()])
         config_for_id = OmegaConf.to_container(self.config, resolve=True)
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
@@ -178,21 +189,35 @@ class TaskRun:
     def cached_utterances(self, data: TaskData) -> list[Utterance]:
         """What the cache holds for ``data``: every utterance except those only ever read as crops encoded in the loop
         (an utterance read whole in some split is kept)."""
-        read_whole = {u.uid for utterances in data.splits.values() for u in utterances
-                      if not (self.crop_mode == WAVEFORM and may_be_cropped(u))}
+        read_whole = {
+            u.uid
+            for utterances in data.splits.values()
+            for u in utterances
+            if not (self.crop_mode == WAVEFORM and may_be_cropped(u))
+        }
         return [u for u in data.all_utterances() if u.uid in read_whole]
 
     def cache_for(self, data: TaskData) -> PooledCache:
         frames = self.task.head_input == "frames"
         effects = audio_effects(data.all_utterances())
-        key = PooledCacheKey(self.info.name, self.info.source, self.info.weights_hash, data.corpus,
-                             str(data.corpus_root.resolve()), self.loader_gain_db(data), self.cache_block_seconds,
-                             str(self.config.cache.dtype), layout="frames" if frames else "pooled",
-                             layers=None if self.layers is None else tuple(self.layers), audio_effects=effects)
+        key = PooledCacheKey(
+            self.info.name,
+            self.info.source,
+            self.info.weights_hash,
+            data.corpus,
+            str(data.corpus_root.resolve()),
+            self.loader_gain_db(data),
+            self.cache_block_seconds,
+            str(self.config.cache.dtype),
+            layout="frames" if frames else "pooled",
+            layers=None if self.layers is None else tuple(self.layers),
+            audio_effects=effects,
+        )
         return PooledCache(key, self.cache_root, self.cache_repairs)
 
     def loader_gain_db(self, data: TaskData) -> float:
-        """``data.gain_db``, or 0 where the utterances' sox chain already applied it (:func:`bench.cache.loader_gain_db`)."""
+        """``data.gain_db``, or 0 where the utterances' sox chain already applied it
+        (:func:`bench.cache.loader_gain_db`)."""
         return loader_gain_db(float(self.config.data.gain_db), audio_effects(data.all_utterances()))
 
     @property
@@ -214,30 +239,50 @@ class TaskRun:
         cropped = {u.uid: u for data in self.data.values() for u in self.cropped_in_loop(data)}
         seconds = "/".join(f"{length:g}" for length in sorted({u.random_crop_seconds for u in cropped.values()}))
         if plan.mode == "in_loop":
-            crops = f"; random {seconds} s crops of the waveform, as the recipe (data.crop_mode=waveform)" if cropped else ""
+            crops = (
+                f"; random {seconds} s crops of the waveform, as the recipe (data.crop_mode=waveform)"
+                if cropped
+                else ""
+            )
             return FeaturePlan(plan.mode, plan.reason + crops)
         if not cropped:
-            if self.crop_mode != WAVEFORM and any(u.random_crop_seconds for data in self.data.values()
-                                                  for u in data.all_utterances()):
-                return FeaturePlan(plan.mode, f"{plan.reason}; random crops approximated (data.crop_mode="
-                                   f"{self.crop_mode}: the encoder saw the whole utterance)")
+            if self.crop_mode != WAVEFORM and any(
+                u.random_crop_seconds for data in self.data.values() for u in data.all_utterances()
+            ):
+                return FeaturePlan(
+                    plan.mode,
+                    f"{plan.reason}; random crops approximated (data.crop_mode="
+                    f"{self.crop_mode}: the encoder saw the whole utterance)",
+                )
             return plan
-        return FeaturePlan(plan.mode, f"cache + random {seconds} s crops of {len(cropped)} utterances encoded in the "
-                           f"loop, as the recipe (data.crop_mode=waveform); {plan.reason}", len(cropped))
+        return FeaturePlan(
+            plan.mode,
+            f"cache + random {seconds} s crops of {len(cropped)} utterances encoded in the "
+            f"loop, as the recipe (data.crop_mode=waveform); {plan.reason}",
+            len(cropped),
+        )
 
     def _whole_utterance_plan(self) -> FeaturePlan:
         if self.task.head_input != "frames":
-            return FeaturePlan("cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache")
+            return FeaturePlan(
+                "cache", "the head is linear up to mean pooling: per-layer time-means are an exact cache"
+            )
         samples = sum(num_samples(u) for data in self.data.values() for u in self.cached_utterances(data))
         frames = samples / self.info.stride_samples
         bytes_per_value = 2 if str(self.config.cache.dtype) == "fp16" else 4
         estimate_gb = frames * self.num_layers * self.info.hidden_size * bytes_per_value / 1e9
         budget = float(self.config.cache.max_gb)
         if estimate_gb <= budget:
-            return FeaturePlan("cache", f"frame cache of {self.num_layers} layers in {self.config.cache.dtype}: "
-                             f"{estimate_gb:.2f} GB <= cache.max_gb={budget:g}")
-        return FeaturePlan("in_loop", f"a frame cache would take {estimate_gb:.1f} GB > cache.max_gb={budget:g}; "
-                           "running the encoder in the loop (raise cache.max_gb or set cache.layers to cache)")
+            return FeaturePlan(
+                "cache",
+                f"frame cache of {self.num_layers} layers in {self.config.cache.dtype}: "
+                f"{estimate_gb:.2f} GB <= cache.max_gb={budget:g}",
+            )
+        return FeaturePlan(
+            "in_loop",
+            f"a frame cache would take {estimate_gb:.1f} GB > cache.max_gb={budget:g}; "
+            "running the encoder in the loop (raise cache.max_gb or set cache.layers to cache)",
+        )
 
     def fill_cache(self) -> int:
         started = time.perf_counter()
@@ -247,8 +292,9 @@ class TaskRun:
         encoded = 0
         if self._feature_plan.mode == "cache":
             for data in self.data.values():
-                encoded += self.cache_for(data).fill(self.cached_utterances(data), lambda: self.upstream,
-                                                     progress=self.progress)
+                encoded += self.cache_for(data).fill(
+                    self.cached_utterances(data), lambda: self.upstream, progress=self.progress
+                )
         self.timings["extract_s"] = round(time.perf_counter() - started, 3)
         self.timings["extract_encoded_utterances"] = encoded
         self.extract_memory = peak_memory_mb(self.upstream.device)
@@ -260,14 +306,23 @@ class TaskRun:
             return OnTheFlySource(self.upstream, data, gain_db, self.layers, self.crop_mode)
         cache = self.cache_for(data)
         if self.cropped_in_loop(data):
-            return WaveformCropSource(self.upstream, data, cache, gain_db, self.layers, frames,
-                                      {u.uid for u in self.cached_utterances(data)})
+            return WaveformCropSource(
+                self.upstream, data, cache, gain_db, self.layers, frames, {u.uid for u in self.cached_utterances(data)}
+            )
         return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()}, frames=frames)
 
     # ---- units ----------------------------------------------------------------------------------
     def unit(self, fold: str | None, seed: int, lr: float) -> RunUnit:
-        return RunUnit(self.info.name, self.task.name, fold, seed, float(lr), self.config_digest, self.upstream_digest,
-                       _digest([self.dataset["files_sha256"], self.dataset["metadata_sha256"]]))
+        return RunUnit(
+            self.info.name,
+            self.task.name,
+            fold,
+            seed,
+            float(lr),
+            self.config_digest,
+            self.upstream_digest,
+            _digest([self.dataset["files_sha256"], self.dataset["metadata_sha256"]]),
+        )
 
     def unit_dir(self, unit: RunUnit) -> Path:
         parts = [unit.fold or "all", f"seed{unit.seed}", f"lr{unit.learning_rate:g}", unit.unit_id]
@@ -307,21 +362,39 @@ class TaskRun:
     def _train_and_score(self, unit: RunUnit, run_dir: Path, log: logging.Logger) -> dict:
         data = self.data[unit.fold]
         source = self.source_for(data)
-        log.info("unit %s: task %s fold %s seed %d lr %g upstream %s", unit.unit_id, self.task.name, unit.fold,
-                 unit.seed, unit.learning_rate, self.info.name)
+        log.info(
+            "unit %s: task %s fold %s seed %d lr %g upstream %s",
+            unit.unit_id,
+            self.task.name,
+            unit.fold,
+            unit.seed,
+            unit.learning_rate,
+            self.info.name,
+        )
         if self.task.trainable:
             scores = self._train(unit, data, source, run_dir, log)
         else:
             scores = self._score_untrained(data, source, run_dir, log)
         record = UnitRecord(
-            created=now(), unit_id=unit.unit_id, task=self.task.name, fold=unit.fold, seed=unit.seed,
-            learning_rate=unit.learning_rate, upstream=self.info.as_dict(),
-            metric=RecordedMetric(self.task.metric, self.task.higher_is_better), **scores,
-            decoding=self.task.decoding_signature(), layers=self.layers, feature_mode=self.feature_plan.mode,
+            created=now(),
+            unit_id=unit.unit_id,
+            task=self.task.name,
+            fold=unit.fold,
+            seed=unit.seed,
+            learning_rate=unit.learning_rate,
+            upstream=self.info.as_dict(),
+            metric=RecordedMetric(self.task.metric, self.task.higher_is_better),
+            **scores,
+            decoding=self.task.decoding_signature(),
+            layers=self.layers,
+            feature_mode=self.feature_plan.mode,
             crop_mode=self.crop_mode if any(u.random_crop_seconds for u in data.all_utterances()) else None,
             splits={split: len(utterances) for split, utterances in data.splits.items()},
-            config=OmegaConf.to_container(self.config, resolve=True), profile=self.profile,
-            device=device_description(self.upstream.device), versions=versions(), dataset=self.dataset,
+            config=OmegaConf.to_container(self.config, resolve=True),
+            profile=self.profile,
+            device=device_description(self.upstream.device),
+            versions=versions(),
+            dataset=self.dataset,
         ).to_dict()
         write_json_atomic(run_dir / "record.json", record)
         return record
@@ -337,15 +410,29 @@ class TaskRun:
         for attempt in range(2):
             torch.manual_seed(unit.seed)
             model = task.build_model(self.num_layers, self.info.hidden_size, data, self.config)
-            outcome = train(task, data, source, model, self.config, unit.learning_rate, unit.seed, run_dir,
-                            progress=self.progress, log=log)
-            kept = {rule.name: read_checkpoint(run_dir / checkpoint_file(rules, rule), f"the {rule.name} checkpoint")
-                    for rule in rules}
+            outcome = train(
+                task,
+                data,
+                source,
+                model,
+                self.config,
+                unit.learning_rate,
+                unit.seed,
+                run_dir,
+                progress=self.progress,
+                log=log,
+            )
+            kept = {
+                rule.name: read_checkpoint(run_dir / checkpoint_file(rules, rule), f"the {rule.name} checkpoint")
+                for rule in rules
+            }
             if all(state is not None for state in kept.values()):
                 break
             if attempt == 1:
-                raise BenchError(f"{run_dir}: the checkpoints training kept cannot be read back even after training "
-                                 "again; check the output filesystem (--output)")
+                raise BenchError(
+                    f"{run_dir}: the checkpoints training kept cannot be read back even after training "
+                    "again; check the output filesystem (--output)"
+                )
             # a kept checkpoint is damaged: the resume state alone cannot rebuild it, so the unit trains again
             warn(f"{run_dir}: a kept checkpoint was unreadable; training this unit again from step 0")
             (run_dir / "checkpoint.pt").unlink(missing_ok=True)
@@ -374,8 +461,11 @@ class TaskRun:
         log.info("test %s (selected: %s)", test_metrics, outcome.selected)
         return {
             "metrics": {"test": test_metrics, "dev": dev_metrics},
-            "best_step": outcome.best_step, "dev_history": outcome.dev_history,
-            "checkpoints": {name: {**selection, "test": test_by_rule[name]} for name, selection in outcome.selected.items()},
+            "best_step": outcome.best_step,
+            "dev_history": outcome.dev_history,
+            "checkpoints": {
+                name: {**selection, "test": test_by_rule[name]} for name, selection in outcome.selected.items()
+            },
             "resumed_from_step": outcome.resumed_from_step,
             "layer_weights": layer_weights,
             "timings": {"train_s": round(outcome.train_seconds, 3), "eval_s": round(eval_seconds, 3)},
@@ -391,7 +481,9 @@ class TaskRun:
         extra = dict(outcome.extra)
         return {
             "metrics": {"test": outcome.test.metrics, "dev": outcome.dev},
-            "best_step": None, "dev_history": [], "resumed_from_step": 0,
+            "best_step": None,
+            "dev_history": [],
+            "resumed_from_step": 0,
             "layer_weights": extra.pop("layer_weights", None),
             "protocol": extra,
             "timings": {"train_s": 0.0, "eval_s": round(time.perf_counter() - started, 3)},
@@ -413,8 +505,9 @@ def _read_unit_record(path: Path) -> dict | None:
 
 
 def read_json_or_set_aside(path: Path) -> Any | None:
-    """The JSON in ``path``; None when the file is absent, or unreadable as JSON (records are written atomically, so that
-    is damage: the file is moved aside to ``<name>.damaged`` with one warning line and its unit or summary is redone)."""
+    """The JSON in ``path``; None when the file is absent, or unreadable as JSON (records are written atomically, so
+    that is damage: the file is moved aside to ``<name>.damaged`` with one warning line and its unit or summary is
+    redone)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -430,8 +523,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], lrs: list[float],
-              device: str | None = None) -> dict:
+def summarise(
+    run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], lrs: list[float], device: str | None = None
+) -> dict:
     """Select the learning rate on dev (mean over folds and seeds), then report test mean ± std over seeds.
 
     `device` is the device description to record (default: the run's upstream's); `bench suite` passes the one
@@ -455,8 +549,15 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
     per_seed = []
     for seed in seeds:
         folds = [unit_records[(fold, seed, chosen)]["metrics"]["test"] for fold in run.folds]
-        per_seed.append({"seed": seed, **task.combine_folds(folds),
-                         "per_fold": {str(fold): metrics for fold, metrics in zip(run.folds, folds)} if len(run.folds) > 1 else None})
+        per_seed.append(
+            {
+                "seed": seed,
+                **task.combine_folds(folds),
+                "per_fold": {str(fold): metrics for fold, metrics in zip(run.folds, folds)}
+                if len(run.folds) > 1
+                else None,
+            }
+        )
     metric_names = [key for key in per_seed[0] if key not in ("seed", "per_fold")]
     means, stds = {}, {}
     for name in metric_names:
@@ -468,21 +569,45 @@ def summarise(run: TaskRun, unit_records: dict[tuple, dict], seeds: list[int], l
         num_layers = len(chosen_units[0]["layer_weights"])
         layer_weights = [statistics.fmean(unit["layer_weights"][i] for unit in chosen_units) for i in range(num_layers)]
     return ResultRecord(
-        created=now(), task=task.name, task_title=task.title, upstream=run.info.as_dict(),
+        created=now(),
+        task=task.name,
+        task_title=task.title,
+        upstream=run.info.as_dict(),
         metric=RecordedMetric(task.metric, task.higher_is_better),
-        metrics=means, metrics_std=stds, seeds=seeds, per_seed=per_seed,
-        learning_rate=chosen, lr_sweep=sweep if len(lrs) > 1 else None, layer_weights=layer_weights,
-        units=[{"unit_id": record["unit_id"], "fold": fold, "seed": seed, "learning_rate": lr,
-                "path": str(run.unit_dir(run.unit(fold, seed, lr)).relative_to(run.directory))}
-               for (fold, seed, lr), record in sorted(unit_records.items(), key=lambda item: str(item[0]))],
-        profile=run.profile, config=OmegaConf.to_container(run.config, resolve=True),
-        timings={"extract_s": run.timings.get("extract_s"), "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
-                 "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
-                 "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3)},
-        peak_memory={"extract": run.extract_memory}, decoding=task.decoding_signature(),
-        device=device or device_description(run.upstream.device), versions=versions(), dataset=run.dataset,
+        metrics=means,
+        metrics_std=stds,
+        seeds=seeds,
+        per_seed=per_seed,
+        learning_rate=chosen,
+        lr_sweep=sweep if len(lrs) > 1 else None,
+        layer_weights=layer_weights,
+        units=[
+            {
+                "unit_id": record["unit_id"],
+                "fold": fold,
+                "seed": seed,
+                "learning_rate": lr,
+                "path": str(run.unit_dir(run.unit(fold, seed, lr)).relative_to(run.directory)),
+            }
+            for (fold, seed, lr), record in sorted(unit_records.items(), key=lambda item: str(item[0]))
+        ],
+        profile=run.profile,
+        config=OmegaConf.to_container(run.config, resolve=True),
+        timings={
+            "extract_s": run.timings.get("extract_s"),
+            "extract_encoded_utterances": run.timings.get("extract_encoded_utterances"),
+            "train_s": round(sum(r["timings"]["train_s"] for r in unit_records.values()), 3),
+            "eval_s": round(sum(r["timings"]["eval_s"] for r in unit_records.values()), 3),
+        },
+        peak_memory={"extract": run.extract_memory},
+        decoding=task.decoding_signature(),
+        device=device or device_description(run.upstream.device),
+        versions=versions(),
+        dataset=run.dataset,
         chance_level=run.chance.as_dict(),
-        checkpoint_rules=[dataclasses.asdict(rule) for rule in task.checkpoint_rules(run.config)] if task.trainable else [],
+        checkpoint_rules=[dataclasses.asdict(rule) for rule in task.checkpoint_rules(run.config)]
+        if task.trainable
+        else [],
         cache_repairs=list(run.cache_repairs),
     ).to_dict()
 
@@ -502,9 +627,11 @@ def unit_grid(run: TaskRun, seeds: list[int], lr_sweep: bool) -> tuple[list[RunU
     else:
         lrs = [float(lr) for lr in run.config.lr_sweep] if lr_sweep else [float(run.config.optimizer.lr)]
         if len(lrs) > 1 and lr_selection(run) is None:
-            raise BenchError(f"{run.task.title}: this configuration has no dev split to select a learning rate on "
-                             f"({run.task.no_dev_reason(run.config)}); run one learning rate (without --lr-sweep) "
-                             "or add a dev split as that message says")
+            raise BenchError(
+                f"{run.task.title}: this configuration has no dev split to select a learning rate on "
+                f"({run.task.no_dev_reason(run.config)}); run one learning rate (without --lr-sweep) "
+                "or add a dev split as that message says"
+            )
     return [run.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in run.folds], seeds, lrs
 
 
@@ -515,8 +642,10 @@ def current_result(run: TaskRun, units: Sequence[RunUnit]) -> dict | None:
     if content is None:
         return None
     previous = ResultRecord.from_dict(content, result_path).to_dict()
-    if (sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
-            and previous.get("decoding") == run.task.decoding_signature()):
+    if (
+        sorted(u["unit_id"] for u in previous.get("units", [])) == sorted(u.unit_id for u in units)
+        and previous.get("decoding") == run.task.decoding_signature()
+    ):
         return previous
     return None
 
@@ -529,10 +658,20 @@ def current_unit_record(run: TaskRun, unit: RunUnit) -> dict | None:
     return record if record.get("decoding") == run.task.decoding_signature() else None
 
 
-def run_task(upstream: Upstream, task_name: str, data_root: Path, output_dir: Path, seeds: list[int],
-             lr_sweep: bool = False, profile: str = "superb", overrides: Sequence[str] = (), force: bool = False,
-             cache_root: Path | None = None, progress: bool = True,
-             on_unit: Callable[[RunUnit], None] | None = None) -> dict:
+def run_task(
+    upstream: Upstream,
+    task_name: str,
+    data_root: Path,
+    output_dir: Path,
+    seeds: list[int],
+    lr_sweep: bool = False,
+    profile: str = "superb",
+    overrides: Sequence[str] = (),
+    force: bool = False,
+    cache_root: Path | None = None,
+    progress: bool = True,
+    on_unit: Callable[[RunUnit], None] | None = None,
+) -> dict:
     """Run every unit of one task and write `<output>/<task>/<upstream>/result.json`; return that record."""
     task = get_task(task_name)
     run = TaskRun(upstream, task, data_root, output_dir, profile, overrides, cache_root, progress)
@@ -561,33 +700,42 @@ def format_summary(results: list[dict]) -> str:
     lines = [f"{'task':<5} {'upstream':<24} {'metric':<7} {'test':>15} {'lr':>8} {'seeds':>5} {'train s':>8}"]
     for result in results:
         name = result["metric"]["name"]
-        unit = "" if name == "mtwv" else " %"
-        cell = _shown(name, result["metrics"][name]) + (
-            f" ± {_shown(name, result['metrics_std'][name])}" if len(result["seeds"]) > 1 else "")
-        lines.append(f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + unit:<7} {cell:>15} "
-                     f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}")
+        spec = get_task(result["task"]).metric_spec(name)
+        unit = f" {spec.unit_suffix}" if spec.unit_suffix else ""
+        cell = spec.shown(result["metrics"][name]) + (
+            f" ± {spec.shown(result['metrics_std'][name])}" if len(result["seeds"]) > 1 else ""
+        )
+        lines.append(
+            f"{result['task_title']:<5} {result['upstream']['name'][-24:]:<24} {name + unit:<7} {cell:>15} "
+            f"{result['learning_rate']:>8.0e} {len(result['seeds']):>5} {result['timings']['train_s']:>8.1f}"
+        )
     for result in results:
         at_chance = metrics_at_chance(result)
+        task = get_task(result["task"])
         for metric, value, level in at_chance[:1]:
-            unit = "" if metric == "mtwv" else "%"
-            lines.append(f"not learned: {result['task_title']} {metric} {_shown(metric, value)}{unit} does not beat the "
-                         f"audio-blind answer ({level.basis}: {_shown(metric, level.metrics[metric])}{unit}); "
-                         "`bench report` leaves it out")
+            spec = task.metric_spec(metric)
+            lines.append(
+                f"not learned: {result['task_title']} {metric} {spec.shown(value)}{spec.unit_suffix} does not beat the "
+                f"audio-blind answer ({level.basis}: {spec.shown(level.metrics[metric])}{spec.unit_suffix}); "
+                "`bench report` leaves it out"
+            )
         if len(at_chance) > 1:  # one line for the rest (MLASR has a CER per language)
-            lines.append(f"not learned either: {result['task_title']} " + ", ".join(
-                f"{metric} {_shown(metric, value)}{'' if metric == 'mtwv' else '%'}" for metric, value, _ in at_chance[1:]))
+            lines.append(
+                f"not learned either: {result['task_title']} "
+                + ", ".join(
+                    f"{metric} {task.metric_spec(metric).shown(value)}{task.metric_spec(metric).unit_suffix}"
+                    for metric, value, _ in at_chance[1:]
+                )
+            )
         dataset = result.get("dataset", {})
         for warning in dataset.get("size_warnings", []):
             lines.append(f"warning: {warning}")
         if dataset.get("missing"):
-            lines.append(f"warning: {result['task_title']} ran without {dataset['missing']['count']} missing file(s) "
-                         f"(data.allow_missing=true): {', '.join(dataset['missing']['files'][:3])}")
+            lines.append(
+                f"warning: {result['task_title']} ran without {dataset['missing']['count']} missing file(s) "
+                f"(data.allow_missing=true): {', '.join(dataset['missing']['files'][:3])}"
+            )
     return "\n".join(lines)
-
-
-def _shown(metric: str, fraction: float) -> str:
-    """A record's fraction as `bench run` prints it: MTWV raw with four decimals (as the card), the rest in % with two."""
-    return f"{fraction:.4f}" if metric == "mtwv" else f"{100 * fraction:.2f}"
 
 
 def metrics_at_chance(result: dict) -> list[tuple[str, float, ChanceLevel]]:
@@ -596,10 +744,13 @@ def metrics_at_chance(result: dict) -> list[tuple[str, float, ChanceLevel]]:
         return []
     level = ChanceLevel.from_dict(result["chance"])
     primary_first = sorted(level.metrics, key=lambda name: name != result["metric"]["name"])
-    return [(name, float(result["metrics"][name]), level) for name in primary_first
-            if name in result["metrics"] and not level.beaten_by(name, float(result["metrics"][name]))]
+    return [
+        (name, float(result["metrics"][name]), level)
+        for name in primary_first
+        if name in result["metrics"] and not level.beaten_by(name, float(result["metrics"][name]))
+    ]
 
 
 def chance_level(task: Task, data: TaskData) -> float:
     """The audio-blind value of the task's metric on ``data``'s test split (:meth:`Task.chance`)."""
-    return task.chance(data).metrics.get(task.metric, math.nan)
+    return task.chance_level(data).metrics.get(task.metric, math.nan)

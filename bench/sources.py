@@ -1,5 +1,5 @@
-"""Where a unit's features come from (:class:`~downstream_tasks.base.FeatureSource`): the cache, the encoder in the loop,
-or the cache with the recipe's random crops encoded in the loop.
+"""Where a unit's features come from (:class:`~downstream_tasks.base.FeatureSource`): the cache, the encoder in the
+loop, or the cache with the recipe's random crops encoded in the loop.
 
 A pooled head reads ``(B, L, D)`` per-layer time-means, a frame head ``(hidden states (L, B, T, D), lengths (B,))``, all
 on the CPU. ``batch(split, indices, generator)`` crops the utterances marked with ``random_crop_seconds`` when given a
@@ -8,27 +8,42 @@ generator (the trainer's during training; a fixed-seed one when a task scores a 
 draw per cropped read, so sources that agree on the features train to the same parameters (tests/bench/test_crops.py,
 test_cache_exactness.py).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from bench.cache import (CachedFeatures, PooledCache, crop_block_count, crop_block_range, encoder_input, frame_rows,
-                         pooled_row)
+from bench.cache import (
+    CachedFeatures,
+    PooledCache,
+    crop_block_count,
+    crop_block_range,
+    encoder_input,
+    frame_rows,
+    pooled_row,
+)
 from bench.crops import BLOCK_MEAN, WAVEFORM, crop_waveform, may_be_cropped
 from bench.encode import encode
 from downstream_tasks.base import TaskData, Utterance
 from upstream.base import SAMPLE_RATE, Upstream
 
 
-def encode_waveforms(upstream: Upstream, waveforms: Sequence[Tensor], layers: Sequence[int] | None,
-                     utterances: Sequence[Utterance] | None = None) -> list[Tensor]:
+def encode_waveforms(
+    upstream: Upstream,
+    waveforms: Sequence[Tensor],
+    layers: Sequence[int] | None,
+    utterances: Sequence[Utterance] | None = None,
+) -> list[Tensor]:
     """One encoder call (:func:`bench.encode.encode`: short files refused, NaN/Inf outputs stopped, naming
     ``utterances``' files): each waveform's valid hidden states, (L, T_i, D) on the CPU (only ``layers`` when given)."""
-    names = [str(u.path) for u in utterances] if utterances is not None else [f"input {i}" for i in range(len(waveforms))]
+    names = (
+        [str(u.path) for u in utterances] if utterances is not None else [f"input {i}" for i in range(len(waveforms))]
+    )
     whole = [u.segment is None for u in utterances] if utterances is not None else None
     output = encode(upstream, waveforms, names, whole)
     stacked = torch.stack(output["hidden_states"]).cpu()  # (L, B, T, D)
@@ -65,14 +80,22 @@ class CachedSource:
 class OnTheFlySource:
     """Runs the encoder on every batch, as s3prl does (the ``in_loop`` plan, and the reference of the exactness tests).
 
-    Crops follow ``crop_mode``: ``waveform`` cuts each marked utterance's crop from its waveform before encoding (s3prl);
-    ``block_mean`` keeps a random block-aligned window of the whole utterance's frames (``block_seconds``), the same
-    windows the block cache averages; ``frames`` crops nothing here (the head cuts its frames). Frame heads get
+    Crops follow ``crop_mode``: ``waveform`` cuts each marked utterance's crop from its waveform before encoding
+    (s3prl); ``block_mean`` keeps a random block-aligned window of the whole utterance's frames (``block_seconds``), the
+    same windows the block cache averages; ``frames`` crops nothing here (the head cuts its frames). Frame heads get
     ``(L, B, T, D)`` frames; ``pooled_dtype`` gives pooled rows instead, with the cache's arithmetic at that dtype.
     """
 
-    def __init__(self, upstream: Upstream, data: TaskData, gain_db: float, layers: Sequence[int] | None = None,
-                 crop_mode: str = WAVEFORM, block_seconds: float | None = None, pooled_dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        data: TaskData,
+        gain_db: float,
+        layers: Sequence[int] | None = None,
+        crop_mode: str = WAVEFORM,
+        block_seconds: float | None = None,
+        pooled_dtype: str | None = None,
+    ) -> None:
         self.upstream = upstream
         self.data = data
         self.gain_db = gain_db
@@ -99,8 +122,9 @@ class OnTheFlySource:
         frames = row.shape[1]
         size = frames if self.block_frames is None else self.block_frames
         num_blocks = max(1, math.ceil(frames / size))
-        start, stop = crop_block_range(num_blocks, crop_block_count(utterance.random_crop_seconds, self.block_seconds),
-                                       generator)
+        start, stop = crop_block_range(
+            num_blocks, crop_block_count(utterance.random_crop_seconds, self.block_seconds), generator
+        )
         return row[:, start * size : min(stop * size, frames)]
 
 
@@ -114,8 +138,16 @@ class WaveformCropSource:
     loop if something reads them without a generator.
     """
 
-    def __init__(self, upstream: Upstream, data: TaskData, cache: PooledCache, gain_db: float,
-                 layers: Sequence[int] | None, frames: bool, cached: set[str]) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        data: TaskData,
+        cache: PooledCache,
+        gain_db: float,
+        layers: Sequence[int] | None,
+        frames: bool,
+        cached: set[str],
+    ) -> None:
         self.upstream = upstream
         self.data = data
         self.gain_db = gain_db
@@ -142,10 +174,14 @@ class WaveformCropSource:
         cached_indices = [position[indices[row]] for row in cached_rows]
         if not looped:
             return self._read(split, cached_indices)
-        encoded = encode_waveforms(self.upstream, list(looped.values()), self.layers, [utterances[indices[row]] for row in looped])
+        encoded = encode_waveforms(
+            self.upstream, list(looped.values()), self.layers, [utterances[indices[row]] for row in looped]
+        )
         features: dict[int, Tensor] = {}
         for row, hidden_states in zip(looped, encoded):
-            features[row] = frame_rows(hidden_states, self.dtype) if self.frames else pooled_row(hidden_states, self.dtype)
+            features[row] = (
+                frame_rows(hidden_states, self.dtype) if self.frames else pooled_row(hidden_states, self.dtype)
+            )
         if cached_indices:
             if self.frames:
                 stacked, lengths = self.features[split].frames(cached_indices)

@@ -7,6 +7,7 @@ dev every `eval_step` updates and the best dev checkpoint; :mod:`bench.checkpoin
 Everything random (head init, sampling order, crops) draws from generators whose state is checkpointed every
 `save_step` updates, so a killed run resumes to the same result as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchcore.errors import BenchError
 from bench.checkpoints import CheckpointKeeper, plain, read_checkpoint, save_checkpoint
+from benchcore.errors import BenchError
 from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, TrainedTask
 
 
@@ -42,8 +43,14 @@ class SampleOrder:
     """The training sampler: class-balanced draws with replacement (KS), fixed length buckets in a fresh order per
     epoch (ASR, PR, SF: s3prl's bucketing, a DataLoader of batch 1 over buckets), or a fresh shuffle per epoch."""
 
-    def __init__(self, num_items: int, batch_size: int, weights: list[float] | None, generator: torch.Generator,
-                 buckets: list[list[int]] | None = None) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        weights: list[float] | None,
+        generator: torch.Generator,
+        buckets: list[list[int]] | None = None,
+    ) -> None:
         if weights is not None and buckets is not None:
             raise ValueError("a task gives either sampling weights or length buckets, not both")
         if buckets is not None and not buckets:
@@ -96,36 +103,60 @@ class NonFiniteGuard:
     def skipped(self, step: int) -> None:
         self.count += 1
         if self.count >= self.limit:
-            raise BenchError(f"{self.task_name} lr={self.lr:g}: the loss or its gradient was NaN/Inf for {self.count} "
-                             f"consecutive updates (steps {step - self.count + 1}-{step}); no record is written. Lower the "
-                             "learning rate, check the features (--dtype fp32), or allow more with "
-                             f"max_nonfinite_updates={self.limit * 10}")
+            raise BenchError(
+                f"{self.task_name} lr={self.lr:g}: the loss or its gradient was NaN/Inf for {self.count} "
+                f"consecutive updates (steps {step - self.count + 1}-{step}); no record is written. Lower the "
+                "learning rate, check the features (--dtype fp32), or allow more with "
+                f"max_nonfinite_updates={self.limit * 10}"
+            )
 
     def reset(self) -> None:
         self.count = 0
 
 
-def evaluate(model: nn.Module, task: Task, data: TaskData, source: FeatureSource, split: str, batch_size: int,
-             output_dir: Path | None = None) -> SplitScore:
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    data: TaskData,
+    source: FeatureSource,
+    split: str,
+    batch_size: int,
+    output_dir: Path | None = None,
+) -> SplitScore:
     """The task's metrics on a split (whole utterances): :meth:`Task.score_split`."""
     return task.score_split(model, data, source, split, batch_size, output_dir)
 
 
-def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Module, config: Any,
-          lr: float, seed: int, run_dir: Path, progress: bool = True, log: logging.Logger | None = None) -> TrainOutcome:
+def train(
+    task: TrainedTask,
+    data: TaskData,
+    source: FeatureSource,
+    model: nn.Module,
+    config: Any,
+    lr: float,
+    seed: int,
+    run_dir: Path,
+    progress: bool = True,
+    log: logging.Logger | None = None,
+) -> TrainOutcome:
     """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep each checkpoint rule's
     checkpoint (`best.pt` for the recipe's, see :mod:`bench.checkpoints`)."""
     log = log or logging.getLogger("bench.trainer")
-    # LSTM gates saturated by unnormalised features (fbank_no_cmvn) produce denormal floats, which made CPU steps about 3x
-    # slower (measured); flushing them to zero changes nothing a metric can see
+    # LSTM gates saturated by unnormalised features (fbank_no_cmvn) produce denormal floats, which made CPU steps about
+    # 3x slower (measured); flushing them to zero changes nothing a metric can see
     torch.set_flush_denormal(True)
     # keys beside name and lr (ML-SUPERB's weight_decay) go to the optimizer as they are
     options = {str(key): value for key, value in config.optimizer.items() if key not in ("name", "lr")}
     optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr, **options)
     train_utterances = data.splits["train"]
     generator = torch.Generator().manual_seed(seed)
-    sampler = SampleOrder(len(train_utterances), int(config.batch_size), task.train_sample_weights(train_utterances),
-                          generator, task.train_batches(train_utterances, config))
+    sampler = SampleOrder(
+        len(train_utterances),
+        int(config.batch_size),
+        task.train_sample_weights(train_utterances),
+        generator,
+        task.train_batches(train_utterances, config),
+    )
     total_steps, accumulate = int(config.total_steps), int(config.gradient_accumulate_steps)
     eval_step, save_step = int(config.eval_step), int(config.save_step)
     keeper = CheckpointKeeper(task.checkpoint_rules(config), run_dir, eval_step, total_steps)
@@ -142,7 +173,13 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
     resumed_from = step
     nonfinite = NonFiniteGuard(int(config.get("max_nonfinite_updates", 100)), task.name, lr)
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {task.name} lr={lr:g} seed={seed}", unit="step", disable=not progress)
+    bar = tqdm(
+        total=total_steps,
+        initial=step,
+        desc=f"train {task.name} lr={lr:g} seed={seed}",
+        unit="step",
+        disable=not progress,
+    )
     model.train()
     while step < total_steps:
         for _ in range(accumulate):
@@ -173,15 +210,26 @@ def train(task: TrainedTask, data: TaskData, source: FeatureSource, model: nn.Mo
             history.append(entry)
             log.info("step %d %s", step, entry)
         if step % save_step == 0 or step == total_steps:
-            save_checkpoint(checkpoint_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                              "sampler": sampler.state(), "step": step, "kept": plain(keeper.state()),
-                                              "history": plain(history)})
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "sampler": sampler.state(),
+                    "step": step,
+                    "kept": plain(keeper.state()),
+                    "history": plain(history),
+                },
+            )
     bar.close()
     selected = keeper.finish()
     dev_rule = keeper.first_dev_rule()
     best_step, best_dev = 0, {}
     if dev_rule is not None and selected[dev_rule.name]["steps"]:
         best_step = selected[dev_rule.name]["steps"][0]
-        best_dev = next({key: value for key, value in entry.items() if key not in ("step", "test")}
-                        for entry in history if entry["step"] == best_step)
+        best_dev = next(
+            {key: value for key, value in entry.items() if key not in ("step", "test")}
+            for entry in history
+            if entry["step"] == best_step
+        )
     return TrainOutcome(best_step, best_dev, history, time.perf_counter() - started, resumed_from, selected)

@@ -1,4 +1,5 @@
 """Atomic file writes: a crash leaves either the old file or the new one, never half of one."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,13 +8,13 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from benchcore.errors import BenchError
-
 
 TMP_PREFIX = ".tmp-"
 TMP_SUFFIX = ".part"
@@ -35,8 +36,10 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.ERO
 def _storage_error(target: Path, error: OSError, requested_bytes: int | None) -> StorageError:
     reason = error.strerror or "the write was cut short (no space left, or a file-size limit)"
     asked = f", {requested_bytes:,} bytes requested" if requested_bytes is not None else ""
-    return StorageError(f"cannot write {target}: {reason}{asked}; nothing was half-written. Free space there or write "
-                        "elsewhere: --cache-dir for the feature cache, --output for checkpoints, records and reports")
+    return StorageError(
+        f"cannot write {target}: {reason}{asked}; nothing was half-written. Free space there or write "
+        "elsewhere: --cache-dir for the feature cache, --output for checkpoints, records and reports"
+    )
 
 
 @contextlib.contextmanager
@@ -130,8 +133,9 @@ def remove_stale_temps(root: Path) -> int:
     return removed
 
 
-def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], durable: bool = True,
-                 requested_bytes: int | None = None) -> Path:
+def write_atomic(
+    path: str | os.PathLike, writer: Callable[[Path], None], durable: bool = True, requested_bytes: int | None = None
+) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
     with atomic_path(path, durable=durable, requested_bytes=requested_bytes) as tmp:
         writer(tmp)

@@ -1,4 +1,5 @@
 """Reading audio files: 16 kHz mono float32, with errors that name the file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,9 @@ SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif")
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[float, float] | None = None) -> torch.Tensor:
+def load_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[float, float] | None = None
+) -> torch.Tensor:
     """Return a 1-D float32 tensor at ``sample_rate`` (channels averaged, resampled if needed).
 
     ``segment`` = (start, end) in seconds reads only that window (Kaldi `segments`, SD's training chunks).
@@ -24,7 +27,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, segment: tuple[
     try:
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError) as error:
-        raise BenchError(f"cannot read audio file {path}: {str(error).splitlines()[0] or 'not a supported audio format'}") from error
+        raise BenchError(
+            f"cannot read audio file {path}: {str(error).splitlines()[0] or 'not a supported audio format'}"
+        ) from error
     if samples.shape[0] == 0:
         raise BenchError(f"audio file {path} contains no samples")
     require_finite(samples, path, file_rate)
@@ -48,8 +53,10 @@ def require_finite(samples: np.ndarray, path: str | Path, sample_rate: int = SAM
     if finite.all():
         return
     bad = np.flatnonzero(~finite.reshape(len(samples), -1).all(axis=1))
-    raise BenchError(f"audio file {path} holds {int((~finite).sum())} NaN/Inf samples (the first at "
-                     f"{bad[0] / sample_rate:.3f} s); repair or remove the file")
+    raise BenchError(
+        f"audio file {path} holds {int((~finite).sum())} NaN/Inf samples (the first at "
+        f"{bad[0] / sample_rate:.3f} s); repair or remove the file"
+    )
 
 
 def list_audio_files(path: str | Path) -> tuple[Path, list[Path]]:

@@ -4,12 +4,13 @@
 The feature cache (``bench.cache``) and the per-file sox cache (:mod:`benchcore.sox_effects`) share this root, so
 ``bench cache list`` and one environment variable cover both.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _override: list[Path] = []
 

@@ -1,4 +1,5 @@
-"""Whether a file the harness wrote once and reads many times still holds what was written: byte size and content checksum.
+"""Whether a file the harness wrote once and reads many times still holds what was written: byte size and content
+checksum.
 
 Feature-cache shards record ``{"bytes": N, "xxh3_128": hex}`` for each array file when they are committed
 (:func:`file_facts`). A reader checks the size every time it opens a shard and the checksum the first time this process
@@ -7,6 +8,7 @@ opens a cache several times hashes it once. xxh3_128 runs at ~17 GB/s on this ma
 bytes, `benchmarks/cache_integrity.py`); it detects accidental damage (bit rot, a partial overwrite, truncation), not
 deliberate tampering.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -32,7 +34,8 @@ def file_checksum(path: str | os.PathLike) -> str:
 
 
 def file_facts(path: str | os.PathLike) -> dict[str, int | str]:
-    """What a reader checks later: ``{"bytes": size, "xxh3_128": digest}``. The file counts as verified in this process."""
+    """What a reader checks later: ``{"bytes": size, "xxh3_128": digest}``. The file counts as verified in this
+    process."""
     facts = {"bytes": os.path.getsize(path), CHECKSUM: file_checksum(path)}
     _remember(Path(path), facts)
     return facts

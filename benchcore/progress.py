@@ -3,10 +3,11 @@
 The runner knows `--quiet`; a reader or a scorer deep in a task does not take it as an argument, so the runner binds
 it here for the block it calls them in (:func:`progress_bars`), and they ask :func:`tqdm_disable`.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 _enabled: list[bool] = []
 

@@ -22,6 +22,7 @@ Entries live under ``<cache root>/sox/<chain digest>/``, one ``.npy`` a file, ke
 and modification time, written atomically (two processes computing the same file write the same bytes). An entry's
 length is read from its header, so the lengths of a whole corpus are read back without running sox.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -32,9 +33,9 @@ import math
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -50,8 +51,9 @@ SAMPLE_RATE = 16_000
 _FULL_SCALE = 2.0**31
 _INT32_MAX = 2**31 - 1
 #: an ``np.save`` header (format 1.0) of a 1-D little-endian int16 or float32 array: item size, length
-_NPY_HEADER = re.compile(rb"\x93NUMPY\x01\x00..\{'descr': '<[if]([24])', 'fortran_order': False, 'shape': \((\d+),\), \}",
-                         re.DOTALL)
+_NPY_HEADER = re.compile(
+    rb"\x93NUMPY\x01\x00..\{'descr': '<[if]([24])', 'fortran_order': False, 'shape': \((\d+),\), \}", re.DOTALL
+)
 _HEADER_BYTES = 128
 
 
@@ -62,11 +64,13 @@ def s3prl_sv_chain(gain_db: float, cache_root: Path, switch: str = "") -> SoxCha
 
 
 def gained_float32(pcm16: np.ndarray, gain_db: float) -> np.ndarray:
-    """16-bit samples after sox's ``gain gain_db``, as the float32 that torchaudio (and ``sox -e floating-point``) gives.
+    """16-bit samples after sox's ``gain gain_db``, as the float32 that torchaudio (and ``sox -e floating-point``)
+    gives.
 
     sox 14.4.2: a 16-bit sample enters as ``x << 16`` (sox.h ``SOX_SIGNED_TO_SAMPLE``), ``gain`` multiplies by
-    ``exp(gain_db * ln 10 / 20)`` (util.h ``dB_to_linear``) and rounds half away from zero with clipping (gain.c ``flow``,
-    sox.h ``SOX_ROUND_CLIP_COUNT``); float32 output rounds to a multiple of 128 first (sox.h ``SOX_SAMPLE_TO_FLOAT_32BIT``).
+    ``exp(gain_db * ln 10 / 20)`` (util.h ``dB_to_linear``) and rounds half away from zero with clipping (gain.c
+    ``flow``, sox.h ``SOX_ROUND_CLIP_COUNT``); float32 output rounds to a multiple of 128 first (sox.h
+    ``SOX_SAMPLE_TO_FLOAT_32BIT``).
     """
     scaled = pcm16.astype(np.float64) * 65536.0 * math.exp(gain_db * math.log(10) * 0.05)
     rounded = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5))
@@ -77,7 +81,8 @@ def gained_float32(pcm16: np.ndarray, gain_db: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SoxChain:
-    """A sox effect chain and the cache of its outputs. ``switch`` is the override that turns it off, named in errors."""
+    """A sox effect chain and the cache of its outputs. ``switch`` is the override that turns it off, named in
+    errors."""
 
     effects: tuple[tuple[str, ...], ...]
     cache_root: Path
@@ -132,13 +137,16 @@ class SoxChain:
             start, end = (max(0, round(seconds * SAMPLE_RATE)) for seconds in segment)
             waveform = waveform[start:end]
         if waveform.numel() == 0:
-            raise BenchError(f"audio file {path} holds no sound after sox `{self.signature}`"
-                             + (f"; leave it out or set {self.switch}" if self.switch else ""))
+            raise BenchError(
+                f"audio file {path} holds no sound after sox `{self.signature}`"
+                + (f"; leave it out or set {self.switch}" if self.switch else "")
+            )
         return waveform
 
     # ---- many files -----------------------------------------------------------------------------
-    def lengths(self, paths: Iterable[str | os.PathLike], progress: bool | None = None,
-                workers: int | None = None) -> list[int]:
+    def lengths(
+        self, paths: Iterable[str | os.PathLike], progress: bool | None = None, workers: int | None = None
+    ) -> list[int]:
         """:meth:`length` of every path, in order. Files without an entry run sox in ``workers`` parallel processes
         (default: the cores this process may use), with a progress bar (``progress=None``: on a terminal, unless the
         run is `--quiet`: :mod:`benchcore.progress`)."""
@@ -151,9 +159,15 @@ class SoxChain:
         todo = [index for index, length in enumerate(lengths) if length is None]
         if todo:
             workers = workers or len(os.sched_getaffinity(0))
-            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, \
-                    tqdm(total=len(todo), desc=f"sox {self.signature}", unit="file",
-                         disable=tqdm_disable() if progress is None else not progress) as bar:
+            with (
+                concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
+                tqdm(
+                    total=len(todo),
+                    desc=f"sox {self.signature}",
+                    unit="file",
+                    disable=tqdm_disable() if progress is None else not progress,
+                ) as bar,
+            ):
                 for index, length in zip(todo, pool.map(self.length, [paths[i] for i in todo])):
                     lengths[index] = length
                     bar.update()
@@ -169,8 +183,9 @@ class SoxChain:
         if pcm16 is not None:
             stored = pcm16
         if not (self.directory / "chain.json").exists():
-            write_json_atomic(self.directory / "chain.json", {"effects": [list(e) for e in self.effects],
-                                                              "sox": _sox_version()})
+            write_json_atomic(
+                self.directory / "chain.json", {"effects": [list(e) for e in self.effects], "sox": _sox_version()}
+            )
 
         def _write(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
@@ -181,18 +196,34 @@ class SoxChain:
         return stored
 
     def _run_sox(self, path: str | os.PathLike) -> np.ndarray:
-        command = ["sox", "-D", "-V1", os.fspath(path), "-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-",
-                   *(word for effect in self.effects for word in effect)]
+        command = [
+            "sox",
+            "-D",
+            "-V1",
+            os.fspath(path),
+            "-t",
+            "raw",
+            "-e",
+            "floating-point",
+            "-b",
+            "32",
+            "-L",
+            "-",
+            *(word for effect in self.effects for word in effect),
+        ]
         hint = f", or set {self.switch}" if self.switch else ""
         try:
             finished = subprocess.run(command, capture_output=True, check=False)
         except FileNotFoundError:
-            raise BenchError(f"cannot trim {path}: the `sox` command is not installed (setup.sh installs it, or "
-                             f"apt-get install sox{hint})") from None
+            raise BenchError(
+                f"cannot trim {path}: the `sox` command is not installed (setup.sh installs it, or "
+                f"apt-get install sox{hint})"
+            ) from None
         if finished.returncode != 0:
             message = finished.stderr.decode(errors="replace").strip().splitlines()
-            raise BenchError(f"sox failed on {path} (exit {finished.returncode}): "
-                             f"{message[-1] if message else 'no message'}{hint}")
+            raise BenchError(
+                f"sox failed on {path} (exit {finished.returncode}): {message[-1] if message else 'no message'}{hint}"
+            )
         return np.frombuffer(finished.stdout, dtype="<f4").astype(np.float32)
 
 
@@ -263,4 +294,3 @@ def _sox_version() -> str:
         return subprocess.run(["sox", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     except FileNotFoundError:
         return "unknown"
-

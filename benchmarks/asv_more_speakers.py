@@ -8,6 +8,7 @@ embeddings (`VoiceEncoder.embed_utterance`, cosine, no training: the encoder's i
 
 Prints one line per system: test EER (mean ± std over seeds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,15 +82,38 @@ def main() -> None:
     bench = str(Path(sys.executable).with_name("bench"))
     for upstream in ("fbank", "resemblyzer"):
         started = time.perf_counter()
-        subprocess.run([bench, "run", "--upstream", upstream, "--task", "asv", "--seeds", str(args.seeds), "--data-root",
-                        str(data), "--profile", "mini", "--device", "cpu", "--quiet", "--output",
-                        str(args.work / f"runs_{args.steps}"), f"total_steps={args.steps}"], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                bench,
+                "run",
+                "--upstream",
+                upstream,
+                "--task",
+                "asv",
+                "--seeds",
+                str(args.seeds),
+                "--data-root",
+                str(data),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--output",
+                str(args.work / f"runs_{args.steps}"),
+                f"total_steps={args.steps}",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         record = json.loads((args.work / f"runs_{args.steps}" / "asv" / upstream / "result.json").read_text())
         eers = [100 * seed["eer"] for seed in record["per_seed"]]
         spread = f" ± {statistics.stdev(eers):.2f}" if len(eers) > 1 else ""
-        print(f"{upstream:<28} trained x-vector head, {args.steps} steps: EER {statistics.fmean(eers):.2f}{spread} % "
-              f"(seeds {len(eers)}, {time.perf_counter() - started:.0f} s)")
+        print(
+            f"{upstream:<28} trained x-vector head, {args.steps} steps: EER {statistics.fmean(eers):.2f}{spread} % "
+            f"(seeds {len(eers)}, {time.perf_counter() - started:.0f} s)"
+        )
     print(f"{'resemblyzer embed_utterance':<28} cosine, no training:            EER {100 * embedding_eer(data):.2f} %")
 
 

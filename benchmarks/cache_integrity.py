@@ -17,6 +17,7 @@ disk read (the checksum's pass leaves the pages cached for the epoch that follow
 
     python benchmarks/cache_integrity.py [--pooled-utterances 20000] [--frame-utterances 100] [--throughput-mib 256]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,16 +50,21 @@ class HubertShapedStates(Upstream):
     def _encode(self, wavs: list[torch.Tensor]):
         lengths = torch.tensor([max(1, wav.numel() // STRIDE) for wav in wavs])
         frames = int(lengths.max())
-        states = [torch.randn(len(wavs), 1, WIDTH, generator=self.generator).expand(len(wavs), frames, WIDTH).clone()
-                  for _ in range(LAYERS)]
+        states = [
+            torch.randn(len(wavs), 1, WIDTH, generator=self.generator).expand(len(wavs), frames, WIDTH).clone()
+            for _ in range(LAYERS)
+        ]
         return states, lengths
 
 
 def throughput(size_mib: int) -> dict[str, float]:
     data = np.random.default_rng(0).integers(0, 255, size_mib * 2**20, dtype=np.uint8).tobytes()
     rates = {}
-    for name, digest in [("xxh3_128", xxhash.xxh3_128_hexdigest), ("sha256", lambda b: hashlib.sha256(b).hexdigest()),
-                         ("crc32", zlib.crc32)]:
+    for name, digest in [
+        ("xxh3_128", xxhash.xxh3_128_hexdigest),
+        ("sha256", lambda b: hashlib.sha256(b).hexdigest()),
+        ("crc32", zlib.crc32),
+    ]:
         started = time.perf_counter()
         digest(data)
         rates[name] = len(data) / (time.perf_counter() - started) / 1e9
@@ -69,8 +75,17 @@ def build(root: Path, layout: str, count: int, seconds: float) -> tuple[PooledCa
     audio = root / f"{layout}.wav"
     soundfile.write(audio, np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16), SAMPLE_RATE, subtype="PCM_16")
     utterances = [Utterance(f"{layout}/{index:06d}", audio, 0) for index in range(count)]  # one file, many ids
-    key = PooledCacheKey("hubert-shaped", "benchmark", None, layout, str(root), 0.0, None,
-                         "fp16" if layout == "frames" else "fp32", layout=layout)
+    key = PooledCacheKey(
+        "hubert-shaped",
+        "benchmark",
+        None,
+        layout,
+        str(root),
+        0.0,
+        None,
+        "fp16" if layout == "frames" else "fp32",
+        layout=layout,
+    )
     cache = PooledCache(key, root / "cache")
     cache.fill(utterances, HubertShapedStates, progress=False)
     return cache, utterances
@@ -105,18 +120,28 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rates = throughput(args.throughput_mib)
-    print(f"checksum throughput, {args.throughput_mib} MiB in memory: " + ", ".join(f"{name} {rate:.2f} GB/s" for name, rate in rates.items()))
+    print(
+        f"checksum throughput, {args.throughput_mib} MiB in memory: "
+        + ", ".join(f"{name} {rate:.2f} GB/s" for name, rate in rates.items())
+    )
     with tempfile.TemporaryDirectory(prefix="cache-integrity-") as folder:
         root = Path(folder)
-        for layout, count, seconds, epochs in [("pooled", args.pooled_utterances, 0.1, 125),
-                                               ("frames", args.frame_utterances, args.frame_seconds, 20)]:
+        for layout, count, seconds, epochs in [
+            ("pooled", args.pooled_utterances, 0.1, 125),
+            ("frames", args.frame_utterances, args.frame_seconds, 20),
+        ]:
             cache, utterances = build(root, layout, count, seconds)
             verify, index, epoch, size = measure(cache, utterances, layout == "frames")
-            print(f"{layout}: {count} utterances, {size / 1e9:.2f} GB in {len(list(cache.directory.glob('shards/*.json')))} "
-                  f"shards; checksums {verify:.3f} s ({size / verify / 1e9:.1f} GB/s), size checks {index * 1e3:.1f} ms, "
-                  f"one epoch of reads {epoch:.3f} s")
-            print(f"  verification / one epoch = {verify / epoch:.1%}; / a unit reading {epochs} epochs = "
-                  f"{verify / (epoch * epochs):.2%}")
+            print(
+                f"{layout}: {count} utterances, {size / 1e9:.2f} GB in "
+                f"{len(list(cache.directory.glob('shards/*.json')))} shards; "
+                f"checksums {verify:.3f} s ({size / verify / 1e9:.1f} GB/s), size checks {index * 1e3:.1f} ms, "
+                f"one epoch of reads {epoch:.3f} s"
+            )
+            print(
+                f"  verification / one epoch = {verify / epoch:.1%}; / a unit reading {epochs} epochs = "
+                f"{verify / (epoch * epochs):.2%}"
+            )
 
 
 if __name__ == "__main__":

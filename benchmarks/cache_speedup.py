@@ -4,14 +4,16 @@ Both paths train the same head with the same seed, batches and steps on superb-m
 transformers model with random weights (94M parameters: the compute of a real HuBERT Base, no download). The
 cached path (what `bench run` does) pays for one encoder pass over the corpus plus cheap steps, and for encoding the
 1 s `_silence_` crops in the loop (about one item in twelve under the balanced sampler, as the recipe encodes them);
-the on-the-fly path pays for the encoder on every item of every step and every evaluation. Prints the measured ratio at the measured step count and the ratio this implies at
-the recipe's 200,000 steps (per-step times times steps; extraction counted once).
+the on-the-fly path pays for the encoder on every item of every step and every evaluation. Prints the measured ratio at
+the measured step count and the ratio this implies at the recipe's 200,000 steps (per-step times times steps; extraction
+counted once).
 
 s3prl's own KS recipe cannot be run here for a third column: its legacy runner does not import with current
 huggingface_hub (`HfFolder` was removed) and its KS expert needs catalyst.
 
     .venv/bin/python benchmarks/cache_speedup.py [--data-root DIR] [--steps 20] [--batch-size 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +46,9 @@ def random_hubert(directory: Path, **config: Any) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=None, help="superb-mini root (default: generate size small in a temp dir)")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="superb-mini root (default: generate size small in a temp dir)"
+    )
     parser.add_argument("--steps", type=int, default=20, help="training steps measured on both paths")
     parser.add_argument("--batch-size", type=int, default=32, help="the recipe's KS batch size")
     args = parser.parse_args()
@@ -56,11 +60,19 @@ def main() -> None:
 
         data_root = generate_corpus(work / "superb-mini", size="small", progress=True)
     upstream = load_upstream(f"hf:{random_hubert(work / 'hubert_base_random')}")
-    overrides = [f"total_steps={args.steps}", f"batch_size={args.batch_size}", f"eval_step={args.steps}", f"save_step={args.steps}"]
+    overrides = [
+        f"total_steps={args.steps}",
+        f"batch_size={args.batch_size}",
+        f"eval_step={args.steps}",
+        f"save_step={args.steps}",
+    ]
     run = TaskRun(upstream, get_task("ks"), data_root, work / "runs", "mini", overrides, work / "cache", True)
     data = run.data[None]
-    print(f"KS on {data_root}: {len(data.splits['train'])} train / {len(data.splits['dev'])} dev utterances; "
-          f"{args.steps} steps of batch {args.batch_size}; encoder {upstream.info().num_hidden_states} hidden states x {upstream.hidden_size}")
+    print(
+        f"KS on {data_root}: {len(data.splits['train'])} train / {len(data.splits['dev'])} dev utterances; "
+        f"{args.steps} steps of batch {args.batch_size}; "
+        f"encoder {upstream.info().num_hidden_states} hidden states x {upstream.hidden_size}"
+    )
 
     started = time.perf_counter()
     run.fill_cache()
@@ -69,8 +81,9 @@ def main() -> None:
     cached = run.source_for(data)  # bench run's source: the cache, and the `_silence_` crops encoded in the loop
     load_seconds = time.perf_counter() - started
     timings = {}
-    on_the_fly = OnTheFlySource(upstream, data, float(run.config.data.gain_db), crop_mode=run.crop_mode,
-                                block_seconds=run.cache_block_seconds)
+    on_the_fly = OnTheFlySource(
+        upstream, data, float(run.config.data.gain_db), crop_mode=run.crop_mode, block_seconds=run.cache_block_seconds
+    )
     for name, source in [("cache", cached), ("on_the_fly", on_the_fly)]:
         torch.manual_seed(0)
         model = run.task.build_model(run.num_layers, upstream.hidden_size, data, run.config)
@@ -81,14 +94,22 @@ def main() -> None:
     timings["cache"] += load_seconds  # reading the cache is part of training from it
 
     cached_total = extract_seconds + timings["cache"]
-    print(f"\nextract once: {extract_seconds:.1f} s; train from cache: {timings['cache']:.2f} s; "
-          f"train running the encoder every step: {timings['on_the_fly']:.1f} s")
-    print(f"measured at {args.steps} steps: on-the-fly / (extract + cached train) = {timings['on_the_fly'] / cached_total:.1f}x; "
-          f"per training step: {timings['on_the_fly'] / timings['cache']:.0f}x")
+    print(
+        f"\nextract once: {extract_seconds:.1f} s; train from cache: {timings['cache']:.2f} s; "
+        f"train running the encoder every step: {timings['on_the_fly']:.1f} s"
+    )
+    print(
+        f"measured at {args.steps} steps: on-the-fly / (extract + cached train) = "
+        f"{timings['on_the_fly'] / cached_total:.1f}x; "
+        f"per training step: {timings['on_the_fly'] / timings['cache']:.0f}x"
+    )
     per_step_cached, per_step_fly = timings["cache"] / args.steps, timings["on_the_fly"] / args.steps
     at_recipe = (per_step_fly * RECIPE_STEPS) / (extract_seconds + per_step_cached * RECIPE_STEPS)
-    print(f"implied at the recipe's {RECIPE_STEPS:,} steps: {at_recipe:.0f}x "
-          f"({per_step_fly * RECIPE_STEPS / 3600:.1f} h vs {(extract_seconds + per_step_cached * RECIPE_STEPS) / 3600:.2f} h on this machine)")
+    print(
+        f"implied at the recipe's {RECIPE_STEPS:,} steps: {at_recipe:.0f}x "
+        f"({per_step_fly * RECIPE_STEPS / 3600:.1f} h vs "
+        f"{(extract_seconds + per_step_cached * RECIPE_STEPS) / 3600:.2f} h on this machine)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ source encodes it (``encoder_input``, ``encode_waveforms``, ``pooled_row``). It 
 The default encoder is a HuBERT-Base-sized model with random weights; pass a real one with --upstream. SID's crop is its
 config's 8 s unless --crop-seconds says otherwise; KS's `_silence_` crop is 1 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,9 @@ def main() -> None:
     overrides = ["data.crop_mode=block_mean", f"cache.block_seconds={args.block_seconds}"]
     if args.task == "sid" and args.crop_seconds is not None:
         overrides.append(f"data.train_crop_seconds={args.crop_seconds}")
-    run = TaskRun(upstream, get_task(args.task), args.data_root, work / "runs", "mini", overrides, work / "cache", False)
+    run = TaskRun(
+        upstream, get_task(args.task), args.data_root, work / "runs", "mini", overrides, work / "cache", False
+    )
     data = run.data[None]
     utterances = [u for u in data.splits["train"] if may_be_cropped(u)][: args.limit]
     if not utterances:
@@ -73,21 +76,28 @@ def main() -> None:
     deviations = []
     for index, utterance in enumerate(utterances):
         means, counts = blocks.views[index]
-        start, stop = crop_block_range(len(counts), crop_block_count(utterance.random_crop_seconds, args.block_seconds),
-                                       generator)
+        start, stop = crop_block_range(
+            len(counts), crop_block_count(utterance.random_crop_seconds, args.block_seconds), generator
+        )
         approximation = pooled_mean(means[start:stop], counts[start:stop])
         first_sample = start * block_frames * stride
-        crop = encoder_input(utterance, gain_db)[first_sample : first_sample + crop_samples(utterance.random_crop_seconds)]
+        crop = encoder_input(utterance, gain_db)[
+            first_sample : first_sample + crop_samples(utterance.random_crop_seconds)
+        ]
         exact = pooled_row(encode_waveforms(upstream, [crop], None)[0], "fp32")
         deviations.append((approximation - exact).norm(dim=-1) / exact.norm(dim=-1).clamp(min=1e-12))
     per_layer = torch.stack(deviations).mean(dim=0)
     crop_seconds = utterances[0].random_crop_seconds
-    print(f"{name}: {len(deviations)} {args.task.upper()} training utterances longer than the crop, {crop_seconds:g} s "
-          f"crops on a {args.block_seconds:g} s block grid")
+    print(
+        f"{name}: {len(deviations)} {args.task.upper()} training utterances longer than the crop, {crop_seconds:g} s "
+        f"crops on a {args.block_seconds:g} s block grid"
+    )
     print("relative L2 difference of per-layer crop means, block_mean approximation vs the crop encoded alone:")
     print("  " + "  ".join(f"L{i}:{value:.3f}" for i, value in enumerate(per_layer.tolist())))
-    print(f"  mean over layers: {per_layer.mean():.3f}; worst utterance, mean over layers: "
-          f"{torch.stack(deviations).mean(dim=1).max():.3f}")
+    print(
+        f"  mean over layers: {per_layer.mean():.3f}; worst utterance, mean over layers: "
+        f"{torch.stack(deviations).mean(dim=1).max():.3f}"
+    )
 
 
 if __name__ == "__main__":

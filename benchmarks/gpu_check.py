@@ -2,10 +2,10 @@
 
 On a GPU (budget: 8 minutes on one H100/H200, models with random weights, no download):
 
-1. **CUDA against CPU hidden states** of a HuBERT-Base-sized encoder on the same utterances, every hidden state, in fp32,
-   bf16 and fp16 (CUDA autocast, the harness's ``--dtype``). Measure: max |cuda - cpu| / max |cpu| over each hidden
-   state, the worst state reported. Tolerances: fp32 1e-3 (TF32 is off for matmuls by default, cuDNN convolutions may
-   use it), fp16 3e-2, bf16 1e-1 (8 bits of mantissa through 12 transformer layers).
+1. **CUDA against CPU hidden states** of a HuBERT-Base-sized encoder on the same utterances, every hidden state, in
+   fp32, bf16 and fp16 (CUDA autocast, the harness's ``--dtype``). Measure: max |cuda - cpu| / max |cpu| over each
+   hidden state, the worst state reported. Tolerances: fp32 1e-3 (TF32 is off for matmuls by default, cuDNN convolutions
+   may use it), fp16 3e-2, bf16 1e-1 (8 bits of mantissa through 12 transformer layers).
 2. **Extraction throughput**, `bench run`'s cache fill against a bare batched ``model(...)`` forward over the same
    utterances, for a HuBERT-Large-sized encoder (317M parameters). Goal: ratio >= 0.9.
 3. **Encoder in the loop**: ASR training steps per second with the encoder on every batch and s3prl's length
@@ -16,6 +16,7 @@ On a GPU (budget: 8 minutes on one H100/H200, models with random weights, no dow
 ``--dry`` runs the same code on the CPU with tiny models and a few utterances (the test suite does, so the script
 cannot rot); the CUDA-only rows then read "skipped".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,36 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cache_speedup import random_hubert  # noqa: E402
-from overhead import (EXTRACT_BATCH_SIZE, bare_forward_seconds, harness_fill_seconds,  # noqa: E402
-                      training_steps_per_second)
+from overhead import (
+    EXTRACT_BATCH_SIZE,
+    bare_forward_seconds,
+    harness_fill_seconds,  # noqa: E402
+    training_steps_per_second,
+)
 from scale import voxceleb1_corpus  # noqa: E402
 
 TOLERANCES = {"fp32": 1e-3, "fp16": 3e-2, "bf16": 1e-1}
 THROUGHPUT_GOAL = 0.9
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
-LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-             feat_extract_norm="layer", do_stable_layer_norm=True)
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32, 32, 32),
-            conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+LARGE = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+)
+TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(32, 32, 32),
+    conv_stride=(5, 4, 16),
+    conv_kernel=(10, 4, 16),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
 
 
 @dataclass
@@ -72,19 +92,31 @@ def hidden_state_agreement(model_dir: Path, device: str, waveforms: list[torch.T
     rows = []
     for dtype, tolerance in TOLERANCES.items():
         if dtype != "fp32" and device != "cuda":
-            rows.append(Row(f"hidden states {dtype}, {device} vs cpu", "skipped (needs CUDA)", f"<= {tolerance:g}", None))
+            rows.append(
+                Row(f"hidden states {dtype}, {device} vs cpu", "skipped (needs CUDA)", f"<= {tolerance:g}", None)
+            )
             continue
         upstream = load_upstream(f"hf:{model_dir}", device=device, dtype=dtype)
         states = upstream(waveforms)["hidden_states"]
-        worst = max(float((state.cpu() - ref).abs().max() / ref.abs().max().clamp(min=1e-12))
-                    for state, ref in zip(states, reference))
-        rows.append(Row(f"hidden states {dtype}, {device} vs cpu (max rel. error, worst of {len(states)})",
-                        f"{worst:.2e}", f"<= {tolerance:g}", worst <= tolerance))
+        worst = max(
+            float((state.cpu() - ref).abs().max() / ref.abs().max().clamp(min=1e-12))
+            for state, ref in zip(states, reference)
+        )
+        rows.append(
+            Row(
+                f"hidden states {dtype}, {device} vs cpu (max rel. error, worst of {len(states)})",
+                f"{worst:.2e}",
+                f"<= {tolerance:g}",
+                worst <= tolerance,
+            )
+        )
         del upstream
     return rows
 
 
-def extraction_ratio(model_dir: Path, device: str, corpus: Path, work: Path, utterances: int, judged: bool) -> list[Row]:
+def extraction_ratio(
+    model_dir: Path, device: str, corpus: Path, work: Path, utterances: int, judged: bool
+) -> list[Row]:
     """``judged``: apply the goal (a tiny model in the dry run is all overhead, so its ratio means nothing)."""
     from upstream.registry import load_upstream
 
@@ -97,12 +129,22 @@ def extraction_ratio(model_dir: Path, device: str, corpus: Path, work: Path, utt
     bare_seconds = bare_forward_seconds(model_dir, waveforms, device)
     ratio = bare_seconds / fill_seconds
     audio = sum(w.numel() for w in waveforms) / 16000
-    return [Row(f"extraction: bare forward, {len(chosen)} utterances ({audio:.0f} s audio, batch {EXTRACT_BATCH_SIZE})",
-                f"{audio / bare_seconds:.1f} s audio/s", "", None),
-            Row("extraction: bench run's cache fill", f"{audio / fill_seconds:.1f} s audio/s", "", None),
-            Row("extraction throughput ratio (harness / bare)", f"{ratio:.3f}",
-                f">= {THROUGHPUT_GOAL}" if judged else "not judged (tiny model)", ratio >= THROUGHPUT_GOAL if judged else None),
-            Row("peak GPU memory, extraction", "n/a (cpu)" if fill_peak is None else f"{fill_peak:.2f} GiB", "", None)]
+    return [
+        Row(
+            f"extraction: bare forward, {len(chosen)} utterances ({audio:.0f} s audio, batch {EXTRACT_BATCH_SIZE})",
+            f"{audio / bare_seconds:.1f} s audio/s",
+            "",
+            None,
+        ),
+        Row("extraction: bench run's cache fill", f"{audio / fill_seconds:.1f} s audio/s", "", None),
+        Row(
+            "extraction throughput ratio (harness / bare)",
+            f"{ratio:.3f}",
+            f">= {THROUGHPUT_GOAL}" if judged else "not judged (tiny model)",
+            ratio >= THROUGHPUT_GOAL if judged else None,
+        ),
+        Row("peak GPU memory, extraction", "n/a (cpu)" if fill_peak is None else f"{fill_peak:.2f} GiB", "", None),
+    ]
 
 
 def asr_in_the_loop(model_dir: Path, device: str, corpus: Path, work: Path, steps: int, profile: str) -> list[Row]:
@@ -113,26 +155,65 @@ def asr_in_the_loop(model_dir: Path, device: str, corpus: Path, work: Path, step
     if run.feature_plan.mode != "in_loop":
         return [Row("ASR encoder in the loop", f"planned {run.feature_plan.mode}", "in_loop", False)]
     peak = peak_gb()
-    return [Row(f"ASR encoder in the loop, length buckets, batch {run.config.batch_size}, profile {profile} "
-                f"({steps} steps, the dev evaluation left out)",
-                f"{rate:.2f} steps/s", "> 0", rate > 0),
-            Row("peak GPU memory, ASR in the loop", "n/a (cpu)" if peak is None else f"{peak:.2f} GiB", "", None)]
+    return [
+        Row(
+            f"ASR encoder in the loop, length buckets, batch {run.config.batch_size}, profile {profile} "
+            f"({steps} steps, the dev evaluation left out)",
+            f"{rate:.2f} steps/s",
+            "> 0",
+            rate > 0,
+        ),
+        Row("peak GPU memory, ASR in the loop", "n/a (cpu)" if peak is None else f"{peak:.2f} GiB", "", None),
+    ]
 
 
 def ray_suite(model_dir: Path, device: str, corpus: Path, work: Path) -> list[Row]:
     gpus = torch.cuda.device_count() if device == "cuda" else 0
     output = work / "suite"
-    command = [sys.executable, "-m", "bench.cli", "suite", "--upstreams", f"hf:{model_dir}", "--tasks", "ks",
-               "--seeds", str(max(2, gpus)), "--data-root", str(corpus), "--output", str(output), "--profile", "mini",
-               "--executor", "ray", "--num-cpus", "2", "--num-gpus", str(gpus), "--quiet", "--cache-dir", str(work / "cache-suite"),
-               "total_steps=20", "eval_step=10", "save_step=10"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        "suite",
+        "--upstreams",
+        f"hf:{model_dir}",
+        "--tasks",
+        "ks",
+        "--seeds",
+        str(max(2, gpus)),
+        "--data-root",
+        str(corpus),
+        "--output",
+        str(output),
+        "--profile",
+        "mini",
+        "--executor",
+        "ray",
+        "--num-cpus",
+        "2",
+        "--num-gpus",
+        str(gpus),
+        "--quiet",
+        "--cache-dir",
+        str(work / "cache-suite"),
+        "total_steps=20",
+        "eval_step=10",
+        "save_step=10",
+    ]
     if device == "cuda":
-        command[command.index("--quiet"):command.index("--quiet")] = ["--device", "cuda"]
+        command[command.index("--quiet") : command.index("--quiet")] = ["--device", "cuda"]
     started = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if out.returncode != 0:
-        return [Row("bench suite --executor ray", f"exit {out.returncode}: {out.stderr.strip().splitlines()[-1:]}", "exit 0", False)]
+        return [
+            Row(
+                "bench suite --executor ray",
+                f"exit {out.returncode}: {out.stderr.strip().splitlines()[-1:]}",
+                "exit 0",
+                False,
+            )
+        ]
     state = json.loads((output / ".suite" / "state.json").read_text())
     units = [job for job in state["jobs"] if job["kind"] == "unit"]
     finished = [job for job in units if job["state"] == "done"]
@@ -140,8 +221,14 @@ def ray_suite(model_dir: Path, device: str, corpus: Path, work: Path) -> list[Ro
     wanted_gpu = device == "cuda"
     passed = bool(units) and len(finished) == len(units) and (not wanted_gpu or len(on_gpu) == len(units))
     where = f", {len(on_gpu)} on a GPU" if wanted_gpu else " (CPU, dry run)"
-    return [Row(f"bench suite --executor ray, KS x {len(units)} seeds, {gpus} GPU(s)",
-                f"{len(finished)}/{len(units)} units finished{where} in {seconds:.0f} s", "all finished", passed)]
+    return [
+        Row(
+            f"bench suite --executor ray, KS x {len(units)} seeds, {gpus} GPU(s)",
+            f"{len(finished)}/{len(units)} units finished{where} in {seconds:.0f} s",
+            "all finished",
+            passed,
+        )
+    ]
 
 
 def print_table(rows: list[Row]) -> None:
@@ -153,10 +240,16 @@ def print_table(rows: list[Row]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dry", action="store_true", help="CPU, tiny models, a few utterances: checks that the script runs")
+    parser.add_argument(
+        "--dry", action="store_true", help="CPU, tiny models, a few utterances: checks that the script runs"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
-    parser.add_argument("--mini-root", type=Path, default=None,
-                        help="an existing superb-mini (tiny with --dry, else small) to use instead of generating one")
+    parser.add_argument(
+        "--mini-root",
+        type=Path,
+        default=None,
+        help="an existing superb-mini (tiny with --dry, else small) to use instead of generating one",
+    )
     args = parser.parse_args()
     device = "cpu" if args.dry else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
@@ -172,14 +265,21 @@ def main() -> int:
         large = tiny if args.dry else random_hubert(work / "large", **LARGE)
         generator = torch.Generator().manual_seed(0)
         waveforms = [0.1 * torch.randn(int(16000 * seconds), generator=generator) for seconds in (1.0, 2.5, 4.0)]
-        mini = args.mini_root or generate_corpus(work / "superb-mini", seed=0, size="tiny" if args.dry else "small",
-                                                 progress=False)
+        mini = args.mini_root or generate_corpus(
+            work / "superb-mini", seed=0, size="tiny" if args.dry else "small", progress=False
+        )
         vox = voxceleb1_corpus(work / "voxceleb1", 200 if args.dry else 2000)
-        stages = [("hidden states", lambda: hidden_state_agreement(base, device, waveforms)),
-                  ("extraction", lambda: extraction_ratio(large, device, vox, work, 8 if args.dry else 512, not args.dry)),
-                  ("asr", lambda: asr_in_the_loop(base, device, mini, work, 2 if args.dry else 100,
-                                                  "mini" if args.dry else "superb")),
-                  ("ray", lambda: ray_suite(tiny, device, mini, work))]
+        stages = [
+            ("hidden states", lambda: hidden_state_agreement(base, device, waveforms)),
+            ("extraction", lambda: extraction_ratio(large, device, vox, work, 8 if args.dry else 512, not args.dry)),
+            (
+                "asr",
+                lambda: asr_in_the_loop(
+                    base, device, mini, work, 2 if args.dry else 100, "mini" if args.dry else "superb"
+                ),
+            ),
+            ("ray", lambda: ray_suite(tiny, device, mini, work)),
+        ]
         for name, stage in stages:
             started = time.perf_counter()
             try:

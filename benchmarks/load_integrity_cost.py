@@ -13,6 +13,7 @@ and prints both wall times, their ratio and the process's peak RSS.
 
     .venv/bin/python benchmarks/load_integrity_cost.py [--layers 24] [--hidden 1024]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def main() -> None:
 
     hf_logging.set_verbosity_error()
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_meralion(Path(tmp) / "model", num_hidden_layers=args.layers, hidden_size=args.hidden,
-                                        kernel_size=31, heads=16)
+        model_dir = build_tiny_meralion(
+            Path(tmp) / "model", num_hidden_layers=args.layers, hidden_size=args.hidden, kernel_size=31, heads=16
+        )
         start = time.perf_counter()
         plain = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
         plain_seconds = time.perf_counter() - start

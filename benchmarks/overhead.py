@@ -1,8 +1,8 @@
 """The harness's overhead against the encoder itself, on CPU, with a HuBERT-Base-sized random encoder (94M parameters).
 
 1. **Extraction.** The same utterances, the same batch size (8, the cache fill's), longest first, through
-   - `bench run`'s cache fill (``PooledCache.fill``: audio reading from disk, the upstream wrapper, per-layer block means,
-     atomic shard writes), and
+   - `bench run`'s cache fill (``PooledCache.fill``: audio reading from disk, the upstream wrapper, per-layer block
+     means, atomic shard writes), and
    - a bare batched forward of the same transformers model: waveforms already in memory, the feature extractor, then
      ``model(input_values, attention_mask, output_hidden_states=True)`` under ``torch.no_grad()``, nothing kept.
    The ratio is the harness's throughput over the bare one (goal: at least 0.9). The harness runs HuBERT's group-norm
@@ -14,6 +14,7 @@
 
     .venv/bin/python benchmarks/overhead.py [--utterances 96] [--steps 200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -44,9 +45,14 @@ def bare_forward_seconds(model_dir: Path, waveforms: list[torch.Tensor], device:
     with torch.no_grad():
         for start in range(0, len(order), EXTRACT_BATCH_SIZE):
             batch = [waveforms[i].numpy() for i in order[start : start + EXTRACT_BATCH_SIZE]]
-            inputs = extractor(batch, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt")
-            output = model(inputs.input_values.to(device), attention_mask=inputs.attention_mask.to(device),
-                           output_hidden_states=True)
+            inputs = extractor(
+                batch, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt"
+            )
+            output = model(
+                inputs.input_values.to(device),
+                attention_mask=inputs.attention_mask.to(device),
+                output_hidden_states=True,
+            )
             output.hidden_states[-1].cpu()  # wait for the device, as the cache fill does when it copies to the host
     return time.perf_counter() - started
 
@@ -64,8 +70,15 @@ def harness_fill_seconds(upstream, task_name: str, data_root: Path, work: Path, 
     return time.perf_counter() - started, chosen
 
 
-def training_steps_per_second(upstream, task_name: str, data_root: Path, work: Path, steps: int, profile: str = "superb",
-                              overrides: Sequence[str] = ()):
+def training_steps_per_second(
+    upstream,
+    task_name: str,
+    data_root: Path,
+    work: Path,
+    steps: int,
+    profile: str = "superb",
+    overrides: Sequence[str] = (),
+):
     """Train one head for ``steps`` steps the way `bench run` feeds it (its feature plan: cache or encoder in the loop)
     and return (steps per second without the dev evaluation the trainer runs at the last step, the ``TaskRun``)."""
     from bench.runner import TaskRun
@@ -73,8 +86,16 @@ def training_steps_per_second(upstream, task_name: str, data_root: Path, work: P
     from downstream_tasks import get_task
 
     overrides = [f"total_steps={steps}", f"eval_step={10 * steps}", f"save_step={10 * steps}", *overrides]
-    run = TaskRun(upstream, get_task(task_name), data_root, work / f"runs-{task_name}", profile, overrides,
-                  work / f"cache-{task_name}", False)
+    run = TaskRun(
+        upstream,
+        get_task(task_name),
+        data_root,
+        work / f"runs-{task_name}",
+        profile,
+        overrides,
+        work / f"cache-{task_name}",
+        False,
+    )
     run.fill_cache()
     data = run.data[run.folds[0]]
     source = run.source_for(data)
@@ -82,7 +103,9 @@ def training_steps_per_second(upstream, task_name: str, data_root: Path, work: P
     model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config).to(upstream.device)
     unit_dir = work / f"unit-{task_name}"
     unit_dir.mkdir(parents=True, exist_ok=True)
-    outcome = train(run.task, data, source, model, run.config, float(run.config.optimizer.lr), 0, unit_dir, progress=False)
+    outcome = train(
+        run.task, data, source, model, run.config, float(run.config.optimizer.lr), 0, unit_dir, progress=False
+    )
     started = time.perf_counter()  # the trainer always scores dev at the final step: time one evaluation, take it out
     evaluate(model, run.task, data, source, "dev", int(run.config.batch_size))
     dev_seconds = time.perf_counter() - started
@@ -101,14 +124,20 @@ def main() -> None:
     try:
         model_dir = random_hubert(work / "hubert_base_random")
         upstream = load_upstream(f"hf:{model_dir}", device="cpu")
-        print(f"HuBERT-Base-sized random encoder: {sum(p.numel() for p in upstream.parameters()) / 1e6:.0f}M parameters, "
-              f"{upstream.info().num_hidden_states} hidden states x {upstream.hidden_size}; torch threads {torch.get_num_threads()}")
+        print(
+            f"HuBERT-Base-sized random encoder: {sum(p.numel() for p in upstream.parameters()) / 1e6:.0f}M parameters, "
+            f"{upstream.info().num_hidden_states} hidden states x {upstream.hidden_size}; "
+            f"torch threads {torch.get_num_threads()}"
+        )
         vox = voxceleb1_corpus(work / "voxceleb1", max(args.utterances, 200))
         fill_seconds, chosen = harness_fill_seconds(upstream, "sid", vox, work, args.utterances)
         waveforms = [utterance.audio() for utterance in chosen]
         audio_seconds = sum(w.numel() for w in waveforms) / 16000
         bare_seconds = bare_forward_seconds(model_dir, waveforms)
-        print(f"\nextraction of {len(chosen)} utterances ({audio_seconds:.0f} s of audio), batches of {EXTRACT_BATCH_SIZE}:")
+        print(
+            f"\nextraction of {len(chosen)} utterances ({audio_seconds:.0f} s of audio), "
+            f"batches of {EXTRACT_BATCH_SIZE}:"
+        )
         print(f"  bare batched forward      {bare_seconds:8.2f} s  {audio_seconds / bare_seconds:7.1f} s audio/s")
         print(f"  bench run's cache fill    {fill_seconds:8.2f} s  {audio_seconds / fill_seconds:7.1f} s audio/s")
         print(f"  ratio (harness / bare throughput): {bare_seconds / fill_seconds:.3f}  (goal >= 0.9)")
@@ -119,7 +148,10 @@ def main() -> None:
             # superb-mini's words are in CMUdict, which stands in for s3prl's G2P lexicons (PR's mini fallback)
             fallback = ["data.lexicon_fallback=cmudict"] if task_name == "pr" else []
             rate, run = training_steps_per_second(upstream, task_name, tiny, work, args.steps, overrides=fallback)
-            print(f"  {task_name.upper():<3} {rate:8.1f} steps/s  ({run.feature_plan.mode}, batch {run.config.batch_size})")
+            print(
+                f"  {task_name.upper():<3} {rate:8.1f} steps/s  "
+                f"({run.feature_plan.mode}, batch {run.config.batch_size})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

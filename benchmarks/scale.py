@@ -21,6 +21,7 @@ consecutive sizes (time ~ size^k: 1 is linear; training per step should stay fla
     .venv/bin/python benchmarks/scale.py                       # SID/ASV at 1k, 10k, 100k; PR at 1k, 10k
     .venv/bin/python benchmarks/scale.py --sizes 1000,10000 --pr-sizes 1000 --steps 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -109,7 +110,11 @@ def librispeech_corpus(root: Path, size: int) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     clips = _clips(root / "_clips", ".flac")
     rng = np.random.default_rng(2)
-    for folder, count in (("train-clean-100", size), ("dev-clean", max(20, size // 20)), ("test-clean", max(20, size // 20))):
+    for folder, count in (
+        ("train-clean-100", size),
+        ("dev-clean", max(20, size // 20)),
+        ("test-clean", max(20, size // 20)),
+    ):
         for start in range(0, count, 50):
             speaker, chapter = 100 + start // 50, 1000 + start // 50
             directory = root / "LibriSpeech" / folder / str(speaker) / str(chapter)
@@ -142,7 +147,9 @@ def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> 
     if task_name == "pr":  # the generated transcripts are CMUdict words: CMUdict stands in for s3prl's G2P lexicons
         overrides.append("data.lexicon_fallback=cmudict")
     started = time.perf_counter()
-    run = TaskRun(upstream, get_task(task_name), data_root, work / f"runs-{task_name}", "superb", overrides, cache, False)
+    run = TaskRun(
+        upstream, get_task(task_name), data_root, work / f"runs-{task_name}", "superb", overrides, cache, False
+    )
     listing = time.perf_counter() - started
     fill_started = time.perf_counter()
     run.fill_cache()
@@ -153,10 +160,15 @@ def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> 
     # train_s holds the steps and one dev evaluation (at the last step); the final scoring (eval_s) scores dev and
     # test once more, so one dev evaluation is about eval_s * dev / (dev + test)
     dev_eval = record["timings"]["eval_s"] * splits["dev"] / max(1, splits["dev"] + splits["test"])
-    return {"utterances": sum(splits.values()), "listing_s": listing, "fill_s": fill,
-            "train_ms_per_step": 1000 * max(0.0, record["timings"]["train_s"] - dev_eval) / steps,
-            "eval_s": record["timings"]["eval_s"], "cache_mb": _du(cache) / 1e6,
-            "feature_mode": record["feature_mode"]}
+    return {
+        "utterances": sum(splits.values()),
+        "listing_s": listing,
+        "fill_s": fill,
+        "train_ms_per_step": 1000 * max(0.0, record["timings"]["train_s"] - dev_eval) / steps,
+        "eval_s": record["timings"]["eval_s"],
+        "cache_mb": _du(cache) / 1e6,
+        "feature_mode": record["feature_mode"],
+    }
 
 
 def measure_asv(data_root: Path) -> dict:
@@ -176,13 +188,20 @@ def measure_asv(data_root: Path) -> dict:
     data = task.load(data_root, None, load_task_config("asv", "superb"))
     listing = time.perf_counter() - started
     utterances, trials = data.splits["test"], data.trials["test"]
-    embeddings = torch.nn.functional.normalize(torch.randn(len(utterances), 512, generator=torch.Generator().manual_seed(0)), dim=1)
+    embeddings = torch.nn.functional.normalize(
+        torch.randn(len(utterances), 512, generator=torch.Generator().manual_seed(0)), dim=1
+    )
     started = time.perf_counter()
     scores = score_trials(embeddings, {u.uid: i for i, u in enumerate(utterances)}, trials).tolist()
     eer = equal_error_rate([trial.label for trial in trials], scores)
     scoring = time.perf_counter() - started
-    return {"utterances": sum(len(split) for split in data.splits.values()), "trials": len(trials),
-            "listing_s": listing, "scoring_s": scoring, "eer": eer}
+    return {
+        "utterances": sum(len(split) for split in data.splits.values()),
+        "trials": len(trials),
+        "listing_s": listing,
+        "scoring_s": scoring,
+        "eer": eer,
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -205,19 +224,36 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ---- the driver ----------------------------------------------------------------------------------------------------
-STAGES = {"sid": ("listing_s", "fill_s", "train_ms_per_step", "eval_s", "peak_rss_mb", "rss_anon_mb", "cache_mb"),
-          "asv": ("listing_s", "scoring_s", "peak_rss_mb", "rss_anon_mb"),
-          "pr": ("listing_s", "fill_s", "train_ms_per_step", "eval_s", "peak_rss_mb", "rss_anon_mb", "cache_mb")}
+STAGES = {
+    "sid": ("listing_s", "fill_s", "train_ms_per_step", "eval_s", "peak_rss_mb", "rss_anon_mb", "cache_mb"),
+    "asv": ("listing_s", "scoring_s", "peak_rss_mb", "rss_anon_mb"),
+    "pr": ("listing_s", "fill_s", "train_ms_per_step", "eval_s", "peak_rss_mb", "rss_anon_mb", "cache_mb"),
+}
 
 
 def run_child(task: str, size: int, work: Path, steps: int) -> dict:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", "--task", task, "--size", str(size), "--work", str(work),
-                          "--steps", str(steps)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--task",
+            task,
+            "--size",
+            str(size),
+            "--work",
+            str(work),
+            "--steps",
+            str(steps),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"{task} at {size}: failed\n{out.stderr[-3000:]}")
     line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result["wall_s"] = time.perf_counter() - started
     return result
 
@@ -230,7 +266,7 @@ def exponent(small: float, large: float, n_small: int, n_large: int) -> float:
 
 def table(task: str, sizes: list[int], results: list[dict]) -> str:
     stages = STAGES[task]
-    header = ["size", "utterances", *( ["trials"] if task == "asv" else []), *stages]
+    header = ["size", "utterances", *(["trials"] if task == "asv" else []), *stages]
     lines = [" | ".join(header)]
     for size, result in zip(sizes, results):
         cells = [str(size), str(result["utterances"]), *([str(result["trials"])] if task == "asv" else [])]
@@ -249,7 +285,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="VoxCeleb1-layout corpus sizes for SID and ASV")
     parser.add_argument("--pr-sizes", default="1000,10000", help="LibriSpeech-layout sizes for PR with the frame cache")
     parser.add_argument("--steps", type=int, default=500, help="training steps per unit")
-    parser.add_argument("--work", type=Path, default=None, help="where corpora and caches go (default: a temp dir, removed)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="where corpora and caches go (default: a temp dir, removed)"
+    )
     parser.add_argument("--tasks", default="sid,asv,pr")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -266,10 +304,15 @@ def main() -> None:
             results = []
             for size in sizes:
                 results.append(run_child(task, size, work, args.steps))
-                print(f"{task} {size}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results[-1].items()})}",
-                      flush=True)
+                print(
+                    f"{task} {size}: "
+                    f"{json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results[-1].items()})}",
+                    flush=True,
+                )
             measured[task] = {"sizes": sizes, "results": results}
-            print(f"\n{task.upper()} (fbank, {args.steps} steps; seconds unless named; k = growth exponent between sizes)")
+            print(
+                f"\n{task.upper()} (fbank, {args.steps} steps; seconds unless named; k = growth exponent between sizes)"
+            )
             print(table(task, sizes, results) + "\n", flush=True)
     finally:
         if args.json:

@@ -8,6 +8,7 @@ count. On a machine shared with other work the numbers move with its load, print
     .venv/bin/python benchmarks/suite_speedup.py [--data-root DIR] [--workers 1,2] [--upstreams fbank,fbank_no_cmvn]
         [--tasks ks,sid,ic] [--seeds 2] [key=value ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,18 @@ def measure(data_root: Path, work: Path, workers: int, args: argparse.Namespace)
     output, cache = work / f"runs_{workers}", work / f"cache_{workers}"
     shutil.rmtree(output, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
-    spec = SuiteSpec(upstreams=tuple(args.upstreams.split(",")), tasks=tuple(args.tasks.split(",")), data_root=data_root,
-                     output=output, seeds=tuple(range(args.seeds)), profile="mini", overrides=tuple(args.overrides),
-                     cache_root=cache, device="cpu", threads=1)
+    spec = SuiteSpec(
+        upstreams=tuple(args.upstreams.split(",")),
+        tasks=tuple(args.tasks.split(",")),
+        data_root=data_root,
+        output=output,
+        seeds=tuple(range(args.seeds)),
+        profile="mini",
+        overrides=tuple(args.overrides),
+        cache_root=cache,
+        device="cpu",
+        threads=1,
+    )
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcome = run_suite(spec, RayExecutor(num_cpus=workers, cpus_per_job=1), progress=False)
@@ -37,18 +47,28 @@ def measure(data_root: Path, work: Path, workers: int, args: argparse.Namespace)
         raise SystemExit(f"the suite failed: {outcome.failed_jobs or outcome.failed_groups}")
     jobs = json.loads((state_dir(output) / "state.json").read_text())["jobs"]
     metrics = {(r["task"], r["upstream"]["name"]): r["metrics"][r["metric"]["name"]] for r in outcome.results}
-    return {"workers": workers, "wall_s": wall, "job_s": sum(job["seconds"] for job in jobs), "jobs": len(jobs),
-            "load": (load_before, os.getloadavg()[0]), "metrics": metrics}
+    return {
+        "workers": workers,
+        "wall_s": wall,
+        "job_s": sum(job["seconds"] for job in jobs),
+        "jobs": len(jobs),
+        "load": (load_before, os.getloadavg()[0]),
+        "metrics": metrics,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=None, help="superb-mini root (default: generate size tiny in a temp dir)")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="superb-mini root (default: generate size tiny in a temp dir)"
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to compare (default: 1,2)")
     parser.add_argument("--upstreams", default="fbank,fbank_no_cmvn")
     parser.add_argument("--tasks", default="ks,sid,ic")
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("overrides", nargs="*", default=None, help="config overrides (default: total_steps=200 eval_step=100)")
+    parser.add_argument(
+        "overrides", nargs="*", default=None, help="config overrides (default: total_steps=200 eval_step=100)"
+    )
     args = parser.parse_args()
     args.overrides = args.overrides or ["total_steps=200", "eval_step=100"]
     work = Path(tempfile.mkdtemp(prefix="suite_speedup_"))
@@ -57,15 +77,19 @@ def main() -> None:
         from bench.superb_mini import generate_corpus
 
         data_root = generate_corpus(work / "superb-mini", seed=0, size="tiny", progress=False)
-    print(f"suite: {args.upstreams} x {args.tasks} x {args.seeds} seeds on {data_root}, {' '.join(args.overrides)}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"suite: {args.upstreams} x {args.tasks} x {args.seeds} seeds on {data_root}, {' '.join(args.overrides)}; "
+        f"{os.cpu_count()} CPUs"
+    )
     rows = [measure(data_root, work, int(count), args) for count in args.workers.split(",")]
     base = rows[0]
     assert all(row["metrics"] == base["metrics"] for row in rows), "the records differ between worker counts"
     print(f"{'workers':>7} {'jobs':>5} {'wall s':>8} {'job s':>8} {'speed-up':>8}  load (before, after)")
     for row in rows:
-        print(f"{row['workers']:>7} {row['jobs']:>5} {row['wall_s']:>8.1f} {row['job_s']:>8.1f} "
-              f"{base['wall_s'] / row['wall_s']:>7.2f}x  {row['load'][0]:.1f}, {row['load'][1]:.1f}")
+        print(
+            f"{row['workers']:>7} {row['jobs']:>5} {row['wall_s']:>8.1f} {row['job_s']:>8.1f} "
+            f"{base['wall_s'] / row['wall_s']:>7.2f}x  {row['load'][0]:.1f}, {row['load'][1]:.1f}"
+        )
     print("identical metrics for every worker count")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -5,6 +5,7 @@ A task's name, title, metrics and columns come from the ``metadata`` its class d
 (:class:`downstream_tasks.metadata.TaskMetadata`); the registry, `bench run --help` and the report's columns are derived
 from it. Tasks defined outside the harness join with :func:`register_task`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -102,5 +103,16 @@ def get_task(name: str) -> Task:
     return task_class(name)()
 
 
-__all__ = ["SUPERB", "TASK_CLASSES", "all_metadata", "benchmarks", "expand_task_names", "get_task", "register_task", "task_class", "task_classes",
-           "task_names", "unregister_task"]
+__all__ = [
+    "SUPERB",
+    "TASK_CLASSES",
+    "all_metadata",
+    "benchmarks",
+    "expand_task_names",
+    "get_task",
+    "register_task",
+    "task_class",
+    "task_classes",
+    "task_names",
+    "unregister_task",
+]

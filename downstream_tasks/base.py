@@ -1,15 +1,18 @@
 """What a task declares: its metadata, its data (read from the real dataset layout), and either a head to train
 (:class:`TrainedTask`) or a protocol that scores frozen features directly (:class:`ProtocolTask`).
 
-The runner, the cache and the CLI only talk to these interfaces; a new task is one module, one YAML and one registry line.
+The runner, the cache and the CLI only talk to these interfaces; a new task is one module, one YAML and one registry
+line.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +20,7 @@ from torch import Tensor, nn
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
-from downstream_tasks.metadata import TaskMetadata
+from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from upstream.base import UpstreamInfo
 
 if TYPE_CHECKING:
@@ -79,7 +82,8 @@ class TaskData:
 
 @dataclass
 class SplitScore:
-    """Scoring one split: its metrics (fractions) and `uid<TAB>prediction<TAB>truth` lines for `<split>_predictions.tsv`."""
+    """Scoring one split: its metrics (fractions) and `uid<TAB>prediction<TAB>truth` lines for
+    `<split>_predictions.tsv`."""
 
     metrics: dict[str, float]
     lines: list[str] = field(default_factory=list)
@@ -98,8 +102,10 @@ class UntrainedOutcome:
 def require_dir(path: Path, dataset: str, layout: str) -> Path:
     """A missing dataset folder is a one-line error naming the expected layout."""
     if not path.is_dir():
-        raise BenchError(f"{dataset} not found: expected the directory {path} ({layout}); "
-                         "pass the folder that contains it as --data-root, or generate superb-mini with `bench data mini`")
+        raise BenchError(
+            f"{dataset} not found: expected the directory {path} ({layout}); "
+            "pass the folder that contains it as --data-root, or generate superb-mini with `bench data mini`"
+        )
     return path
 
 
@@ -123,7 +129,7 @@ class MeanPoolLinearHead(nn.Module):
 
     def forward_frames(self, features: Tensor, lengths: Tensor) -> Tensor:
         projected = self.projector(features)
-        mask = (torch.arange(features.shape[1], device=features.device)[None, :] < lengths.to(features.device)[:, None])
+        mask = torch.arange(features.shape[1], device=features.device)[None, :] < lengths.to(features.device)[:, None]
         pooled = (projected * mask.unsqueeze(-1)).sum(dim=1) / lengths.to(features.device).clamp(min=1).unsqueeze(-1)
         return self.classifier(pooled)
 
@@ -212,9 +218,16 @@ class Task:
         if "metadata" not in cls.__dict__:
             return
         if declared:
-            raise TypeError(f"{cls.__name__} sets {', '.join(declared)} beside its metadata: declare them in the metadata only")
+            raise TypeError(
+                f"{cls.__name__} sets {', '.join(declared)} beside its metadata: declare them in the metadata only"
+            )
         metadata: TaskMetadata = cls.__dict__["metadata"]
-        cls.name, cls.title, cls.corpus, cls.head_input = metadata.name, metadata.title, metadata.corpus, metadata.head_input
+        cls.name, cls.title, cls.corpus, cls.head_input = (
+            metadata.name,
+            metadata.title,
+            metadata.corpus,
+            metadata.head_input,
+        )
         cls.metric, cls.higher_is_better = metadata.metric.name, metadata.metric.higher_is_better
         cls.secondary_metrics = metadata.secondary_metrics
 
@@ -230,17 +243,35 @@ class Task:
     def without_files(self, data: TaskData, is_dropped: Callable[[Path], bool]) -> TaskData:
         """``data`` without the utterances whose file is dropped (``data.allow_missing=true``). Tasks whose data
         holds more than utterances (trials, ground truth, recordings) drop what refers to those files too."""
-        return dataclasses.replace(data, splits={split: [u for u in utterances if not is_dropped(u.path)]
-                                                 for split, utterances in data.splits.items()})
+        return dataclasses.replace(
+            data,
+            splits={
+                split: [u for u in utterances if not is_dropped(u.path)] for split, utterances in data.splits.items()
+            },
+        )
 
     def split_counts(self, data: TaskData) -> dict[str, int]:
         """Counts beyond utterances per split that the official sizes are checked against (ASV: trials)."""
         return {}
 
     def chance(self, data: TaskData) -> ChanceLevel:
-        """The best score an audio-blind answer gets on ``data``'s test split (:mod:`downstream_tasks.chance`).
-        Tasks whose blind answer depends on the labels (majority class, one speaker everywhere) override it."""
-        return data_independent([self.metric, *self.secondary_metrics])
+        """The best score an audio-blind answer gets on ``data``'s test split (:mod:`downstream_tasks.chance`): the
+        declared ``audio_blind`` values of the metrics. Tasks whose blind answer depends on the labels (majority class,
+        one speaker everywhere) override it."""
+        return data_independent(self.metadata.metrics)
+
+    def metric_spec(self, name: str) -> MetricSpec:
+        """The spec of a metric this task records; a task recording metrics it cannot declare up front (MLASR's
+        per-language error rates) overrides it."""
+        spec = self.metadata.metric_spec(name)
+        if spec is None:
+            raise KeyError(f"task {self.name} declares no metric {name!r}")
+        return spec
+
+    def chance_level(self, data: TaskData) -> ChanceLevel:
+        """:meth:`chance` with each metric's kind attached, as the record keeps it (direction and margin rule)."""
+        level = self.chance(data)
+        return level.with_kinds({name: self.metric_spec(name).kind for name in level.metrics})
 
     def combine_folds(self, per_fold: list[dict[str, float]]) -> dict[str, float]:
         """Folds average metric by metric (ER's five sessions); single-fold tasks pass through."""
@@ -258,8 +289,9 @@ class ProtocolTask(Task):
 
     trainable: ClassVar[bool] = False
 
-    def score_without_training(self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path,
-                               progress: bool) -> UntrainedOutcome:
+    def score_without_training(
+        self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path, progress: bool
+    ) -> UntrainedOutcome:
         """The whole protocol. ``source.batch(split, indices, None)`` gives the features of whole utterances."""
         raise NotImplementedError
 
@@ -305,8 +337,15 @@ class TrainedTask(Task):
         """Tab-separated `uid, prediction, truth` lines for `<split>_predictions.tsv`."""
         raise NotImplementedError
 
-    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
-                    output_dir: Path | None = None) -> SplitScore:
+    def score_split(
+        self,
+        model: nn.Module,
+        data: TaskData,
+        source: FeatureSource,
+        split: str,
+        batch_size: int,
+        output_dir: Path | None = None,
+    ) -> SplitScore:
         """Score a split with the model in eval mode. ``source.batch(split, indices, None)`` gives the features of whole
         utterances. The default predicts batch by batch and calls :meth:`metrics`; the dev split of a task with
         :meth:`dev_sample_weights` is a fixed-seed resample as s3prl's. A split with utterances marked for random crops
@@ -318,13 +357,14 @@ class TrainedTask(Task):
         weights = self.dev_sample_weights(utterances) if split == "dev" else None
         generator = torch.Generator().manual_seed(DEV_RESAMPLE_SEED)
         if weights is not None:
-            order = torch.multinomial(torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True,
-                                      generator=generator).tolist()
+            order = torch.multinomial(
+                torch.tensor(weights, dtype=torch.double), len(utterances), replacement=True, generator=generator
+            ).tolist()
         else:
             order = list(range(len(utterances)))
         crops = generator if any(u.random_crop_seconds for u in utterances) else None
         predictions: list = []
-        for indices, outputs in eval_batches(model, source, split, order, batch_size, crops):
+        for _indices, outputs in eval_batches(model, source, split, order, batch_size, crops):
             predictions.extend(self.predict(outputs, data))
         ordered = [utterances[i] for i in order]
         return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
@@ -342,8 +382,14 @@ class TrainedTask(Task):
         return None
 
 
-def eval_batches(model: nn.Module, source: FeatureSource, split: str, order: Sequence[int], batch_size: int,
-                 crops: torch.Generator | None = None) -> Iterator[tuple[list[int], Any]]:
+def eval_batches(
+    model: nn.Module,
+    source: FeatureSource,
+    split: str,
+    order: Sequence[int],
+    batch_size: int,
+    crops: torch.Generator | None = None,
+) -> Iterator[tuple[list[int], Any]]:
     """``(indices, model outputs)`` for consecutive batches of ``order`` over ``split``, with the model in eval mode
     and no gradients; the model's training mode is restored afterwards, also when the caller stops early. ``crops``
     draws the random crops of marked utterances (None: whole utterances); the model itself gets no generator."""
@@ -378,8 +424,11 @@ class ClassificationTask(TrainedTask):
         labels = [utterance.label for utterance in data.splits["test"]]
         if not labels:
             return ChanceLevel({}, "no test utterances", 0)
-        return ChanceLevel({self.metric: Counter(labels).most_common(1)[0][1] / len(labels)},
-                           "the most frequent test label", len(labels))
+        return ChanceLevel(
+            {self.metric: Counter(labels).most_common(1)[0][1] / len(labels)},
+            "the most frequent test label",
+            len(labels),
+        )
 
     def build_head(self, input_dim: int, data: TaskData, config: Any) -> MeanPoolLinearHead:
         return MeanPoolLinearHead(input_dim, sum(self.output_sizes(data)), int(config.head.projector_dim))
@@ -396,9 +445,14 @@ class ClassificationTask(TrainedTask):
         return total
 
     def predict(self, logits: Tensor, data: TaskData) -> list[tuple[int, ...]]:
-        return [tuple(row) for row in torch.stack([part.argmax(dim=-1) for part in self._slices(logits, data)], dim=1).tolist()]
+        return [
+            tuple(row)
+            for row in torch.stack([part.argmax(dim=-1) for part in self._slices(logits, data)], dim=1).tolist()
+        ]
 
-    def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData | None = None) -> dict[str, float]:
+    def metrics(
+        self, predictions: list, utterances: Sequence[Utterance], data: TaskData | None = None
+    ) -> dict[str, float]:
         if not predictions:
             return {"acc": float("nan")}
         hits = [tuple(predicted) == tuple(u.label) for predicted, u in zip(predictions, utterances)]

@@ -14,10 +14,11 @@ Two recipes, two shapes:
 Batches depend on the data only (never on the feature source), so the cache and the encoder in the loop train on
 the same batches. Sorts are stable, so ties keep the listing order and the batches are deterministic.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 from benchcore.audio import SAMPLE_RATE
 from downstream_tasks.base import Utterance
@@ -35,7 +36,7 @@ def num_samples(utterance: Utterance) -> int:
     return _file_samples(str(utterance.path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_samples(path: str) -> int:
     import soundfile
 
@@ -43,8 +44,9 @@ def _file_samples(path: str) -> int:
     return round(info.frames * SAMPLE_RATE / info.samplerate)
 
 
-def fixed_length_buckets(lengths: Sequence[int], bucket_size: int,
-                         half_above: int = ASR_HALF_BATCH_SAMPLES) -> list[list[int]]:
+def fixed_length_buckets(
+    lengths: Sequence[int], bucket_size: int, half_above: int = ASR_HALF_BATCH_SAMPLES
+) -> list[list[int]]:
     """ASR's buckets: indices sorted by length (longest first), cut into `bucket_size`, halved when long."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     buckets: list[list[int]] = []
@@ -60,8 +62,12 @@ def fixed_length_buckets(lengths: Sequence[int], bucket_size: int,
     return buckets
 
 
-def sliding_label_buckets(label_lengths: Sequence[int], sample_lengths: Sequence[int], batch_size: int,
-                          half_above: int = CTC_HALF_BATCH_SAMPLES) -> list[list[int]]:
+def sliding_label_buckets(
+    label_lengths: Sequence[int],
+    sample_lengths: Sequence[int],
+    batch_size: int,
+    half_above: int = CTC_HALF_BATCH_SAMPLES,
+) -> list[list[int]]:
     """PR/SF's buckets: one per utterance, the `batch_size` label-length neighbours from its sorted position."""
     order = sorted(range(len(label_lengths)), key=lambda i: -label_lengths[i])
     buckets: list[list[int]] = []

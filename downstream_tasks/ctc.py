@@ -8,10 +8,12 @@ deletes the layout's removed tokens wherever they occur; it never stops early (s
 `asr/expert.py` `_decode`). s3prl evaluates one utterance per batch (`ctc/data.py` `EVAL_BATCH_SIZE = 1`, ASR's
 `eval_batch_size: 1`), so its decoding also sees exactly the valid frames.
 """
+
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Collection, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -41,14 +43,20 @@ class TokenLayout:
 S3PRL_TEXT_ENCODER = TokenLayout(blank=BLANK, end=EOS, removed_in_decoding=frozenset({BLANK, EOS}))
 
 
-def greedy_decode(logits: Tensor, lengths: Tensor, removed: Collection[int] = S3PRL_TEXT_ENCODER.removed_in_decoding,
-                  ) -> list[list[int]]:
+def greedy_decode(
+    logits: Tensor,
+    lengths: Tensor,
+    removed: Collection[int] = S3PRL_TEXT_ENCODER.removed_in_decoding,
+) -> list[list[int]]:
     """Argmax per valid frame, merge repeats, then delete every token in ``removed`` (blanks, and <eos> for s3prl's
-    text encoders) and keep going: s3prl never stops at <eos>, so a frame that predicts it mid-utterance costs nothing."""
+    text encoders) and keep going: s3prl never stops at <eos>, so a frame that predicts it mid-utterance costs
+    nothing."""
     best = logits.argmax(dim=-1).cpu()
     removed = set(removed)
-    return [[token for token in torch.unique_consecutive(best[row, :length]).tolist() if token not in removed]
-            for row, length in enumerate(lengths.tolist())]
+    return [
+        [token for token in torch.unique_consecutive(best[row, :length]).tolist() if token not in removed]
+        for row, length in enumerate(lengths.tolist())
+    ]
 
 
 class LinearCTCHead(nn.Module):
@@ -97,11 +105,20 @@ class RNNCTCHead(nn.Module):
     s3prl's `RNNs` (`downstream/asr/model.py`) is a stack of `RNNLayer`s, each an LSTM followed by its own dropout, so
     dropout also sits between the last BiLSTM and the output linear."""
 
-    def __init__(self, input_dim: int, vocab_size: int, projector_dim: int = 1024, rnn_hidden: int = 1024,
-                 rnn_layers: int = 2, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        vocab_size: int,
+        projector_dim: int = 1024,
+        rnn_hidden: int = 1024,
+        rnn_layers: int = 2,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.projector = nn.Linear(input_dim, projector_dim)
-        self.rnns = nn.ModuleList(PaddedBiLSTM(projector_dim if i == 0 else 2 * rnn_hidden, rnn_hidden) for i in range(rnn_layers))
+        self.rnns = nn.ModuleList(
+            PaddedBiLSTM(projector_dim if i == 0 else 2 * rnn_hidden, rnn_hidden) for i in range(rnn_layers)
+        )
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(2 * rnn_hidden, vocab_size)
 
@@ -121,8 +138,14 @@ class SpecAugment(nn.Module):
     generator, so a resumed run draws the same masks, in s3prl's order and shapes: a generator seeded like s3prl's
     global RNG draws s3prl's masks. (MLASR uses ESPnet's variant, :mod:`downstream_tasks.espnet_specaug`.)"""
 
-    def __init__(self, warp_window: int = 5, time_mask_width: tuple[int, int] = (0, 40), num_time_masks: int = 2,
-                 freq_mask_width: tuple[int, int] = (0, 50), num_freq_masks: int = 4) -> None:
+    def __init__(
+        self,
+        warp_window: int = 5,
+        time_mask_width: tuple[int, int] = (0, 40),
+        num_time_masks: int = 2,
+        freq_mask_width: tuple[int, int] = (0, 50),
+        num_freq_masks: int = 4,
+    ) -> None:
         super().__init__()
         self.warp_window = warp_window
         self.time_mask_width, self.num_time_masks = time_mask_width, num_time_masks
@@ -142,8 +165,9 @@ class SpecAugment(nn.Module):
         return features.masked_fill(mask.to(features.device), 0.0)
 
     @staticmethod
-    def _mask(batch: int, size: int, width_range: tuple[int, int], count: int,
-              generator: torch.Generator | None) -> Tensor:
+    def _mask(
+        batch: int, size: int, width_range: tuple[int, int], count: int, generator: torch.Generator | None
+    ) -> Tensor:
         """(batch, size) bool: ``count`` spans per row, as s3prl's `MaskAlongAxis.mask_along_axis` draws them."""
         low, high = width_range
         if count <= 0:
@@ -167,7 +191,9 @@ class SpecAugment(nn.Module):
             image = features[row, None, None, :length]  # (1, 1, T, D), as `interpolate` wants
             size = features.shape[2]
             left = F.interpolate(image[:, :, :center], size=(warped, size), mode="bicubic", align_corners=False)
-            right = F.interpolate(image[:, :, center:], size=(length - warped, size), mode="bicubic", align_corners=False)
+            right = F.interpolate(
+                image[:, :, center:], size=(length - warped, size), mode="bicubic", align_corners=False
+            )
             rows.append(torch.cat([left[0, 0], right[0, 0], features[row, length:]]))
         return torch.stack(rows)
 
@@ -182,7 +208,9 @@ class FrameCTCModel(nn.Module):
         self.head = head
         self.specaug = specaug
 
-    def forward(self, features: tuple[list[Tensor], Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, features: tuple[list[Tensor], Tensor], generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         hidden_states, lengths = features
         combined, lengths = self.featurizer(hidden_states, lengths)
         if self.specaug is not None and self.training:
@@ -190,8 +218,12 @@ class FrameCTCModel(nn.Module):
         return self.head(combined, lengths)
 
 
-def character_text(tokens: Sequence[int], vocabulary: Sequence[str], word_boundary: str = "|",
-                   hidden: Collection[int] = range(len(SPECIALS))) -> str:
+def character_text(
+    tokens: Sequence[int],
+    vocabulary: Sequence[str],
+    word_boundary: str = "|",
+    hidden: Collection[int] = range(len(SPECIALS)),
+) -> str:
     """Character tokens -> text (ASR, MLASR): the ``hidden`` ids left out (by default every special), each run of word
     boundaries one space, none at the ends."""
     hidden = set(hidden)
@@ -211,19 +243,27 @@ class CTCTask(TrainedTask):
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         vocab_size = len(data.label_names[0])
         if self.rnn_head:
-            head = RNNCTCHead(hidden_size, vocab_size, int(config.head.projector_dim), int(config.head.rnn_hidden),
-                              int(config.head.rnn_layers), float(config.head.dropout))
+            head = RNNCTCHead(
+                hidden_size,
+                vocab_size,
+                int(config.head.projector_dim),
+                int(config.head.rnn_hidden),
+                int(config.head.rnn_layers),
+                float(config.head.dropout),
+            )
         else:
             head = LinearCTCHead(hidden_size, vocab_size, int(config.head.projector_dim))
         specaug = SpecAugment() if self.uses_specaug and config.get("specaug", True) else None
         return FrameCTCModel(WeightedSumFeaturizer(num_layers), head, specaug)
 
     def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
-        """PR and SF: s3prl's `ctc` bucketing (`data.bucketing`, on in the recipes), see :mod:`downstream_tasks.bucketing`."""
+        """PR and SF: s3prl's `ctc` bucketing (`data.bucketing`, on in the recipes), see
+        :mod:`downstream_tasks.bucketing`."""
         if not config.data.get("bucketing", False):
             return None
-        return sliding_label_buckets([len(u.label) for u in utterances], [num_samples(u) for u in utterances],
-                                     int(config.batch_size))
+        return sliding_label_buckets(
+            [len(u.label) for u in utterances], [num_samples(u) for u in utterances], int(config.batch_size)
+        )
 
     def collate_labels(self, utterances: Sequence[Utterance]) -> tuple[Tensor, Tensor]:
         targets = [torch.tensor(u.label, dtype=torch.long) for u in utterances]

@@ -14,6 +14,7 @@ posteriors; the chosen token's forward variables follow from two cumulative log-
 over frames (the same recursions, unrolled). Everything runs in float64 on the CPU, one utterance at a time as
 ``asr_inference.py`` decodes (batch size 1).
 """
+
 from __future__ import annotations
 
 import torch
@@ -68,7 +69,8 @@ def ctc_prefix_search(log_probs: Tensor, blank: int, eos: int) -> list[int]:
         token = int(torch.argmax(psi))
         if token == eos or not torch.isfinite(psi[token]):  # nothing can follow: the prefix is the hypothesis
             break
-        # the extended prefix's forward variables: r_n[t] = (r_n[t-1] + phi[t-1]) x[t, c], r_b[t] = (r_b[t-1] + r_n[t-1]) x[t, blank]
+        # the extended prefix's forward variables: r_n[t] = (r_n[t-1] + phi[t-1]) x[t, c],
+        # r_b[t] = (r_b[t-1] + r_n[t-1]) x[t, blank]
         phi = r_blank if length > 0 and token == prefix[-1] else r_total
         new_nonblank = torch.full((frames,), float("-inf"), dtype=torch.float64)
         new_blank = torch.full((frames,), float("-inf"), dtype=torch.float64)

@@ -1,8 +1,8 @@
 """ESPnet's SpecAugment (``espnet2/asr/specaug/specaug.py``: ``SpecAug``), as ML-SUPERB's 1-hour recipe configures it.
 
 ``egs2/ml_superb/asr1/conf/tuning/train_asr_s3prl_1h.yaml``: time warp (window 5, bicubic), 2 frequency masks of
-0-26 dims, 10 time masks of 0 to 5% of the batch's frames. It differs from s3prl's (:class:`downstream_tasks.ctc.SpecAugment`)
-in ways that change what the head sees, so MLASR keeps its own:
+0-26 dims, 10 time masks of 0 to 5% of the batch's frames. It differs from s3prl's
+(:class:`downstream_tasks.ctc.SpecAugment`) in ways that change what the head sees, so MLASR keeps its own:
 
 * the order is warp, frequency masks, time masks (``SpecAug.forward``);
 * a batch whose utterances differ in length is warped utterance by utterance, each over its own valid frames and
@@ -15,6 +15,7 @@ in ways that change what the head sees, so MLASR keeps its own:
 
 Randomness comes from the trainer's generator (on the CPU) so a resumed run draws the same masks.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,13 +39,15 @@ def time_warp(features: Tensor, window: int, generator: torch.Generator | None) 
     warped = int(_randint(centre - window, centre + window, (1,), generator)) + 1
     image = features.unsqueeze(1)  # (B, 1, T, D): bicubic interpolation wants 4 dimensions
     left = F.interpolate(image[:, :, :centre], size=(warped, features.shape[2]), mode="bicubic", align_corners=False)
-    right = F.interpolate(image[:, :, centre:], size=(frames - warped, features.shape[2]), mode="bicubic",
-                          align_corners=False)
+    right = F.interpolate(
+        image[:, :, centre:], size=(frames - warped, features.shape[2]), mode="bicubic", align_corners=False
+    )
     return torch.cat([left, right], dim=2).squeeze(1)
 
 
-def mask_along_axis(features: Tensor, width_range: tuple[int, int], num_masks: int, axis: int,
-                    generator: torch.Generator | None) -> Tensor:
+def mask_along_axis(
+    features: Tensor, width_range: tuple[int, int], num_masks: int, axis: int, generator: torch.Generator | None
+) -> Tensor:
     """Zero ``num_masks`` random stripes per utterance along ``axis`` (1: time, 2: feature) of (B, T, D) features."""
     batch, size = features.shape[0], features.shape[axis]
     widths = _randint(width_range[0], width_range[1], (batch, num_masks), generator).unsqueeze(2)
@@ -58,8 +61,14 @@ def mask_along_axis(features: Tensor, width_range: tuple[int, int], num_masks: i
 class ESPnetSpecAug(nn.Module):
     """ESPnet's ``SpecAug`` with ``time_mask_width_ratio_range``; active in training only. Defaults: ML-SUPERB's."""
 
-    def __init__(self, warp_window: int = 5, freq_mask_width: tuple[int, int] = (0, 27), num_freq_masks: int = 2,
-                 time_mask_ratio: tuple[float, float] = (0.0, 0.05), num_time_masks: int = 10) -> None:
+    def __init__(
+        self,
+        warp_window: int = 5,
+        freq_mask_width: tuple[int, int] = (0, 27),
+        num_freq_masks: int = 2,
+        time_mask_ratio: tuple[float, float] = (0.0, 0.05),
+        num_time_masks: int = 10,
+    ) -> None:
         super().__init__()
         self.warp_window = warp_window
         self.freq_mask_width, self.num_freq_masks = freq_mask_width, num_freq_masks

@@ -16,14 +16,16 @@ Multilingual Speech Universal PERformance Benchmark", Interspeech 2023, arXiv:23
 each language's train.tsv, chosen by a hash of the file name so the choice is fixed whatever the line order. Dev and
 test are FLEURS's whole dev and test sets.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import require_dir, require_file
@@ -40,8 +42,10 @@ DEFAULT_LANGUAGES = ("en_us", "cmn_hans_cn", "ms_my", "ta_in", "id_id", "th_th",
 #: CER only (its normalisation names Chinese, Japanese and Thai).
 NO_WORD_BOUNDARIES = ("cmn_hans_cn", "ja_jp", "th_th")
 TSV_FIELDS = 7
-LAYOUT = (f"{ROOT}/<lang>/{{train,dev,test}}.tsv and {ROOT}/<lang>/audio/{{train,dev,test}}/<file_name>.wav, "
-          "google/fleurs's data/ folder with its audio archives extracted")
+LAYOUT = (
+    f"{ROOT}/<lang>/{{train,dev,test}}.tsv and {ROOT}/<lang>/audio/{{train,dev,test}}/<file_name>.wav, "
+    "google/fleurs's data/ folder with its audio archives extracted"
+)
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,18 @@ def read_split(corpus_root: Path, language: str, split: str) -> list[FleursUtter
             continue
         fields = line.split("\t")
         if len(fields) != TSV_FIELDS:
-            raise BenchError(f"{tsv}:{number}: {len(fields)} tab-separated fields, FLEURS has {TSV_FIELDS} (id, file_name, "
-                             "raw_transcription, transcription, characters, num_samples, gender)")
+            raise BenchError(
+                f"{tsv}:{number}: {len(fields)} tab-separated fields, FLEURS has {TSV_FIELDS} (id, file_name, "
+                "raw_transcription, transcription, characters, num_samples, gender)"
+            )
         sentence_id, file_name, raw, transcription, _characters, samples, gender = fields
         if not samples.strip().isdigit():
             raise BenchError(f"{tsv}:{number}: num_samples is {samples!r}, not a number of samples")
-        utterances.append(FleursUtterance(language, split, sentence_id, file_name, raw, transcription, int(samples),
-                                          gender, audio_dir / file_name))
+        utterances.append(
+            FleursUtterance(
+                language, split, sentence_id, file_name, raw, transcription, int(samples), gender, audio_dir / file_name
+            )
+        )
     if not utterances:
         raise BenchError(f"FLEURS {language}: {tsv} lists no utterances")
     return utterances
@@ -108,10 +117,15 @@ def refuse_unextracted(archives: Sequence[Path]) -> None:
     packed = [archive for archive in archives if archive.is_file()]
     if not packed:
         return
-    command = (f"tar -xzf {packed[0]} -C {packed[0].parent}" if len(packed) == 1 else
-               f'for a in {packed[0].parents[2]}/*/audio/*.tar.gz; do tar -xzf "$a" -C "$(dirname "$a")"; done')
-    raise BenchError(f"FLEURS: {len(packed)} audio archive(s) are not extracted ({packed[0]}"
-                     f"{', ...' if len(packed) > 1 else ''}); each holds <split>/<file_name>.wav. Extract them: {command}")
+    command = (
+        f"tar -xzf {packed[0]} -C {packed[0].parent}"
+        if len(packed) == 1
+        else f'for a in {packed[0].parents[2]}/*/audio/*.tar.gz; do tar -xzf "$a" -C "$(dirname "$a")"; done'
+    )
+    raise BenchError(
+        f"FLEURS: {len(packed)} audio archive(s) are not extracted ({packed[0]}"
+        f"{', ...' if len(packed) > 1 else ''}); each holds <split>/<file_name>.wav. Extract them: {command}"
+    )
 
 
 def _hashed_order(utterance: FleursUtterance) -> str:
@@ -128,9 +142,11 @@ def within_budget(utterances: Sequence[FleursUtterance], hours: float | None) ->
     available = sum(u.num_samples for u in utterances)
     if available < budget:
         language = utterances[0].language if utterances else "?"
-        raise BenchError(f"FLEURS {language}: train.tsv holds {available / SAMPLE_RATE / 3600:.2f} h, less than "
-                         f"data.train_hours_per_language={hours:g}; pass data.train_hours_per_language=null to train "
-                         "on all of it (or a smaller budget)")
+        raise BenchError(
+            f"FLEURS {language}: train.tsv holds {available / SAMPLE_RATE / 3600:.2f} h, less than "
+            f"data.train_hours_per_language={hours:g}; pass data.train_hours_per_language=null to train "
+            "on all of it (or a smaller budget)"
+        )
     chosen, total = [], 0
     for utterance in sorted(utterances, key=_hashed_order):
         if total + utterance.num_samples > budget:
@@ -163,8 +179,14 @@ def load_fleurs(data_root: Path, config: Any) -> FleursSplits:
     corpus_root = require_dir(data_root / ROOT, "FLEURS", LAYOUT)
     languages = configured_languages(config)
     hours = config.data.get("train_hours_per_language")
-    refuse_unextracted([corpus_root / language / "audio" / f"{split}.tar.gz" for language in languages for split in SPLITS
-                        if not (corpus_root / language / "audio" / split).is_dir()])
+    refuse_unextracted(
+        [
+            corpus_root / language / "audio" / f"{split}.tar.gz"
+            for language in languages
+            for split in SPLITS
+            if not (corpus_root / language / "audio" / split).is_dir()
+        ]
+    )
     splits: dict[str, list[FleursUtterance]] = {split: [] for split in SPLITS}
     tsv_files = []
     for language in languages:

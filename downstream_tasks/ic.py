@@ -3,6 +3,7 @@
 Three outputs (action, object, location) whose value lists follow their first appearance in
 `data/train_data.csv` (s3prl builds them from a Counter); a prediction counts only if all three are right.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import ACCURACY, SUPERB, MetricSpec, TaskMetadata
 
 ROOT = "fluent_speech_commands_dataset"
 SLOTS = ("action", "object", "location")
@@ -20,17 +21,30 @@ SPLIT_FILES = {"train": "train_data.csv", "dev": "valid_data.csv", "test": "test
 
 
 class IntentClassification(ClassificationTask):
-    metadata = TaskMetadata("ic", "IC", "fluent_speech_commands", "pooled", (
-        MetricSpec("acc", True, "ic", description="intent classification accuracy (Fluent Speech Commands)"),))
+    metadata = TaskMetadata(
+        "ic",
+        "IC",
+        "fluent_speech_commands",
+        "pooled",
+        (MetricSpec("acc", ACCURACY, "ic", description="intent classification accuracy (Fluent Speech Commands)"),),
+        benchmark=SUPERB,
+    )
     # Fluent Speech Commands' official data/{train,valid,test}_data.csv (s3prl's fluent_commands recipe reads them)
     official_split_sizes = {"train": 23132, "dev": 3118, "test": 3793}
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
-        root = require_dir(data_root / ROOT, "Fluent Speech Commands",
-                           f"{ROOT}/wavs/speakers/<spk>/*.wav + {ROOT}/data/{{train,valid,test}}_data.csv")
+        root = require_dir(
+            data_root / ROOT,
+            "Fluent Speech Commands",
+            f"{ROOT}/wavs/speakers/<spk>/*.wav + {ROOT}/data/{{train,valid,test}}_data.csv",
+        )
         frames = {}
         for split, file_name in SPLIT_FILES.items():
-            csv = require_file(root / "data" / file_name, "Fluent Speech Commands", "columns path, speakerId, transcription, action, object, location")
+            csv = require_file(
+                root / "data" / file_name,
+                "Fluent Speech Commands",
+                "columns path, speakerId, transcription, action, object, location",
+            )
             frame = pd.read_csv(csv, keep_default_na=False)
             missing = [column for column in ("path", "speakerId", *SLOTS) if column not in frame.columns]
             if missing:
@@ -45,10 +59,23 @@ class IntentClassification(ClassificationTask):
                 values = [getattr(row, slot) for slot in SLOTS]
                 unknown = [value for value, index in zip(values, indices) if value not in index]
                 if unknown:
-                    raise BenchError(f"{ROOT}/data/{SPLIT_FILES[split]}: value(s) {unknown} never occur in train_data.csv")
+                    raise BenchError(
+                        f"{ROOT}/data/{SPLIT_FILES[split]}: value(s) {unknown} never occur in train_data.csv"
+                    )
                 path = root / row.path
-                utterances.append(Utterance(str(path.relative_to(data_root)), path,
-                                            tuple(index[value] for value, index in zip(values, indices)), str(row.speakerId)))
+                utterances.append(
+                    Utterance(
+                        str(path.relative_to(data_root)),
+                        path,
+                        tuple(index[value] for value, index in zip(values, indices)),
+                        str(row.speakerId),
+                    )
+                )
             splits[split] = utterances
-        return TaskData(self.corpus, data_root, splits, vocabularies,
-                        metadata_files=[root / "data" / file_name for file_name in SPLIT_FILES.values()])
+        return TaskData(
+            self.corpus,
+            data_root,
+            splits,
+            vocabularies,
+            metadata_files=[root / "data" / file_name for file_name in SPLIT_FILES.values()],
+        )

@@ -5,6 +5,7 @@ rest train); the six `_background_noise_` files join both as `_silence_`, croppe
 access; training and dev sampling are class-balanced (dev through a fixed-seed balanced resample, as s3prl's
 evaluation re-seeds to 1337); test is the separate v0.01 test set. Audio gets s3prl's -3 dB gain.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, class_balanced_weights, require_dir
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import ACCURACY, SUPERB, MetricSpec, TaskMetadata
 
 CLASSES = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
 TRAIN_ROOT = "speech_commands_v0.01"
@@ -38,8 +39,14 @@ def _list_lines(path: Path) -> list[str]:
 
 
 class KeywordSpotting(ClassificationTask):
-    metadata = TaskMetadata("ks", "KS", "speech_commands", "pooled", (
-        MetricSpec("acc", True, "ks", description="keyword spotting accuracy (Speech Commands v0.01 test)"),))
+    metadata = TaskMetadata(
+        "ks",
+        "KS",
+        "speech_commands",
+        "pooled",
+        (MetricSpec("acc", ACCURACY, "ks", description="keyword spotting accuracy (Speech Commands v0.01 test)"),),
+        benchmark=SUPERB,
+    )
     # speech_commands_test_set_v0.01 (s3prl's test set; 3,081 in the HF superb card). Train and dev have no sourced
     # count that matches s3prl's hash split with the background-noise files added, so they are not checked.
     official_split_sizes = {"test": 3081}
@@ -47,8 +54,9 @@ class KeywordSpotting(ClassificationTask):
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         layout = f"{TRAIN_ROOT}/<word>/<speaker>_nohash_<n>.wav and {TRAIN_ROOT}/_background_noise_/*.wav"
         train_root = require_dir(data_root / TRAIN_ROOT, "Speech Commands v0.01", layout)
-        test_root = require_dir(data_root / TEST_ROOT, "Speech Commands v0.01 test set",
-                                f"{TEST_ROOT}/<one of the 12 classes>/*.wav")
+        test_root = require_dir(
+            data_root / TEST_ROOT, "Speech Commands v0.01 test set", f"{TEST_ROOT}/<one of the 12 classes>/*.wav"
+        )
         index = {name: i for i, name in enumerate(CLASSES)}
         splits: dict[str, list[Utterance]] = {"train": [], "dev": []}
         for word_dir in sorted(p for p in train_root.iterdir() if p.is_dir() and p.name != "_background_noise_"):
@@ -69,7 +77,9 @@ class KeywordSpotting(ClassificationTask):
         noise_files = sorted((train_root / "_background_noise_").glob("*.wav"))
         for part in ("train", "dev"):
             splits[part] += [
-                Utterance(f"{TRAIN_ROOT}/_background_noise_/{wav.name}", wav, (index["_silence_"],), random_crop_seconds=1.0)
+                Utterance(
+                    f"{TRAIN_ROOT}/_background_noise_/{wav.name}", wav, (index["_silence_"],), random_crop_seconds=1.0
+                )
                 for wav in noise_files
             ]
         splits["test"] = [
@@ -77,9 +87,15 @@ class KeywordSpotting(ClassificationTask):
             for class_dir in sorted(p for p in test_root.iterdir() if p.is_dir() and p.name in index)
             for wav in sorted(class_dir.glob("*.wav"))
         ]
-        return TaskData(self.corpus, data_root, splits, [CLASSES],
-                        metadata_files=[path for path in (train_root / "validation_list.txt",
-                                                          train_root / "testing_list.txt") if path.is_file()])
+        return TaskData(
+            self.corpus,
+            data_root,
+            splits,
+            [CLASSES],
+            metadata_files=[
+                path for path in (train_root / "validation_list.txt", train_root / "testing_list.txt") if path.is_file()
+            ],
+        )
 
     def train_sample_weights(self, utterances: list[Utterance]) -> list[float]:
         return class_balanced_weights([u.label[0] for u in utterances])

@@ -1,5 +1,6 @@
 """LibriSpeech's official layout, shared by PR and ASR: `<split>/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac` +
 `<spk>-<chapter>.trans.txt`. SUPERB trains on train-clean-100, selects on dev-clean and tests on test-clean."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,11 @@ def transcript_files(data_root: Path) -> list[Path]:
 
 def read_split(data_root: Path, folder: str) -> list[tuple[str, Path, str, str]]:
     """[(uid, audio path, UPPER CASE transcript, speaker)] in sorted order."""
-    root = require_dir(data_root / ROOT / folder, "LibriSpeech",
-                       f"{ROOT}/{folder}/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac + <spk>-<chapter>.trans.txt")
+    root = require_dir(
+        data_root / ROOT / folder,
+        "LibriSpeech",
+        f"{ROOT}/{folder}/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac + <spk>-<chapter>.trans.txt",
+    )
     rows = []
     for transcript in sorted(root.glob("*/*/*.trans.txt")):
         for line in transcript.read_text().splitlines():

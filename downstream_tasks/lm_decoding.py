@@ -7,14 +7,15 @@ The lexicon maps each word to its spelling in the model's characters; for an ARP
 unigrams (every word the LM knows, spelled letter by letter), a binary LM needs an explicit lexicon file
 (`WORD W O R D |` lines, fairseq's `librispeech_lexicon.lst` format).
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -37,13 +38,22 @@ class LMSettings:
 
     def signature(self) -> dict:
         """What identifies this decoding in a record: settings plus the sha256 of the LM and lexicon files."""
+
         def digest(path: Path | None) -> str | None:
             return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-        return {"lm": str(self.lm), "lm_sha256": digest(self.lm), "lexicon": None if self.lexicon is None else str(self.lexicon),
-                "lexicon_sha256": digest(self.lexicon), "beam": self.beam, "beam_threshold": self.beam_threshold,
-                "lm_weight": self.lm_weight, "word_score": self.word_score, "unk_score": self.unk_score,
-                "sil_score": self.sil_score}
+        return {
+            "lm": str(self.lm),
+            "lm_sha256": digest(self.lm),
+            "lexicon": None if self.lexicon is None else str(self.lexicon),
+            "lexicon_sha256": digest(self.lexicon),
+            "beam": self.beam,
+            "beam_threshold": self.beam_threshold,
+            "lm_weight": self.lm_weight,
+            "word_score": self.word_score,
+            "unk_score": self.unk_score,
+            "sil_score": self.sil_score,
+        }
 
 
 def arpa_unigrams(path: Path) -> list[str]:
@@ -93,21 +103,38 @@ class LexiconLMDecoder:
             lexicon = Path(settings.lexicon)
         elif is_arpa(Path(settings.lm)):
             lexicon = folder / "lexicon.txt"
-            lines = [f"{word} {' '.join(word)} {silence}" for word in arpa_unigrams(Path(settings.lm))
-                     if set(word) <= characters]
+            lines = [
+                f"{word} {' '.join(word)} {silence}"
+                for word in arpa_unigrams(Path(settings.lm))
+                if set(word) <= characters
+            ]
             lexicon.write_text("\n".join(lines) + "\n")
         else:
             raise BenchError(f"--lm {settings.lm} is a binary LM: give its word lexicon too (decoder.lexicon=PATH)")
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens) + "\n")
         self.decoder = ctc_decoder(
-            lexicon=str(lexicon), tokens=str(tokens_file), lm=str(settings.lm), nbest=1, beam_size=settings.beam,
-            beam_size_token=len(tokens), beam_threshold=settings.beam_threshold, lm_weight=settings.lm_weight,
-            word_score=settings.word_score, unk_word="<unk>", unk_score=settings.unk_score,
-            sil_score=settings.sil_score, log_add=False, blank_token=blank, sil_token=silence)
+            lexicon=str(lexicon),
+            tokens=str(tokens_file),
+            lm=str(settings.lm),
+            nbest=1,
+            beam_size=settings.beam,
+            beam_size_token=len(tokens),
+            beam_threshold=settings.beam_threshold,
+            lm_weight=settings.lm_weight,
+            word_score=settings.word_score,
+            unk_word="<unk>",
+            unk_score=settings.unk_score,
+            sil_score=settings.sil_score,
+            log_add=False,
+            blank_token=blank,
+            sil_token=silence,
+        )
 
     def decode(self, logits: Tensor, lengths: Tensor) -> list[str]:
         """Best word sequence per row of (B, T, V) logits, words joined by spaces."""
         emissions = logits.float().log_softmax(dim=-1).cpu().contiguous()
         results = self.decoder(emissions, lengths.to(torch.int32).cpu())
-        return [" ".join(word for word in (hypotheses[0].words if hypotheses else []) if word) for hypotheses in results]
+        return [
+            " ".join(word for word in (hypotheses[0].words if hypotheses else []) if word) for hypotheses in results
+        ]

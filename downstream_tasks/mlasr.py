@@ -27,11 +27,13 @@ population standard deviation of the per-language CERs (ML-SUPERB 2.0 reports th
 character errors of all languages over all their reference characters (ML-SUPERB's ``local/score.sh`` scores the
 pooled ``hyp.trn`` of every language with sclite).
 """
+
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -41,9 +43,17 @@ from downstream_tasks.chance import ChanceLevel
 from downstream_tasks.ctc import BLANK, EOS, SPECIALS, UNK, CTCTask, FrameCTCModel, character_text, greedy_decode
 from downstream_tasks.ctc_prefix_search import ctc_prefix_search_batch
 from downstream_tasks.espnet_specaug import ESPnetSpecAug
-from downstream_tasks.fleurs import (BENCHMARK, CORPUS, DEFAULT_LANGUAGES, SAMPLE_RATE, FleursUtterance,
-                                     has_word_boundaries, load_fleurs, normalise)
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.fleurs import (
+    BENCHMARK,
+    CORPUS,
+    DEFAULT_LANGUAGES,
+    SAMPLE_RATE,
+    FleursUtterance,
+    has_word_boundaries,
+    load_fleurs,
+    normalise,
+)
+from downstream_tasks.metadata import ERROR_RATE, MetricSpec, TaskMetadata
 from downstream_tasks.metrics.text import error_rate
 from downstream_tasks.transformer_ctc import TransformerCTCHead, espnet_ctc_loss, utterance_ctc_losses
 from upstream.featurizer import WeightedSumFeaturizer
@@ -66,8 +76,9 @@ def wer_key(language: str) -> str:
     return f"wer/{language}"
 
 
-def within_durations(utterances: Sequence[FleursUtterance], min_seconds: float | None,
-                     max_seconds: float | None) -> list[FleursUtterance]:
+def within_durations(
+    utterances: Sequence[FleursUtterance], min_seconds: float | None, max_seconds: float | None
+) -> list[FleursUtterance]:
     """``asr.sh`` stage 4 on a train or dev list: keep ``int(min * fs) < samples < int(max * fs)`` (None: no bound)."""
     low = -1 if min_seconds is None else int(float(min_seconds) * SAMPLE_RATE)
     high = None if max_seconds is None else int(float(max_seconds) * SAMPLE_RATE)
@@ -77,7 +88,8 @@ def within_durations(utterances: Sequence[FleursUtterance], min_seconds: float |
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """ESPnet's ``batch_type: sorted`` (``espnet2/samplers/sorted_batch_sampler.py``, drop_last false): indices sorted
     longest first, cut into ``max(n // batch_size, 1)`` batches as even as possible (so batches hold ``batch_size`` or
-    a few more), the batch list then reversed (``sort_batch: ascending``). The iterator shuffles their order each epoch."""
+    a few more), the batch list then reversed (``sort_batch: ascending``). The iterator shuffles their order each
+    epoch."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     count = max(len(order) // batch_size, 1)
     batches = [order[i * len(order) // count : (i + 1) * len(order) // count] for i in range(count)]
@@ -85,24 +97,58 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 def _language_metrics() -> tuple[MetricSpec, ...]:
-    """A report column for the CER of each default language (other configured languages are recorded, without column)."""
-    return tuple(MetricSpec(cer_key(language), False, f"mlasr_cer_{language}", f"CER {language}",
-                            description=f"multilingual ASR: character error rate on FLEURS {language} (test)")
-                 for language in DEFAULT_LANGUAGES)
+    """A report column for the CER of each default language (other configured languages are recorded, without
+    column)."""
+    return tuple(
+        MetricSpec(
+            cer_key(language),
+            ERROR_RATE,
+            f"mlasr_cer_{language}",
+            f"CER {language}",
+            description=f"multilingual ASR: character error rate on FLEURS {language} (test)",
+        )
+        for language in DEFAULT_LANGUAGES
+    )
 
 
 class MultilingualSpeechRecognition(CTCTask):
-    metadata = TaskMetadata("mlasr", "MLASR", CORPUS, "frames", (
-        MetricSpec("cer", False, "mlasr_cer", "CER avg",
-                   description="multilingual ASR: character error rate, macro average over the FLEURS languages (test)"),
-        MetricSpec("cer_sd", False, "mlasr_cer_sd", "CER SD",
-                   description="multilingual ASR: standard deviation of the per-language CERs (test)"),
-        MetricSpec("cer_pooled", False, "mlasr_cer_pooled", "CER pooled",
-                   description="multilingual ASR: character errors of every language over all their reference "
-                               "characters (ML-SUPERB's scoring, test)"),
-        MetricSpec("wer", False,
-                   description="multilingual ASR: word error rate, macro average over languages written with spaces"),
-        *_language_metrics()), benchmark=BENCHMARK)
+    metadata = TaskMetadata(
+        "mlasr",
+        "MLASR",
+        CORPUS,
+        "frames",
+        (
+            MetricSpec(
+                "cer",
+                ERROR_RATE,
+                "mlasr_cer",
+                "CER avg",
+                description="multilingual ASR: character error rate, macro average over the FLEURS languages (test)",
+            ),
+            MetricSpec(
+                "cer_sd",
+                ERROR_RATE,
+                "mlasr_cer_sd",
+                "CER SD",
+                description="multilingual ASR: standard deviation of the per-language CERs (test)",
+            ),
+            MetricSpec(
+                "cer_pooled",
+                ERROR_RATE,
+                "mlasr_cer_pooled",
+                "CER pooled",
+                description="multilingual ASR: character errors of every language over all their reference "
+                "characters (ML-SUPERB's scoring, test)",
+            ),
+            MetricSpec(
+                "wer",
+                ERROR_RATE,
+                description="multilingual ASR: word error rate, macro average over languages written with spaces",
+            ),
+            *_language_metrics(),
+        ),
+        benchmark=BENCHMARK,
+    )
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         fleurs = load_fleurs(data_root, config)
@@ -110,7 +156,9 @@ class MultilingualSpeechRecognition(CTCTask):
         kept: dict[str, list[FleursUtterance]] = {}
         for split, utterances in fleurs.splits.items():
             if split != "test":  # asr.sh filters train and dev only ("to keep original data" of the test sets)
-                utterances = within_durations(utterances, config.data.get("min_seconds"), config.data.get("max_seconds"))
+                utterances = within_durations(
+                    utterances, config.data.get("min_seconds"), config.data.get("max_seconds")
+                )
             normalised = [normalise(u.transcription, u.language) for u in utterances]
             pairs = [(u, text) for u, text in zip(utterances, normalised) if split == "test" or text]
             kept[split], texts[split] = [u for u, _ in pairs], [text for _, text in pairs]
@@ -120,8 +168,11 @@ class MultilingualSpeechRecognition(CTCTask):
         splits = {}
         for split, utterances in kept.items():
             splits[split] = [
-                Utterance(u.uid, u.path, tuple(index.get(char, UNK) for char in text.replace(" ", WORD_BOUNDARY)), text=text)
-                for u, text in zip(utterances, texts[split])]
+                Utterance(
+                    u.uid, u.path, tuple(index.get(char, UNK) for char in text.replace(" ", WORD_BOUNDARY)), text=text
+                )
+                for u, text in zip(utterances, texts[split])
+            ]
         return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=fleurs.tsv_files)
 
     def checkpoint_rules(self, config: Any) -> list[CheckpointRule]:
@@ -130,14 +181,23 @@ class MultilingualSpeechRecognition(CTCTask):
 
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> FrameCTCModel:
         head = config.head
-        model_head = TransformerCTCHead(hidden_size, len(data.label_names[0]), int(head.preencoder_dim), int(head.d_model),
-                                        int(head.attention_heads), int(head.linear_units), int(head.num_blocks),
-                                        float(head.dropout), head.get("conv_channels"))
+        model_head = TransformerCTCHead(
+            hidden_size,
+            len(data.label_names[0]),
+            int(head.preencoder_dim),
+            int(head.d_model),
+            int(head.attention_heads),
+            int(head.linear_units),
+            int(head.num_blocks),
+            float(head.dropout),
+            head.get("conv_channels"),
+        )
         specaug = ESPnetSpecAug() if config.get("specaug", False) else None
         return FrameCTCModel(WeightedSumFeaturizer(num_layers), model_head, specaug)
 
     def train_batches(self, utterances: list[Utterance], config: Any) -> list[list[int]] | None:
-        """ESPnet's sorted batches (`data.bucketing`, on in the recipe's ``batch_type: sorted``); None: plain shuffling."""
+        """ESPnet's sorted batches (`data.bucketing`, on in the recipe's ``batch_type: sorted``); None: plain
+        shuffling."""
         if not config.data.get("bucketing", False):
             return None
         return sorted_batches([num_samples(u) for u in utterances], int(config.batch_size))
@@ -145,8 +205,15 @@ class MultilingualSpeechRecognition(CTCTask):
     def loss(self, outputs: tuple[Tensor, Tensor], labels: tuple[Tensor, Tensor], data: TaskData) -> Tensor:
         return espnet_ctc_loss(*outputs, *labels, blank=BLANK)
 
-    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
-                    output_dir: Path | None = None) -> SplitScore:
+    def score_split(
+        self,
+        model: nn.Module,
+        data: TaskData,
+        source: FeatureSource,
+        split: str,
+        batch_size: int,
+        output_dir: Path | None = None,
+    ) -> SplitScore:
         """The metrics of a split, and on dev `loss` (ESPnet's ``valid.loss``: the reporter weights each batch's loss,
         summed utterance losses over the batch size, by the batch size, which makes it the mean utterance loss).
         Final scoring (``output_dir`` given) decodes with the recipe's prefix search, evaluations during training
@@ -156,8 +223,11 @@ class MultilingualSpeechRecognition(CTCTask):
         total_loss = 0.0
         for indices, (logits, lengths) in eval_batches(model, source, split, range(len(utterances)), batch_size):
             targets, target_lengths = self.collate_labels([utterances[i] for i in indices])
-            total_loss += float(utterance_ctc_losses(logits, lengths, targets.to(logits.device),
-                                                     target_lengths.to(logits.device), BLANK).sum())
+            total_loss += float(
+                utterance_ctc_losses(
+                    logits, lengths, targets.to(logits.device), target_lengths.to(logits.device), BLANK
+                ).sum()
+            )
             if output_dir is None:
                 predictions.extend(greedy_decode(logits, lengths))
             else:
@@ -194,13 +264,23 @@ class MultilingualSpeechRecognition(CTCTask):
         scores["cer_sd"] = statistics.pstdev(cers) if cers else float("nan")
         every_hypothesis = [h for hypotheses, _ in pairs.values() for h in hypotheses]
         every_reference = [r for _, references in pairs.values() for r in references]
-        scores["cer_pooled"] = error_rate(every_hypothesis, every_reference, "char") if every_reference else float("nan")
+        scores["cer_pooled"] = (
+            error_rate(every_hypothesis, every_reference, "char") if every_reference else float("nan")
+        )
         if wers:
             scores["wer"] = statistics.fmean(wers)
         return scores
 
     def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
-        return [f"{u.uid}\t{self.hypothesis(p, u, data)}\t{self.reference(u, data)}" for p, u in zip(predictions, utterances)]
+        return [
+            f"{u.uid}\t{self.hypothesis(p, u, data)}\t{self.reference(u, data)}"
+            for p, u in zip(predictions, utterances)
+        ]
+
+    def metric_spec(self, name: str) -> MetricSpec:
+        """Declared metrics, and the CER/WER of any configured language (only the default languages have columns)."""
+        declared = self.metadata.metric_spec(name)
+        return declared if declared is not None else MetricSpec(name, ERROR_RATE)
 
     def chance(self, data: TaskData) -> ChanceLevel:
         """Decoding nothing: every error rate 100%, in every language (the spread then is 0, which is no result)."""

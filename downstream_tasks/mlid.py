@@ -7,14 +7,16 @@ accuracy of each language (`acc/<lang>`) and the confusion matrix (`confusion/<t
 `<true>`'s utterances labelled `<predicted>`; each row sums to 1). Like every metric they are means over seeds in the
 result record; `bench report` draws the matrix.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, class_balanced_weights
 from downstream_tasks.fleurs import BENCHMARK, CORPUS, load_fleurs
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import ACCURACY, MetricSpec, TaskMetadata
 
 
 def accuracy_key(language: str) -> str:
@@ -33,28 +35,45 @@ def confusion_matrix(metrics: dict[str, float]) -> tuple[list[str], list[list[fl
             _, true_language, _ = key.split("/")
             if true_language not in languages:
                 languages.append(true_language)
-    return languages, [[float(metrics.get(confusion_key(true, predicted), 0.0)) for predicted in languages]
-                       for true in languages]
+    return languages, [
+        [float(metrics.get(confusion_key(true, predicted), 0.0)) for predicted in languages] for true in languages
+    ]
 
 
 class LanguageIdentification(ClassificationTask):
-    metadata = TaskMetadata("mlid", "LID", CORPUS, "pooled", (
-        MetricSpec("acc", True, "mlid", "LID acc",
-                   description="language identification accuracy over the FLEURS languages (test)"),),
-        benchmark=BENCHMARK)
+    metadata = TaskMetadata(
+        "mlid",
+        "LID",
+        CORPUS,
+        "pooled",
+        (
+            MetricSpec(
+                "acc",
+                ACCURACY,
+                "mlid",
+                "LID acc",
+                description="language identification accuracy over the FLEURS languages (test)",
+            ),
+        ),
+        benchmark=BENCHMARK,
+    )
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
         fleurs = load_fleurs(data_root, config)
         index = {language: i for i, language in enumerate(fleurs.languages)}
-        splits = {split: [Utterance(u.uid, u.path, (index[u.language],)) for u in utterances]
-                  for split, utterances in fleurs.splits.items()}
+        splits = {
+            split: [Utterance(u.uid, u.path, (index[u.language],)) for u in utterances]
+            for split, utterances in fleurs.splits.items()
+        }
         return TaskData(self.corpus, data_root, splits, [list(fleurs.languages)], metadata_files=fleurs.tsv_files)
 
     def train_sample_weights(self, utterances: list[Utterance]) -> list[float]:
         # a time budget gives each language a different number of utterances; balance them as KS balances classes
         return class_balanced_weights([u.label[0] for u in utterances])
 
-    def metrics(self, predictions: list, utterances: Sequence[Utterance], data: TaskData | None = None) -> dict[str, float]:
+    def metrics(
+        self, predictions: list, utterances: Sequence[Utterance], data: TaskData | None = None
+    ) -> dict[str, float]:
         scores = super().metrics(predictions, utterances, data)
         if data is None or not predictions:
             return scores
@@ -65,5 +84,7 @@ class LanguageIdentification(ClassificationTask):
                 continue
             scores[accuracy_key(true_language)] = predicted.count(true_index) / len(predicted)
             for predicted_index, predicted_language in enumerate(languages):
-                scores[confusion_key(true_language, predicted_language)] = predicted.count(predicted_index) / len(predicted)
+                scores[confusion_key(true_language, predicted_language)] = predicted.count(predicted_index) / len(
+                    predicted
+                )
         return scores

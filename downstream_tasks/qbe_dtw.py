@@ -1,37 +1,41 @@
-"""Query-by-example scoring by subsequence DTW, the arithmetic of s3prl's ``downstream/quesst14_dtw/expert.py``, on all cores.
+"""Query-by-example scoring by subsequence DTW, the arithmetic of s3prl's ``downstream/quesst14_dtw/expert.py``, on all
+cores.
 
 For every query x document pair the recipe (config ``quesst14_dtw/config.yaml``: ``feature_normalization: True``,
 ``dist_method: cosine_exp``, ``minmax_norm: True``, ``step_pattern: asymmetric``, ``subsequence: True``,
 ``silence_frame: null``) does, and :func:`score_queries` does the same:
 
-1. normalise every feature dimension with the mean and standard deviation over **all frames of all queries and documents**
-   (torch's ``std``, i.e. unbiased, clamped to at least 1e-9);
-2. the local distance matrix ``(T_query, T_doc)``: ``cosine_exp`` = ``exp(cdist(q, d, "cosine")) - 1`` (also ``cosine_neg_log``
-   = ``-log(1 - cosine distance)`` and any ``scipy.spatial.distance.cdist`` metric name, as s3prl allows);
+1. normalise every feature dimension with the mean and standard deviation over **all frames of all queries and
+   documents** (torch's ``std``, i.e. unbiased, clamped to at least 1e-9);
+2. the local distance matrix ``(T_query, T_doc)``: ``cosine_exp`` = ``exp(cdist(q, d, "cosine")) - 1`` (also
+   ``cosine_neg_log`` = ``-log(1 - cosine distance)`` and any ``scipy.spatial.distance.cdist`` metric name, as s3prl
+   allows);
 3. min-max normalise each row (query frame) of that matrix: ``(dist - min) / max(max - min, 1e-9)``;
-4. ``dtw.dtw(x=dist, step_pattern="asymmetric", keep_internals=False, distance_only=False, open_begin=True, open_end=True)``
-   (dtw-python subsequence alignment: the whole query against any stretch of the document), score =
+4. ``dtw.dtw(x=dist, step_pattern="asymmetric", keep_internals=False, distance_only=False, open_begin=True,
+   open_end=True)`` (dtw-python subsequence alignment: the whole query against any stretch of the document), score =
    ``-normalizedDistance`` (the asymmetric pattern normalises by the query length);
 5. a query with fewer than 5 frames is not aligned: it scores 0 against every document;
 6. z-normalise each query's scores over the documents: ``(s - mean) / max(std, 1e-9)`` (numpy ``std``, ddof 0).
 
-s3prl then writes ``decision="YES"`` where the z-normed score is ``> 2.0`` (:data:`DECISION_THRESHOLD`, :func:`decisions`).
+s3prl then writes ``decision="YES"`` where the z-normed score is ``> 2.0`` (:data:`DECISION_THRESHOLD`,
+:func:`decisions`).
 
-Differences that change no result beyond float rounding: the feature statistics are accumulated in float64 (s3prl: torch, in
-the features' dtype), and the cosine distances come from one matrix product of unit-normalised frames per block of documents
-instead of one ``cdist`` call per pair (the same formula, ``1 - clip(u.v / (|u| |v|), -1, 1)``; about 5x faster at 768 dims).
-Other ``cdist`` metrics use ``cdist`` itself. Parallelism: ``concurrent.futures.ProcessPoolExecutor`` (s3prl's
-``max_workers: null`` = every core), one task per query, one BLAS thread per worker; the normalised documents are written once
-to a temporary ``.npy`` that each worker memory-maps, so workers share one copy through the page cache instead of each
-unpickling its own.
+Differences that change no result beyond float rounding: the feature statistics are accumulated in float64 (s3prl:
+torch, in the features' dtype), and the cosine distances come from one matrix product of unit-normalised frames per
+block of documents instead of one ``cdist`` call per pair (the same formula, ``1 - clip(u.v / (|u| |v|), -1, 1)``; about
+5x faster at 768 dims). Other ``cdist`` metrics use ``cdist`` itself. Parallelism:
+``concurrent.futures.ProcessPoolExecutor`` (s3prl's ``max_workers: null`` = every core), one task per query, one BLAS
+thread per worker; the normalised documents are written once to a temporary ``.npy`` that each worker memory-maps, so
+workers share one copy through the page cache instead of each unpickling its own.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -63,7 +67,9 @@ def _feature_statistics(arrays: Sequence[np.ndarray], normalise: bool, dim: int)
     squares = np.zeros(dim)
     for a in arrays:
         squares += ((a.astype(np.float64) - mean) ** 2).sum(axis=0)
-    std = np.sqrt(squares / (count - 1)) if count > 1 else np.full(dim, np.nan)  # torch.std is unbiased (nan for 1 frame)
+    std = (
+        np.sqrt(squares / (count - 1)) if count > 1 else np.full(dim, np.nan)
+    )  # torch.std is unbiased (nan for 1 frame)
     return mean, np.maximum(std, 1e-9)
 
 
@@ -93,8 +99,13 @@ def _init_worker(docs, offsets: np.ndarray, distance: str, minmax_norm: bool, mi
         except ImportError:  # threadpoolctl comes with scikit-learn; without it BLAS keeps its default threads
             pass
         docs = np.load(docs, mmap_mode="r")
-    _STATE = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm,
-              "min_query_frames": min_query_frames}
+    _STATE = {
+        "docs": docs,
+        "offsets": offsets,
+        "distance": distance,
+        "minmax_norm": minmax_norm,
+        "min_query_frames": min_query_frames,
+    }
 
 
 def _local_distances(query: np.ndarray, block: np.ndarray, distance: str) -> np.ndarray:
@@ -147,7 +158,8 @@ def _score_query(query: np.ndarray, state: dict | None = None) -> np.ndarray:
 
 
 def z_normalise(scores: np.ndarray) -> np.ndarray:
-    """s3prl's per-query score normalisation: ``(s - mean) / clip(std, 1e-9, inf)`` over each row (numpy std, ddof 0)."""
+    """s3prl's per-query score normalisation: ``(s - mean) / clip(std, 1e-9, inf)`` over each row (numpy std, ddof
+    0)."""
     scores = np.asarray(scores, dtype=np.float64)
     mean = scores.mean(axis=1, keepdims=True)
     std = np.clip(scores.std(axis=1, keepdims=True), 1e-9, np.inf)
@@ -166,13 +178,14 @@ def score_queries(
     tmp_dir: str | Path | None = None,
     min_query_frames: int = MIN_QUERY_FRAMES,
 ) -> np.ndarray:
-    """QbE detection scores ``(num_queries, num_documents)`` by s3prl's ``quesst14_dtw`` recipe (see the module docstring).
+    """QbE detection scores ``(num_queries, num_documents)`` by s3prl's ``quesst14_dtw`` recipe (see the module
+    docstring).
 
-    ``queries`` / ``documents``: frame features ``(T, D)`` of one layer (numpy or anything ``np.asarray`` takes). Defaults are
-    the recipe's; ``znorm=False`` returns the raw ``-normalizedDistance`` scores (0 for queries shorter than
-    ``min_query_frames``, the recipe's 5). ``workers``: processes
-    (None = ``os.cpu_count()``; 1 = in this process). float32 features are compared in float32 (as s3prl's are), anything
-    else in float64. ``tmp_dir`` holds the shared memory-mapped documents while the pool runs.
+    ``queries`` / ``documents``: frame features ``(T, D)`` of one layer (numpy or anything ``np.asarray`` takes).
+    Defaults are the recipe's; ``znorm=False`` returns the raw ``-normalizedDistance`` scores (0 for queries shorter
+    than ``min_query_frames``, the recipe's 5). ``workers``: processes
+    (None = ``os.cpu_count()``; 1 = in this process). float32 features are compared in float32 (as s3prl's are),
+    anything else in float64. ``tmp_dir`` holds the shared memory-mapped documents while the pool runs.
     """
     if distance == "cosine_neg_log" and feature_normalization:
         raise ValueError("feature normalisation cannot be used with cosine_neg_log (s3prl asserts the same)")
@@ -199,8 +212,13 @@ def score_queries(
         docs = np.empty((int(offsets[-1]), dim), dtype=dtype)
         for d, start, end in zip(documents, offsets[:-1], offsets[1:]):
             docs[start:end] = _prepare(d, mean, std, dtype, distance)
-        state = {"docs": docs, "offsets": offsets, "distance": distance, "minmax_norm": minmax_norm,
-                 "min_query_frames": min_query_frames}
+        state = {
+            "docs": docs,
+            "offsets": offsets,
+            "distance": distance,
+            "minmax_norm": minmax_norm,
+            "min_query_frames": min_query_frames,
+        }
         for i, query in enumerate(_progress(prepared_queries, progress)):
             raw[i] = _score_query(query, state)
     else:

@@ -9,15 +9,25 @@ empty slot name, whose two outputs no target uses). Decoding drops every `<pad>`
 written (`ctc/expert.py`, `CharacterTextSlotEncoder.decode`). Metrics: slot-type F1 (selects the checkpoint) and
 slot-value CER, as s3prl defines them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import (
+    DECODING_NOTHING_ERRORS,
+    DECODING_NOTHING_F1,
+    ERROR_RATE,
+    F1,
+    SUPERB,
+    MetricSpec,
+    TaskMetadata,
+)
 from downstream_tasks.metrics.text import sf_metrics
 
 ROOT = "SNIPS"
@@ -53,16 +63,44 @@ def encode_line(words: list[str], tags: list[str], index: dict[str, int]) -> lis
 
 
 class SlotFilling(CTCTask):
-    metadata = TaskMetadata("sf", "SF", "snips", "frames", (
-        MetricSpec("slot_type_f1", True, "sf_f1", "SF F1", description="slot filling, slot-type F1 (Audio SNIPS)"),
-        MetricSpec("slot_value_cer", False, "sf_cer", "SF CER", description="slot filling, slot-value CER (Audio SNIPS)")))
+    metadata = TaskMetadata(
+        "sf",
+        "SF",
+        "snips",
+        "frames",
+        (
+            MetricSpec(
+                "slot_type_f1",
+                F1,
+                "sf_f1",
+                "SF F1",
+                description="slot filling, slot-type F1 (Audio SNIPS)",
+                audio_blind=DECODING_NOTHING_F1,
+            ),
+            MetricSpec(
+                "slot_value_cer",
+                ERROR_RATE,
+                "sf_cer",
+                "SF CER",
+                description="slot filling, slot-value CER (Audio SNIPS)",
+                audio_blind=DECODING_NOTHING_ERRORS,
+            ),
+        ),
+        benchmark=SUPERB,
+    )
     rnn_head = True
     uses_specaug = True
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
-        root = require_dir(data_root / ROOT, "Audio SNIPS", f"{ROOT}/{{train,valid,test}}/*.wav + all.iob.snips.txt + slots.txt")
-        slots = [name.strip() for name in require_file(root / "slots.txt", "Audio SNIPS", "slot names, first line skipped")
-                 .read_text().split("\n")[1:]]
+        root = require_dir(
+            data_root / ROOT, "Audio SNIPS", f"{ROOT}/{{train,valid,test}}/*.wav + all.iob.snips.txt + slots.txt"
+        )
+        slots = [
+            name.strip()
+            for name in require_file(root / "slots.txt", "Audio SNIPS", "slot names, first line skipped")
+            .read_text()
+            .split("\n")[1:]
+        ]
         vocabulary = SPECIALS + CHARACTERS + [f"{edge}-{slot}" for slot in slots for edge in ("B", "E")]
         index = {symbol: i for i, symbol in enumerate(vocabulary)}
         labels: dict[str, tuple[list[str], list[str]]] = {}
@@ -76,11 +114,17 @@ class SlotFilling(CTCTask):
         splits = {}
         for split, folder in FOLDERS.items():
             utterances = []
-            found = {wav.stem: wav for wav in require_dir(root / folder, "Audio SNIPS", f"{ROOT}/{folder}/*.wav").rglob("*.wav")}
+            found = {
+                wav.stem: wav
+                for wav in require_dir(root / folder, "Audio SNIPS", f"{ROOT}/{folder}/*.wav").rglob("*.wav")
+            }
             # s3prl keeps the folder's wavs that are labelled and spoken by the split's voices; a labelled uid of
             # those voices ('<Voice>-snips-<split>-<n>') that the folder lacks is listed at its path, to be reported.
-            expected = {uid: root / folder / f"{uid}.wav" for uid in labels
-                        if _uid_split(uid) == folder and uid.split("-")[0] in VOICES[split]}
+            expected = {
+                uid: root / folder / f"{uid}.wav"
+                for uid in labels
+                if _uid_split(uid) == folder and uid.split("-")[0] in VOICES[split]
+            }
             for wav in sorted({**expected, **found}.values()):
                 voice = wav.stem.split("-")[0]
                 if wav.stem not in labels or voice not in VOICES[split]:
@@ -90,12 +134,15 @@ class SlotFilling(CTCTask):
                 if unknown:
                     raise BenchError(f"{wav.stem}: slot types {unknown} are not in slots.txt")
                 tokens = encode_line(words, tags, index)
-                utterances.append(Utterance(str(wav.relative_to(data_root)), wav, tuple(tokens), voice, text=" ".join(words)))
+                utterances.append(
+                    Utterance(str(wav.relative_to(data_root)), wav, tuple(tokens), voice, text=" ".join(words))
+                )
             if not utterances:
-                raise BenchError(f"Audio SNIPS {folder}: no labelled recordings by the recipe's voices {', '.join(VOICES[split])}")
+                raise BenchError(
+                    f"Audio SNIPS {folder}: no labelled recordings by the recipe's voices {', '.join(VOICES[split])}"
+                )
             splits[split] = utterances
-        return TaskData(self.corpus, data_root, splits, [vocabulary],
-                        metadata_files=[root / "slots.txt", label_file])
+        return TaskData(self.corpus, data_root, splits, [vocabulary], metadata_files=[root / "slots.txt", label_file])
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         """`CharacterTextSlotEncoder.decode` after decoding removed `<pad>`/`<eos>`: characters and `<unk>` as written,

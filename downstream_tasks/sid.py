@@ -4,6 +4,7 @@
 `VoxCeleb1/{dev,test}/wav/`. Labels index the sorted speaker ids (for the real 1,251 speakers this equals
 s3prl's `int(id[2:]) - 10001`). Training takes a random 8 s crop of longer utterances at every access.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from benchcore.errors import BenchError
 from downstream_tasks.base import ClassificationTask, TaskData, Utterance, require_dir, require_file
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import ACCURACY, SUPERB, MetricSpec, TaskMetadata
 
 ROOT = "VoxCeleb1"
 SPLIT_NAMES = {"1": "train", "2": "dev", "3": "test"}
@@ -45,13 +46,21 @@ def locate(voxceleb_root: Path, relative: str) -> Path:
 
 
 class SpeakerIdentification(ClassificationTask):
-    metadata = TaskMetadata("sid", "SID", "voxceleb1", "pooled", (
-        MetricSpec("acc", True, "sid", description="speaker identification accuracy (VoxCeleb1)"),))
+    metadata = TaskMetadata(
+        "sid",
+        "SID",
+        "voxceleb1",
+        "pooled",
+        (MetricSpec("acc", ACCURACY, "sid", description="speaker identification accuracy (VoxCeleb1)"),),
+        benchmark=SUPERB,
+    )
     # the official iden_split.txt (s3prl's downstream/voxceleb1/veri_test_class.txt is the same file)
     official_split_sizes = {"train": 138361, "dev": 6904, "test": 8251}
 
     def load(self, data_root: Path, fold: str | None, config: Any) -> TaskData:
-        root = require_dir(data_root / ROOT, "VoxCeleb1", f"{ROOT}/{{dev,test}}/wav/idXXXXX/<video>/NNNNN.wav + {ROOT}/iden_split.txt")
+        root = require_dir(
+            data_root / ROOT, "VoxCeleb1", f"{ROOT}/{{dev,test}}/wav/idXXXXX/<video>/NNNNN.wav + {ROOT}/iden_split.txt"
+        )
         entries = read_iden_split(root)
         speakers = sorted({relative.split("/")[0] for _, relative in entries})
         index = {speaker: i for i, speaker in enumerate(speakers)}
@@ -61,7 +70,12 @@ class SpeakerIdentification(ClassificationTask):
             path = locate(root, relative)
             speaker = relative.split("/")[0]
             splits[split].append(
-                Utterance(str(path.relative_to(data_root)), path, (index[speaker],), speaker,
-                          random_crop_seconds=crop if split == "train" else None)
+                Utterance(
+                    str(path.relative_to(data_root)),
+                    path,
+                    (index[speaker],),
+                    speaker,
+                    random_crop_seconds=crop if split == "train" else None,
+                )
             )
         return TaskData(self.corpus, data_root, splits, [speakers], metadata_files=[root / "iden_split.txt"])

@@ -8,6 +8,7 @@ ESPnet's ``ESPnetASRModel.encode`` runs frontend (the weighted sum of the upstre
 preencoder -> encoder, so the normalisation sees the augmented features: the task wraps :class:`TransformerCTCHead`
 (normalisation first) in :class:`downstream_tasks.ctc.FrameCTCModel`, which applies SpecAugment before the head.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 
 #: ``conv2d2`` needs this many input frames to give one output frame (3x3 kernel with stride 2, then 3x3).
 MIN_FRAMES = 7
@@ -40,14 +40,17 @@ def subsampled_lengths(lengths: Tensor) -> Tensor:
 
 
 class Conv2dSubsampling2(nn.Module):
-    """ESPnet's ``conv2d2``: Conv2d(1, d, 3, stride 2) -> ReLU -> Conv2d(d, d, 3, stride 1) -> ReLU over (time, feature),
-    flattened and projected to ``d_model``, then scaled by sqrt(d_model) plus sinusoidal positions (its PositionalEncoding)."""
+    """ESPnet's ``conv2d2``: Conv2d(1, d, 3, stride 2) -> ReLU -> Conv2d(d, d, 3, stride 1) -> ReLU over
+    (time, feature), flattened and projected to ``d_model``, then scaled by sqrt(d_model) plus sinusoidal positions
+    (its PositionalEncoding)."""
 
     def __init__(self, input_dim: int, d_model: int, dropout: float, channels: int | None = None) -> None:
         super().__init__()
         self.d_model = d_model
         channels = channels or d_model  # ESPnet's: as many channels as d_model (fewer make CPU runs affordable)
-        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, 2), nn.ReLU(), nn.Conv2d(channels, channels, 3, 1), nn.ReLU())
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, 2), nn.ReLU(), nn.Conv2d(channels, channels, 3, 1), nn.ReLU()
+        )
         self.projection = nn.Linear(channels * ((input_dim - 1) // 2 - 2), d_model)
         self.dropout = nn.Dropout(dropout)
 
@@ -75,15 +78,32 @@ class TransformerCTCHead(nn.Module):
     layers -> LayerNorm -> Linear(V). Returns (logits, lengths) at half the input frame rate. ``conv_channels`` None
     is ESPnet's (``d_model``)."""
 
-    def __init__(self, input_dim: int, vocab_size: int, preencoder_dim: int = 80, d_model: int = 256,
-                 attention_heads: int = 8, linear_units: int = 1024, num_blocks: int = 2, dropout: float = 0.1,
-                 conv_channels: int | None = None, normalise_means: bool = True) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        vocab_size: int,
+        preencoder_dim: int = 80,
+        d_model: int = 256,
+        attention_heads: int = 8,
+        linear_units: int = 1024,
+        num_blocks: int = 2,
+        dropout: float = 0.1,
+        conv_channels: int | None = None,
+        normalise_means: bool = True,
+    ) -> None:
         super().__init__()
         self.normalise_means = normalise_means
         self.preencoder = nn.Linear(input_dim, preencoder_dim)
         self.subsampling = Conv2dSubsampling2(preencoder_dim, d_model, dropout, conv_channels)
-        layer = nn.TransformerEncoderLayer(d_model, attention_heads, linear_units, dropout, batch_first=True,
-                                           norm_first=True, layer_norm_eps=LAYER_NORM_EPS)
+        layer = nn.TransformerEncoderLayer(
+            d_model,
+            attention_heads,
+            linear_units,
+            dropout,
+            batch_first=True,
+            norm_first=True,
+            layer_norm_eps=LAYER_NORM_EPS,
+        )
         self.encoder = nn.TransformerEncoder(layer, num_blocks, enable_nested_tensor=False)
         self.after_norm = nn.LayerNorm(d_model, eps=LAYER_NORM_EPS)
         self.output = nn.Linear(d_model, vocab_size)
@@ -97,9 +117,12 @@ class TransformerCTCHead(nn.Module):
         return self.output(self.after_norm(hidden)), lengths
 
 
-def utterance_ctc_losses(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:
+def utterance_ctc_losses(
+    logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0
+) -> Tensor:
     """Each utterance's CTC loss, -log p(target | frames), not divided by its length: torch's ``CTCLoss`` with
-    ``reduction="none", zero_infinity=True`` as ESPnet's ``CTC`` builds it (``espnet2/asr/ctc.py``, ctc_type builtin)."""
+    ``reduction="none", zero_infinity=True`` as ESPnet's ``CTC`` builds it (``espnet2/asr/ctc.py``, ctc_type
+    builtin)."""
     log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # (T, B, V)
     return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=blank, reduction="none", zero_infinity=True)
 

@@ -4,6 +4,7 @@ then the columns of tasks outside SUPERB (which never enter its scores).
 Records store every metric as a fraction (0.9529 = 95.29%). The table shows error rates and accuracies in %
 and QbE as the raw MTWV with four decimals, as the card does (its 0.0354 is an MTWV, not a percentage).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,13 +16,13 @@ from downstream_tasks.metadata import SUPERB
 class Column:
     """One metric column: where its value comes from in a record and how it is shown."""
 
-    key: str                # stable id used in data files, CSV headers and `--explain`
-    title: str              # the card's header
-    task: str               # task name in result records
-    metric: str             # metric name in the record's `metrics`
+    key: str  # stable id used in data files, CSV headers and `--explain`
+    title: str  # the card's header
+    task: str  # task name in result records
+    metric: str  # metric name in the record's `metrics`
     higher_is_better: bool
-    unit: str               # "%" or "MTWV"
-    scale: float            # record fraction -> display unit
+    unit: str  # "%" or "MTWV"
+    scale: float  # record fraction -> display unit
     decimals: int
     description: str
     benchmark: str = SUPERB
@@ -46,11 +47,24 @@ def all_columns(benchmark: str | None = None) -> tuple[Column, ...]:
     """Every metric column of the registered tasks (of one benchmark), in registry order: the card's for SUPERB."""
     from downstream_tasks import all_metadata
 
-    return tuple(Column(metric.column, metric.column_title or metadata.title, metadata.name, metric.name,
-                        metric.higher_is_better, metric.unit, metric.scale, metric.decimals, metric.description,
-                        metadata.benchmark)
-                 for metadata in all_metadata() if benchmark is None or metadata.benchmark == benchmark
-                 for metric in metadata.metrics if metric.column is not None)
+    return tuple(
+        Column(
+            metric.column,
+            metric.column_title or metadata.title,
+            metadata.name,
+            metric.name,
+            metric.higher_is_better,
+            metric.unit,
+            metric.scale,
+            metric.decimals,
+            metric.description,
+            metadata.benchmark,
+        )
+        for metadata in all_metadata()
+        if benchmark is None or metadata.benchmark == benchmark
+        for metric in metadata.metrics
+        if metric.column is not None
+    )
 
 
 def superb_columns() -> tuple[Column, ...]:

@@ -1,23 +1,31 @@
 """The HTML report: one self-contained page (inline CSS, figures as data: URIs, no scripts from anywhere else)
 that opens offline. Every number has its provenance: a tooltip on the cell, and the provenance tables below."""
+
 from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from downstream_tasks.metadata import benchmark_info
 from results.columns import superb_columns
 from results.leaderboard import Cell, Leaderboard, Row, ScoreCell
 from results.plots import Plot
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
-from results.tables import (column_header, display_columns, other_benchmarks, provenance_rows, reference_source_lines,
-                            table_rows)
+from results.tables import (
+    column_header,
+    display_columns,
+    other_benchmarks,
+    provenance_rows,
+    reference_source_lines,
+    table_rows,
+)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
        max-width: 1400px; padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } \
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 .meta { color: #666; font-size: 0.9em; }
 table { border-collapse: collapse; font-size: 0.86em; margin: 0.8em 0; }
 th, td { padding: 0.3em 0.55em; border-bottom: 1px solid #e3e3e3; }
@@ -65,17 +73,21 @@ def _cell_title(row: Row, cell: Cell) -> str:
         return f"{row.label}, {column.title}: no value"
     if cell.record is not None:
         record = cell.record
-        return (f"{row.label}, {column.title} = {cell.text()} {column.unit}\nrecord: {record.path}\nseeds: "
-                f"{', '.join(map(str, record.seeds))}\nlearning rate: {record.selected_lr_note()}\nunits: "
-                f"{len(record.units)}\nprofile: {record.profile}\ndataset files sha256: "
-                f"{record.dataset.get('files_sha256')}")
+        return (
+            f"{row.label}, {column.title} = {cell.text()} {column.unit}\nrecord: {record.path}\nseeds: "
+            f"{', '.join(map(str, record.seeds))}\nlearning rate: {record.selected_lr_note()}\nunits: "
+            f"{len(record.units)}\nprofile: {record.profile}\ndataset files sha256: "
+            f"{record.dataset.get('files_sha256')}"
+        )
     source = row.reference.source_of(column.key) if row.reference else None
     return f"{row.label}, {column.title} = {cell.text()} {column.unit}\nsource: {source.cite() if source else '?'}"
 
 
 def _metric_td(row: Row, cell: Cell) -> str:
     classes = ["num"] + (["best"] if cell.best else []) + (["missing"] if cell.value is None else [])
-    return f'<td class="{" ".join(classes)}" title="{_e(_cell_title(row, cell))}">{_e(cell.text())}{_sup(cell.notes)}</td>'
+    return (
+        f'<td class="{" ".join(classes)}" title="{_e(_cell_title(row, cell))}">{_e(cell.text())}{_sup(cell.notes)}</td>'
+    )
 
 
 def _score_td(row: Row, cell: ScoreCell, what: str) -> str:
@@ -88,12 +100,18 @@ def _score_td(row: Row, cell: ScoreCell, what: str) -> str:
 def _leaderboard_table(board: Leaderboard) -> str:
     cell_columns = display_columns()
     header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
-    lines = ["<table class=\"leaderboard\">", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
-             "<tbody>"]
+    lines = [
+        '<table class="leaderboard">',
+        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in table_rows(board):
-        cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>',
-                 _score_td(row, row.overall, OVERALL_LABEL), _score_td(row, row.superb_s, SUPERB_S_LABEL)]
-        for key, columns in cell_columns:
+        cells = [
+            f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>',
+            _score_td(row, row.overall, OVERALL_LABEL),
+            _score_td(row, row.superb_s, SUPERB_S_LABEL),
+        ]
+        for _key, columns in cell_columns:
             if len(columns) == 1:
                 cells.append(_metric_td(row, row.cells[columns[0].key]))
             else:  # SF: F1 / CER in one column, as the card prints it
@@ -101,8 +119,11 @@ def _leaderboard_table(board: Leaderboard) -> str:
                 for column in columns:
                     cell = row.cells[column.key]
                     text = f"{_e(cell.text())}{_sup(cell.notes)}"
-                    parts.append(f'<span title="{_e(_cell_title(row, cell))}">'
-                                 + (f"<b>{text}</b>" if cell.best else text) + "</span>")
+                    parts.append(
+                        f'<span title="{_e(_cell_title(row, cell))}">'
+                        + (f"<b>{text}</b>" if cell.best else text)
+                        + "</span>"
+                    )
                 cells.append(f'<td class="num">{" / ".join(parts)}</td>')
         lines.append(f'<tr class="{row.kind}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
@@ -116,8 +137,12 @@ def _benchmark_section(board: Leaderboard, benchmark: str) -> str:
     info = benchmark_info(benchmark)
     columns = [columns[0] for _, columns in display_columns(benchmark)]
     header = ["Model"] + [column_header([column]) for column in columns]
-    lines = [f"<h2>{_e(info.title)}</h2>", "<table class=\"leaderboard\">",
-             "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
+    lines = [
+        f"<h2>{_e(info.title)}</h2>",
+        '<table class="leaderboard">',
+        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in table_rows(board, benchmark):
         cells = [f'<td class="label">{_e(row.label)}{_sup(row.label_notes)}</td>']
         cells += [_metric_td(row, row.cells[column.key]) for column in columns]
@@ -131,33 +156,46 @@ def _benchmark_section(board: Leaderboard, benchmark: str) -> str:
 
 def _figure(plot: Plot) -> str:
     data = base64.b64encode(plot.png.read_bytes()).decode("ascii")
-    return (f'<figure id="fig-{_e(plot.name)}"><img alt="{_e(plot.title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{_e(plot.title)}.</b> {_e(plot.caption)} Files: <code>{_e(plot.png.name)}</code>, "
-            f"<code>{_e(plot.svg.name)}</code>.</figcaption></figure>")
+    return (
+        f'<figure id="fig-{_e(plot.name)}"><img alt="{_e(plot.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{_e(plot.title)}.</b> {_e(plot.caption)} Files: <code>{_e(plot.png.name)}</code>, "
+        f"<code>{_e(plot.svg.name)}</code>.</figcaption></figure>"
+    )
 
 
 def _points_table(board: Leaderboard) -> str:
-    lines = ["<table><thead><tr><th>Metric</th><th>FBANK (0)</th><th>topline (1000)</th><th>topline model</th></tr>"
-             "</thead><tbody>"]
+    lines = [
+        "<table><thead><tr><th>Metric</th><th>FBANK (0)</th><th>topline (1000)</th><th>topline model</th></tr>"
+        "</thead><tbody>"
+    ]
     for column in superb_columns():
         point = board.points.points[column.key]
-        lines.append(f"<tr><td>{_e(column.title)}{_e(column.arrow)} ({_e(column.unit)})</td><td class=\"num\">"
-                     f"{point.baseline:g}</td><td class=\"num\">{point.topline:g}</td><td>{_e(point.topline_model)}</td></tr>")
+        lines.append(
+            f'<tr><td>{_e(column.title)}{_e(column.arrow)} ({_e(column.unit)})</td><td class="num">'
+            f'{point.baseline:g}</td><td class="num">{point.topline:g}</td><td>{_e(point.topline_model)}</td></tr>'
+        )
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
 
-def report_html(board: Leaderboard, plots: list[Plot], notes: list[str] | None = None, title: str = "SUPERB leaderboard") -> str:
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+def report_html(
+    board: Leaderboard, plots: list[Plot], notes: list[str] | None = None, title: str = "SUPERB leaderboard"
+) -> str:
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{_e(title)}</title>",
-        f"<style>{CSS}</style>", f"<script>{IMAGE_CHECK}</script>", "</head><body>",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{CSS}</style>",
+        f"<script>{IMAGE_CHECK}</script>",
+        "</head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Generated {generated} by <code>bench report</code>. Hover a number for its provenance.</p>',
         _leaderboard_table(board),
         '<ul class="notes">' + "".join(f"<li>{_e(note)}</li>" for note in board.general_notes) + "</ul>",
-        '<ol class="notes">' + "".join(f'<li id="note-{n}">{_e(text)}</li>' for n, text in enumerate(board.footnotes, 1))
+        '<ol class="notes">'
+        + "".join(f'<li id="note-{n}">{_e(text)}</li>' for n, text in enumerate(board.footnotes, 1))
         + "</ol>",
     ]
     parts += [_benchmark_section(board, benchmark) for benchmark in other_benchmarks(board)]
@@ -170,16 +208,28 @@ def report_html(board: Leaderboard, plots: list[Plot], notes: list[str] | None =
     if provenance:
         keys = ["model", "task", "value", "seeds", "learning_rate", "profile", "data", "record"]
         header = ["Model", "Task", "Value", "Seeds", "Learning rate", "Profile", "Data", "Record"]
-        parts += ["<h2>Provenance of the measured cells</h2>",
-                  '<table class="provenance"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+        parts += [
+            "<h2>Provenance of the measured cells</h2>",
+            '<table class="provenance"><thead><tr>'
+            + "".join(f"<th>{_e(h)}</th>" for h in header)
+            + "</tr></thead><tbody>",
+        ]
         parts += ["<tr>" + "".join(f"<td>{_e(entry[key])}</td>" for key in keys) + "</tr>" for entry in provenance]
-        parts.append("</tbody></table><p><code>bench report --explain ROW COLUMN</code> prints everything behind one "
-                     "cell: per-seed and per-fold values, the learning-rate sweep, every unit's directory, the dataset "
-                     "fingerprint and versions.</p>")
+        parts.append(
+            "</tbody></table><p><code>bench report --explain ROW COLUMN</code> prints everything behind one "
+            "cell: per-seed and per-fold values, the learning-rate sweep, every unit's directory, the dataset "
+            "fingerprint and versions.</p>"
+        )
     sources = reference_source_lines(board)
     if sources:
-        parts += ["<h2>Sources of the reference rows</h2>", "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in sources) + "</ul>"]
-    parts += ["<h2>SUPERB_s reference points</h2>", f"<p>{_e(board.points.source)}</p>", _points_table(board),
-              "</body></html>"]
+        parts += [
+            "<h2>Sources of the reference rows</h2>",
+            "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in sources) + "</ul>",
+        ]
+    parts += [
+        "<h2>SUPERB_s reference points</h2>",
+        f"<p>{_e(board.points.source)}</p>",
+        _points_table(board),
+        "</body></html>",
+    ]
     return "\n".join(parts) + "\n"
-

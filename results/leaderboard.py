@@ -1,11 +1,13 @@
 """The leaderboard: one row per upstream (our runs, then published reference rows), the card's columns, both scores,
 best values, and numbered footnotes. Every renderer (Markdown, CSV, LaTeX, HTML, plots, `--explain`) reads this."""
+
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
@@ -27,11 +29,11 @@ APPROXIMATE_CROPS = {
 @dataclass
 class Cell:
     column: Column
-    value: float | None = None        # table units (%, raw MTWV); the mean over seeds for runs
-    std: float | None = None          # over seeds, table units; None when there is one seed or for references
+    value: float | None = None  # table units (%, raw MTWV); the mean over seeds for runs
+    std: float | None = None  # over seeds, table units; None when there is one seed or for references
     n_seeds: int = 0
     record: ResultRecord | None = None
-    source: Source | None = None      # reference rows
+    source: Source | None = None  # reference rows
     notes: list[int] = field(default_factory=list)
     best: bool = False
     #: Why a run's value is left out although its record has one (it does not beat the audio-blind answer).
@@ -64,9 +66,9 @@ class Row:
     cells: dict[str, Cell]
     overall: ScoreCell
     superb_s: ScoreCell
-    task_scores: dict[str, float]                     # normalised per-task scores behind SUPERB_s
+    task_scores: dict[str, float]  # normalised per-task scores behind SUPERB_s
     reference: ReferenceRow | None = None
-    records: dict[str, ResultRecord] = field(default_factory=dict)   # task -> record (runs)
+    records: dict[str, ResultRecord] = field(default_factory=dict)  # task -> record (runs)
     label_notes: list[int] = field(default_factory=list)
 
     def values(self) -> dict[str, float]:
@@ -79,7 +81,7 @@ class Row:
 @dataclass
 class Leaderboard:
     rows: list[Row]
-    footnotes: list[str]              # footnote n is footnotes[n - 1]
+    footnotes: list[str]  # footnote n is footnotes[n - 1]
     general_notes: list[str]
     points: ReferencePoints
     record_set: RecordSet | None
@@ -104,8 +106,13 @@ class _Footnotes:
         return self.texts.index(text) + 1
 
 
-def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoints, notes: _Footnotes,
-             show_unlearned: bool = False) -> Row:
+def _run_row(
+    name: str,
+    records: dict[str, ResultRecord],
+    points: ReferencePoints,
+    notes: _Footnotes,
+    show_unlearned: bool = False,
+) -> Row:
     cells = {}
     for column in all_columns():
         record = records.get(column.task)
@@ -119,10 +126,13 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
             missing = record.dataset.get("missing")
             if missing:
                 shown = ", ".join(missing["files"][:3]) + (", ..." if missing["count"] > 3 else "")
-                cell.notes.append(notes.add(
-                    f"{task_titles()[column.task]} of {name}: run without {missing['count']} file(s) that the dataset's "
-                    f"metadata names but the disk lacked (data.allow_missing=true): {shown}. The splits differ from "
-                    f"the official ones; the record's dataset.missing lists every file."))
+                cell.notes.append(
+                    notes.add(
+                        f"{task_titles()[column.task]} of {name}: run without {missing['count']} file(s) that the "
+                        f"dataset's metadata names but the disk lacked (data.allow_missing=true): {shown}. The splits "
+                        f"differ from the official ones; the record's dataset.missing lists every file."
+                    )
+                )
             for warning in record.dataset.get("size_warnings", []):
                 cell.notes.append(notes.add(f"{name}: {warning} (size check on real data)."))
             crop_note = _approximate_crop_note(column, record, name)
@@ -132,29 +142,38 @@ def _run_row(name: str, records: dict[str, ResultRecord], points: ReferencePoint
             if unlearned is not None and show_unlearned:
                 subject, reason, _ = unlearned
                 counted = " and counted in the row's scores" if column.benchmark == SUPERB else ""
-                cell.notes.append(notes.add(f"{subject} of {name}: {reason}; shown because of --show-unlearned"
-                                            f"{counted}."))
+                cell.notes.append(
+                    notes.add(f"{subject} of {name}: {reason}; shown because of --show-unlearned{counted}.")
+                )
             elif unlearned is not None:
                 subject, reason, explained = unlearned
                 cell.value, cell.std = None, None
                 omitted = "; the row's scores omit it" if column.benchmark == SUPERB else ""
-                cell.withheld = (f"{subject} of {name} left out: {reason}, so the head learned nothing "
-                                 f"measurable{omitted} (`bench report --show-unlearned` shows it, "
-                                 f"`--explain {name} {explained}` shows the record).")
+                cell.withheld = (
+                    f"{subject} of {name} left out: {reason}, so the head learned nothing "
+                    f"measurable{omitted} (`bench report --show-unlearned` shows it, "
+                    f"`--explain {name} {explained}` shows the record)."
+                )
                 cell.notes.append(notes.add(cell.withheld))
                 cells[column.key] = cell
                 continue
             alternative = record.metrics.get(column.metric + DEV_SELECTED_SUFFIX)
             if alternative is not None:
-                cell.notes.append(notes.add(
-                    f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
-                    f"recipe does; with the selection made on dev instead it is "
-                    f"{column.format(column.display(alternative))} ({column.metric}{DEV_SELECTED_SUFFIX}). "
-                    f"`bench report --explain {name} {column.key}` shows both."))
+                cell.notes.append(
+                    notes.add(
+                        f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the "
+                        f"s3prl recipe does; with the selection made on dev instead it is "
+                        f"{column.format(column.display(alternative))} ({column.metric}{DEV_SELECTED_SUFFIX}). "
+                        f"`bench report --explain {name} {column.key}` shows both."
+                    )
+                )
             elif record.selected_on_test and column.metric == record.metric.name:
-                cell.notes.append(notes.add(
-                    f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the s3prl "
-                    f"recipe does; this configuration has no dev split, so there is no dev-selected value."))
+                cell.notes.append(
+                    notes.add(
+                        f"{task_titles()[column.task]} of {name}: the SUPERB protocol's value, selected on test as the "
+                        f"s3prl recipe does; this configuration has no dev split, so there is no dev-selected value."
+                    )
+                )
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
 
@@ -164,9 +183,11 @@ def _approximate_crop_note(column: Column, record: ResultRecord, name: str) -> s
     mode = (record.config.get("data") or {}).get("crop_mode")
     if mode not in APPROXIMATE_CROPS:
         return None
-    return (f"{task_titles()[column.task]} of {name}: random crops approximated (data.crop_mode={mode}): each is "
-            f"{APPROXIMATE_CROPS[mode]}, not the crop's audio encoded alone as in the s3prl recipe, so the encoder saw "
-            f"the whole utterance as context; benchmarks/crop_deviation.py measures the difference.")
+    return (
+        f"{task_titles()[column.task]} of {name}: random crops approximated (data.crop_mode={mode}): each is "
+        f"{APPROXIMATE_CROPS[mode]}, not the crop's audio encoded alone as in the s3prl recipe, so the encoder saw "
+        f"the whole utterance as context; benchmarks/crop_deviation.py measures the difference."
+    )
 
 
 def _not_learned(column: Column, record: ResultRecord) -> tuple[str, str, str] | None:
@@ -192,16 +213,37 @@ def _chance_reason(column: Column, metric: str, record: ResultRecord) -> str:
     level = record.chance
     assert level is not None
     value, chance, needed = float(record.metrics[metric]), level.metrics[metric], level.margin_for(metric)
-    return (f"{column.format(column.display(value))} does not beat the audio-blind answer ({level.basis}: "
-            f"{column.format(column.display(chance))}) by more than {column.format(column.display(needed))}")
+    return (
+        f"{column.format(column.display(value))} does not beat the audio-blind answer ({level.basis}: "
+        f"{column.format(column.display(chance))}) by more than {column.format(column.display(needed))}"
+    )
 
 
 def _reference_row(reference: ReferenceRow, points: ReferencePoints) -> Row:
-    cells = {column.key: Cell(column, reference.values.get(column.key), None, 0, None,
-                              reference.source_of(column.key) if column.key in reference.values else None)
-             for column in all_columns()}
-    return _finish_row(Row(reference.id, reference.label, "reference", cells, None, None, {},  # type: ignore[arg-type]
-                           reference=reference), points)
+    cells = {
+        column.key: Cell(
+            column,
+            reference.values.get(column.key),
+            None,
+            0,
+            None,
+            reference.source_of(column.key) if column.key in reference.values else None,
+        )
+        for column in all_columns()
+    }
+    return _finish_row(
+        Row(
+            reference.id,
+            reference.label,
+            "reference",
+            cells,
+            None,
+            None,
+            {},  # type: ignore[arg-type]
+            reference=reference,
+        ),
+        points,
+    )
 
 
 def _finish_row(row: Row, points: ReferencePoints) -> Row:
@@ -214,7 +256,9 @@ def _finish_row(row: Row, points: ReferencePoints) -> Row:
 
 def is_smoke_test(row: Row) -> bool:
     """A run on superb-mini or with the `mini` profile's short schedules: a smoke test, not a comparable result."""
-    return row.kind == "run" and any(record.on_superb_mini or record.profile == "mini" for record in row.records.values())
+    return row.kind == "run" and any(
+        record.on_superb_mini or record.profile == "mini" for record in row.records.values()
+    )
 
 
 def comparable_groups(rows: list[Row]) -> list[list[Row]]:
@@ -231,7 +275,11 @@ def _mark_best(rows: list[Row]) -> None:
 
 def _mark_best_among(rows: list[Row]) -> None:
     for column in all_columns():
-        shown = {row.id: column.format(row.cells[column.key].value) for row in rows if row.cells[column.key].value is not None}
+        shown = {
+            row.id: column.format(row.cells[column.key].value)
+            for row in rows
+            if row.cells[column.key].value is not None
+        }
         if len(shown) < 2:
             continue
         pick = max if column.higher_is_better else min
@@ -240,8 +288,11 @@ def _mark_best_among(rows: list[Row]) -> None:
             if row.id in shown and float(shown[row.id]) == best:
                 row.cells[column.key].best = True
     for attribute in ("overall", "superb_s"):
-        complete = [getattr(row, attribute) for row in rows if getattr(row, attribute).score.value is not None
-                    and not getattr(row, attribute).score.missing]
+        complete = [
+            getattr(row, attribute)
+            for row in rows
+            if getattr(row, attribute).score.value is not None and not getattr(row, attribute).score.missing
+        ]
         if len(complete) < 2:
             continue
         best = max(float(cell.text()) for cell in complete)
@@ -263,23 +314,33 @@ def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterabl
             if other.id == reference.id:
                 continue
             columns = column_by_key()
-            differing = [key for key in columns if key in reference.values and key in other.values
-                         and reference.values[key] != other.values[key]]
+            differing = [
+                key
+                for key in columns
+                if key in reference.values and key in other.values and reference.values[key] != other.values[key]
+            ]
             if not differing:
                 continue
             first, second = sorted((reference, other), key=lambda item: item.id)
-            detail = "; ".join(f"{columns[key].title} {columns[key].format(first.values[key])} vs "
-                               f"{columns[key].format(second.values[key])}" for key in differing)
-            number = notes.add(f"Sources disagree for {reference.model}: {first.label} ({first.source.title.split(',')[0]})"
-                               f" and {second.label} ({second.source.title.split(',')[0]}) give {detail}. Both rows are "
-                               "kept as data, each with its own source (`--references " + reference.model + "` shows both).")
+            detail = "; ".join(
+                f"{columns[key].title} {columns[key].format(first.values[key])} vs "
+                f"{columns[key].format(second.values[key])}"
+                for key in differing
+            )
+            number = notes.add(
+                f"Sources disagree for {reference.model}: {first.label} ({first.source.title.split(',')[0]})"
+                f" and {second.label} ({second.source.title.split(',')[0]}) give {detail}. Both rows are "
+                "kept as data, each with its own source (`--references " + reference.model + "` shows both)."
+            )
             for key in differing:
                 row.cells[key].notes.append(number)
         printed = reference.printed_overall_score
         if printed is None or row.overall.score.value is None or f"{row.overall.score.value:.2f}" == f"{printed:.2f}":
             continue
-        text = (f"{row.label}: the card prints an Overall Score of {printed:.2f}; the row's own numbers give "
-                f"{row.overall.score.value:.4f}.")
+        text = (
+            f"{row.label}: the card prints an Overall Score of {printed:.2f}; the row's own numbers give "
+            f"{row.overall.score.value:.4f}."
+        )
         for other in by_model[reference.model]:
             if other.id == reference.id:
                 continue
@@ -287,41 +348,52 @@ def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterabl
             substituted.update({key: value for key, value in other.values.items() if key in substituted})
             alternative = card_overall_score(substituted).value
             if alternative is not None and f"{alternative:.2f}" == f"{printed:.2f}":
-                text += (f" With {other.label}'s values where the two differ it is {alternative:.4f}, the printed "
-                         "number: the card computed its score from those.")
+                text += (
+                    f" With {other.label}'s values where the two differ it is {alternative:.4f}, the printed "
+                    "number: the card computed its score from those."
+                )
         row.overall.notes.append(notes.add(text))
 
 
-def build_leaderboard(record_set: RecordSet | None, references: Iterable[ReferenceRow],
-                      points: ReferencePoints | None = None,
-                      all_references: Iterable[ReferenceRow] | None = None,
-                      show_unlearned: bool = False) -> Leaderboard:
+def build_leaderboard(
+    record_set: RecordSet | None,
+    references: Iterable[ReferenceRow],
+    points: ReferencePoints | None = None,
+    all_references: Iterable[ReferenceRow] | None = None,
+    show_unlearned: bool = False,
+) -> Leaderboard:
     """Rows for the records (one per upstream) then the chosen reference rows. ``all_references`` (default: the data
     file's rows) are consulted for footnotes about sources that disagree, shown or not. A run value that does not beat
     its record's chance level is left out of the row (footnoted) unless ``show_unlearned``."""
     points = points or load_reference_points()
     notes = _Footnotes()
     by_upstream: dict[str, dict[str, ResultRecord]] = defaultdict(dict)
-    for record in (record_set.records if record_set else []):
+    for record in record_set.records if record_set else []:
         by_upstream[record.upstream_name][record.task] = record
     rows = [_run_row(name, by_upstream[name], points, notes, show_unlearned) for name in sorted(by_upstream)]
     rows += [_reference_row(reference, points) for reference in references]
 
     for row in rows:
         if is_smoke_test(row):
-            row.label_notes.append(notes.add(
-                "Measured on superb-mini (synthetic, generated here) and/or with the `mini` profile's short schedules: "
-                "a smoke test of the harness, not comparable with the published rows. Its SUPERB_s still normalises "
-                "against the real-data FBANK and topline points."))
+            row.label_notes.append(
+                notes.add(
+                    "Measured on superb-mini (synthetic, generated here) and/or with the `mini` profile's short "
+                    "schedules: a smoke test of the harness, not comparable with the published rows. Its SUPERB_s "
+                    "still normalises against the real-data FBANK and topline points."
+                )
+            )
     for row in rows:
         for attribute in ("overall", "superb_s"):
             cell: ScoreCell = getattr(row, attribute)
             if cell.score.partial:
-                cell.notes.append(notes.add(
-                    "Partial score: the mean over only the columns (Overall) or tasks (SUPERB_s) the row has; missing "
-                    "cells (–) are left out, so it is not comparable with complete rows. The official leaderboard shows "
-                    "no SUPERB_s for a row that misses a task. `bench report --explain ROW overall|superb_s` lists what "
-                    "entered."))
+                cell.notes.append(
+                    notes.add(
+                        "Partial score: the mean over only the columns (Overall) or tasks (SUPERB_s) the row has; "
+                        "missing cells (–) are left out, so it is not comparable with complete rows. The official "
+                        "leaderboard shows no SUPERB_s for a row that misses a task. "
+                        "`bench report --explain ROW overall|superb_s` lists what entered."
+                    )
+                )
     _reference_notes(rows, notes, load_reference_rows() if all_references is None else all_references)
     _mark_best(rows)
     if record_set is not None:
@@ -329,14 +401,16 @@ def build_leaderboard(record_set: RecordSet | None, references: Iterable[Referen
             rows_by_id = {row.id: row for row in rows}
             row = rows_by_id[newer.upstream_name]
             column_keys = [column.key for column in all_columns() if column.task == newer.task]
-            number = notes.add(f"{newer.upstream_name} {task_titles().get(newer.task, newer.task)}: two records; the newer "
-                               f"{newer.path} is shown, {older.path} ({older.created}) is left out.")
+            number = notes.add(
+                f"{newer.upstream_name} {task_titles().get(newer.task, newer.task)}: two records; the newer "
+                f"{newer.path} is shown, {older.path} ({older.created}) is left out."
+            )
             for key in column_keys:
                 row.cells[key].notes.append(number)
 
     general = [
-        "Columns follow the MERaLiON-SpeechEncoder-2 model card: ↓ lower is better, ↑ higher is better. Error rates and "
-        "accuracies are in %, QbE is the maximum term-weighted value (MTWV) as the card prints it.",
+        "Columns follow the MERaLiON-SpeechEncoder-2 model card: ↓ lower is better, ↑ higher is better. Error rates "
+        "and accuracies are in %, QbE is the maximum term-weighted value (MTWV) as the card prints it.",
         "Overall Score (card): the model card's rule, the plain mean of the 11 numbers with error rates as 100 − value "
         "and QbE as MTWV × 100 (SF counts twice: F1 and CER).",
         f"SUPERB_s: the official SUPERB score: each metric scaled linearly from the FBANK baseline (0) to the SUPERB "

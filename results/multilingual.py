@@ -1,6 +1,7 @@
 """What the report shows beside a non-SUPERB benchmark's table: the confusion matrix of every run of a task that
 records one (`confusion/<true>/<predicted>` metrics: MLID's languages), and the per-language numbers behind the
 FLEURS columns. Markdown and HTML here; the figure is in :mod:`results.plots`."""
+
 from __future__ import annotations
 
 import html
@@ -44,8 +45,10 @@ def confusions(board: Leaderboard, benchmark: str) -> list[Confusion]:
 
 def _title(confusion: Confusion) -> str:
     seeds = f", mean over {confusion.n_seeds} seeds" if confusion.n_seeds > 1 else ""
-    return (f"{task_titles()[confusion.task]} confusion, {confusion.row.label} (test, % of each true class; "
-            f"rows: true, columns: predicted{seeds})")
+    return (
+        f"{task_titles()[confusion.task]} confusion, {confusion.row.label} (test, % of each true class; "
+        f"rows: true, columns: predicted{seeds})"
+    )
 
 
 def markdown_sections(board: Leaderboard, benchmark: str) -> list[str]:
@@ -54,7 +57,10 @@ def markdown_sections(board: Leaderboard, benchmark: str) -> list[str]:
         header = ["true \\ predicted", *confusion.classes, "accuracy"]
         lines = ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
         for index, (name, values) in enumerate(zip(confusion.classes, confusion.matrix)):
-            cells = [f"**{100 * value:.1f}**" if column == index else f"{100 * value:.1f}" for column, value in enumerate(values)]
+            cells = [
+                f"**{100 * value:.1f}**" if column == index else f"{100 * value:.1f}"
+                for column, value in enumerate(values)
+            ]
             lines.append("| " + " | ".join([name, *cells, f"{100 * confusion.accuracy(index):.1f}"]) + " |")
         parts += [f"### {_title(confusion)}\n", "\n".join(lines), ""]
     return parts
@@ -63,13 +69,22 @@ def markdown_sections(board: Leaderboard, benchmark: str) -> list[str]:
 def html_sections(board: Leaderboard, benchmark: str) -> str:
     parts = []
     for confusion in confusions(board, benchmark):
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in ["true \\ predicted", *confusion.classes, "accuracy"])
+        head = "".join(
+            f"<th>{html.escape(name)}</th>" for name in ["true \\ predicted", *confusion.classes, "accuracy"]
+        )
         body = []
         for index, (name, values) in enumerate(zip(confusion.classes, confusion.matrix)):
-            cells = "".join(f'<td class="num{" best" if column == index else ""}">{100 * value:.1f}</td>'
-                            for column, value in enumerate(values))
-            body.append(f"<tr><td class=\"label\">{html.escape(name)}</td>{cells}"
-                        f"<td class=\"num\">{100 * confusion.accuracy(index):.1f}</td></tr>")
-        parts.append(f"<h3>{html.escape(_title(confusion))}</h3><table><thead><tr>{head}</tr></thead><tbody>"
-                     + "".join(body) + "</tbody></table>")
+            cells = "".join(
+                f'<td class="num{" best" if column == index else ""}">{100 * value:.1f}</td>'
+                for column, value in enumerate(values)
+            )
+            body.append(
+                f'<tr><td class="label">{html.escape(name)}</td>{cells}'
+                f'<td class="num">{100 * confusion.accuracy(index):.1f}</td></tr>'
+            )
+        parts.append(
+            f"<h3>{html.escape(_title(confusion))}</h3><table><thead><tr>{head}</tr></thead><tbody>"
+            + "".join(body)
+            + "</tbody></table>"
+        )
     return "\n".join(parts)

@@ -5,6 +5,7 @@
 - `superb_s_tasks`: the normalised per-task scores (0 = FBANK, 1000 = the SUPERB paper's best) behind SUPERB_s;
 - `multilingual`: FLEURS's per-language CER of every MLASR run and the language confusion matrix of every MLID run.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,16 @@ PAGE_WIDTH_IN = 7.2
 RUN_COLOUR = "#1f77b4"
 REFERENCE_COLOUR = "#9a9a9a"
 BASELINE_COLOUR = "#5a5a5a"
-STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-         "legend.fontsize": 7, "svg.fonttype": "none", "figure.dpi": 100}
+STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "svg.fonttype": "none",
+    "figure.dpi": 100,
+}
 
 
 def file_slug(name: str) -> str:
@@ -83,20 +92,30 @@ def layer_weights_figure(row: Row) -> plt.Figure | None:
         height = 1.1 + 0.32 * len(tasks)
         figure, axis = plt.subplots(figsize=(PAGE_WIDTH_IN, height))
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#eeeeee")
-        image = axis.imshow(matrix, aspect="auto", cmap=cmap, vmin=0.0, vmax=float(np.nanmax(matrix)),
-                            interpolation="nearest")
+        image = axis.imshow(
+            matrix, aspect="auto", cmap=cmap, vmin=0.0, vmax=float(np.nanmax(matrix)), interpolation="nearest"
+        )
         axis.set_yticks(range(len(tasks)), [task_titles()[task] for task in tasks])
         step = 1 if num_states <= 25 else max(1, num_states // 25)
         axis.set_xticks(range(0, num_states, step))
-        axis.set_xlabel("hidden state, as the upstream numbers them (transformers: 0 = the input embedding; "
-                        "QbE: the layer its protocol chose; grey = not selected)")
+        axis.set_xlabel(
+            "hidden state, as the upstream numbers them (transformers: 0 = the input embedding; "
+            "QbE: the layer its protocol chose; grey = not selected)"
+        )
         axis.set_title(f"Learned layer weights: {plot_label(row)}")
         if num_states <= 13:
             threshold = 0.6 * float(np.nanmax(matrix))
             for (i, j), value in np.ndenumerate(matrix):
                 if not math.isnan(value):
-                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                              color="black" if value > threshold else "white")
+                    axis.text(
+                        j,
+                        i,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="black" if value > threshold else "white",
+                    )
         colorbar = figure.colorbar(image, ax=axis, fraction=0.03, pad=0.02)
         colorbar.set_label("softmax weight")
         figure.tight_layout()
@@ -110,7 +129,11 @@ def plot_label(row: Row, width: int = 36) -> str:
     label = row.label
     if len(label) > width and "/" in label:
         prefix, _, path = label.rpartition(":") if re.match(r"^\w+:", label) else ("", "", label)
-        label = f"{prefix}:…/{path.rstrip('/').rsplit('/', 1)[-1]}" if prefix else f"…/{path.rstrip('/').rsplit('/', 1)[-1]}"
+        label = (
+            f"{prefix}:…/{path.rstrip('/').rsplit('/', 1)[-1]}"
+            if prefix
+            else f"…/{path.rstrip('/').rsplit('/', 1)[-1]}"
+        )
     if is_smoke_test(row):
         label += " [superb-mini]"
     return label
@@ -127,8 +150,10 @@ def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
     from results.tables import table_rows
 
     runs = [row for row in table_rows(board) if row.kind == "run"]
-    filled = lambda rows: [column for column in superb_columns()  # noqa: E731
-                           if any(row.cells[column.key].value is not None for row in rows)]
+
+    def filled(rows: list) -> list:
+        return [column for column in superb_columns() if any(row.cells[column.key].value is not None for row in rows)]
+
     # the runs' columns; every filled column when there are no runs or none of their cells is shown (all left out)
     columns = filled(runs) or filled(board.rows)
     if not columns:
@@ -138,8 +163,9 @@ def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
     nrows = math.ceil(len(columns) / ncols)
     panel_height = 0.45 + 0.17 * len(rows)
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH_IN, panel_height * nrows + 0.4), squeeze=False,
-                                    sharey=True)
+        figure, axes = plt.subplots(
+            nrows, ncols, figsize=(PAGE_WIDTH_IN, panel_height * nrows + 0.4), squeeze=False, sharey=True
+        )
         positions = np.arange(len(rows))
         for index, column in enumerate(columns):
             axis = axes[index // ncols][index % ncols]
@@ -149,15 +175,24 @@ def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
             axis.barh(positions, shown, color=[_bar_colour(row) for row in rows], height=0.7)
             with_std = [(position, value, std) for position, value, std in zip(positions, values, stds) if std]
             if with_std:
-                axis.errorbar([value for _, value, _ in with_std], [position for position, _, _ in with_std],
-                              xerr=[std for _, _, std in with_std], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+                axis.errorbar(
+                    [value for _, value, _ in with_std],
+                    [position for position, _, _ in with_std],
+                    xerr=[std for _, _, std in with_std],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=0.8,
+                    capsize=2,
+                )
             top = max([value for value in values if value is not None] or [1.0])
             for position, value in zip(positions, values):
                 text = "–" if value is None else column.format(value)
                 std = stds[position] or 0.0
                 axis.text((value or 0.0) + std + top * 0.02, position, text, va="center", fontsize=6)
             axis.set_xlim(0, top * 1.22)
-            axis.set_title(f"{column.title} {column.arrow}  ({'lower' if not column.higher_is_better else 'higher'} is better)")
+            axis.set_title(
+                f"{column.title} {column.arrow}  ({'lower' if not column.higher_is_better else 'higher'} is better)"
+            )
             axis.set_xlabel(column.unit if column.unit != "%" else f"{column.metric.upper()} %")
             axis.grid(axis="x", linewidth=0.4, alpha=0.5)
             axis.set_axisbelow(True)
@@ -166,9 +201,11 @@ def task_bars_figure(board: Leaderboard) -> plt.Figure | None:
         axes[0][0].invert_yaxis()  # shared: the first row of the table on top
         for index in range(len(columns), nrows * ncols):
             axes[index // ncols][index % ncols].axis("off")
-        handles = [matplotlib.patches.Patch(color=RUN_COLOUR, label="this harness (runs)"),
-                   matplotlib.patches.Patch(color=REFERENCE_COLOUR, label="published reference rows"),
-                   matplotlib.patches.Patch(color=BASELINE_COLOUR, label="FBANK baseline (published)")]
+        handles = [
+            matplotlib.patches.Patch(color=RUN_COLOUR, label="this harness (runs)"),
+            matplotlib.patches.Patch(color=REFERENCE_COLOUR, label="published reference rows"),
+            matplotlib.patches.Patch(color=BASELINE_COLOUR, label="FBANK baseline (published)"),
+        ]
         figure.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.01))
         figure.suptitle("Per-task results against the reference rows (error bars: std over seeds)", fontsize=9)
         figure.tight_layout(rect=(0, 0.03, 1, 1))
@@ -190,21 +227,34 @@ def superb_s_figure(board: Leaderboard) -> plt.Figure | None:
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(PAGE_WIDTH_IN, 1.2 + 0.27 * len(rows)))
         cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
-        image = axis.imshow(np.clip(matrix, -500, 1500), aspect="auto", cmap=cmap, vmin=-500, vmax=1500,
-                            interpolation="nearest")
+        image = axis.imshow(
+            np.clip(matrix, -500, 1500), aspect="auto", cmap=cmap, vmin=-500, vmax=1500, interpolation="nearest"
+        )
         axis.set_xticks(range(len(labels)), labels)
         axis.xaxis.tick_top()
-        axis.set_yticks(range(len(rows)), [plot_label(row) + (" (partial)" if row.superb_s.score.partial else "")
-                                           for row in rows])
+        axis.set_yticks(
+            range(len(rows)), [plot_label(row) + (" (partial)" if row.superb_s.score.partial else "") for row in rows]
+        )
         axis.axvline(len(labels) - 1.5, color="black", linewidth=1.0)
         for (i, j), value in np.ndenumerate(matrix):
             dark = not math.isnan(value) and not -350 <= value <= 1350  # the colour map's dark ends
-            axis.text(j, i, "–" if math.isnan(value) else f"{value:.0f}", ha="center", va="center", fontsize=6.5,
-                      color="white" if dark else "black")
+            axis.text(
+                j,
+                i,
+                "–" if math.isnan(value) else f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if dark else "black",
+            )
         colorbar = figure.colorbar(image, ax=axis, fraction=0.03, pad=0.02, extend="both")
         colorbar.set_label("normalised score")
-        axis.set_title("Normalised per-task scores behind SUPERB_s\n0 = FBANK, 1000 = the best SUPERB-paper upstream "
-                       "(colours clipped to [-500, 1500])", fontsize=8, pad=16)
+        axis.set_title(
+            "Normalised per-task scores behind SUPERB_s\n0 = FBANK, 1000 = the best SUPERB-paper upstream "
+            "(colours clipped to [-500, 1500])",
+            fontsize=8,
+            pad=16,
+        )
         figure.tight_layout()
     return figure
 
@@ -239,8 +289,12 @@ def multilingual_figure(board: Leaderboard) -> plt.Figure | None:
             width = 0.8 / len(cer_rows)
             positions = np.arange(len(languages))
             for k, (row, cers) in enumerate(cer_rows):
-                axis.barh(positions + k * width, [cers.get(language, np.nan) for language in languages], height=width,
-                          label=plot_label(row))
+                axis.barh(
+                    positions + k * width,
+                    [cers.get(language, np.nan) for language in languages],
+                    height=width,
+                    label=plot_label(row),
+                )
             axis.set_yticks(positions + width * (len(cer_rows) - 1) / 2, languages)
             axis.invert_yaxis()
             axis.set_xlabel("CER % (lower is better)")
@@ -260,8 +314,9 @@ def multilingual_figure(board: Leaderboard) -> plt.Figure | None:
             axis.set_ylabel("true")
             axis.set_title(f"LID confusion (% of true): {plot_label(confusion.row, 28)}")
             for (i, j), value in np.ndenumerate(matrix):
-                axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6,
-                          color="white" if value > 60 else "black")
+                axis.text(
+                    j, i, f"{value:.0f}", ha="center", va="center", fontsize=6, color="white" if value > 60 else "black"
+                )
         for axis in flat[index:]:
             axis.axis("off")
         figure.tight_layout()
@@ -278,18 +333,38 @@ def write_plots(board: Leaderboard, out_dir: Path) -> list[Plot]:
         if figure is not None:
             name = f"layer_weights_{file_slug(row.id)}"
             png, svg = _save(figure, out_dir, name)
-            plots.append(Plot(name, f"Learned layer weights: {row.label}",
-                              "Softmax weight of each hidden state in the weighted sum, per task (mean over the units "
-                              "of the selected learning rate: seeds and folds).", png, svg))
+            plots.append(
+                Plot(
+                    name,
+                    f"Learned layer weights: {row.label}",
+                    "Softmax weight of each hidden state in the weighted sum, per task (mean over the units "
+                    "of the selected learning rate: seeds and folds).",
+                    png,
+                    svg,
+                )
+            )
     board_figures = (
-        (task_bars_figure, "task_bars", "Per-task results against the reference rows",
-         "One panel per metric column that a run fills; blue bars are this harness's runs, grey bars the published rows."),
-        (superb_s_figure, "superb_s_tasks", "Normalised per-task scores behind SUPERB_s",
-         "Each metric scaled linearly from the FBANK baseline (0) to the SUPERB paper's best upstream (1000), averaged "
-         "within a task; the last column is their mean, SUPERB_s."),
-        (multilingual_figure, "multilingual", "Multilingual (FLEURS): CER per language and language confusion",
-         "Left: each MLASR run's test CER per language; then each MLID run's test confusion matrix (rows: true "
-         "language, % of its utterances). Means over seeds."),
+        (
+            task_bars_figure,
+            "task_bars",
+            "Per-task results against the reference rows",
+            "One panel per metric column that a run fills; blue bars are this harness's runs, "
+            "grey bars the published rows.",
+        ),
+        (
+            superb_s_figure,
+            "superb_s_tasks",
+            "Normalised per-task scores behind SUPERB_s",
+            "Each metric scaled linearly from the FBANK baseline (0) to the SUPERB paper's best upstream (1000), "
+            "averaged within a task; the last column is their mean, SUPERB_s.",
+        ),
+        (
+            multilingual_figure,
+            "multilingual",
+            "Multilingual (FLEURS): CER per language and language confusion",
+            "Left: each MLASR run's test CER per language; then each MLID run's test confusion matrix (rows: true "
+            "language, % of its utterances). Means over seeds.",
+        ),
     )
     for make, name, title, caption in board_figures:
         figure = make(board)

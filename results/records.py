@@ -1,10 +1,12 @@
-"""Read result records (`<output>/<task>/<upstream>/result.json`); their type is :class:`results.schema.ResultRecord`."""
+"""Read result records (`<output>/<task>/<upstream>/result.json`); their type is
+:class:`results.schema.ResultRecord`."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from benchcore.errors import BenchError
 from results.schema import ResultRecord
@@ -29,9 +31,13 @@ def find_record_files(roots: Iterable[Path]) -> list[Path]:
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files.extend(sorted(path for path in root.rglob("result.json") if "units" not in path.relative_to(root).parts))
+            files.extend(
+                sorted(path for path in root.rglob("result.json") if "units" not in path.relative_to(root).parts)
+            )
         else:
-            raise BenchError(f"--runs {root}: no such file or directory (`bench run --output DIR` writes records there)")
+            raise BenchError(
+                f"--runs {root}: no such file or directory (`bench run --output DIR` writes records there)"
+            )
     return files
 
 
@@ -69,8 +75,19 @@ def records_frame(records: Iterable[ResultRecord]):
     rows = []
     for record in records:
         for name, value in record.metrics.items():
-            rows.append({"upstream": record.upstream_name, "task": record.task, "metric": name, "mean": value,
-                         "std": record.metrics_std.get(name), "n_seeds": len(record.seeds),
-                         "learning_rate": record.learning_rate, "profile": record.profile, "path": str(record.path)})
-    return pandas.DataFrame(rows, columns=["upstream", "task", "metric", "mean", "std", "n_seeds", "learning_rate",
-                                           "profile", "path"])
+            rows.append(
+                {
+                    "upstream": record.upstream_name,
+                    "task": record.task,
+                    "metric": name,
+                    "mean": value,
+                    "std": record.metrics_std.get(name),
+                    "n_seeds": len(record.seeds),
+                    "learning_rate": record.learning_rate,
+                    "profile": record.profile,
+                    "path": str(record.path),
+                }
+            )
+    return pandas.DataFrame(
+        rows, columns=["upstream", "task", "metric", "mean", "std", "n_seeds", "learning_rate", "profile", "path"]
+    )

@@ -1,4 +1,5 @@
 """Published reference rows and SUPERB_s reference points, read from the versioned files in `results/data/`."""
+
 from __future__ import annotations
 
 import functools
@@ -47,7 +48,7 @@ class ReferenceRow:
 @dataclass(frozen=True)
 class ReferencePoint:
     baseline: float  # FBANK
-    topline: float   # best SUPERB-paper upstream
+    topline: float  # best SUPERB-paper upstream
     topline_model: str
 
 
@@ -71,22 +72,31 @@ def _read_yaml(path: Path, expected_format: str) -> dict[str, Any]:
 def _check_columns(path: Path, where: str, keys: Any) -> None:
     unknown = sorted(set(keys) - set(column_by_key()))
     if unknown:
-        raise BenchError(f"{path}: {where} has unknown column(s) {', '.join(unknown)}; known: {', '.join(column_by_key())}")
+        raise BenchError(
+            f"{path}: {where} has unknown column(s) {', '.join(unknown)}; known: {', '.join(column_by_key())}"
+        )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_reference_rows(path: Path = ROWS_FILE) -> tuple[ReferenceRow, ...]:
     content = _read_yaml(path, "superb-bench/reference-rows")
-    sources = {key: Source(key, spec["title"], spec["url"], spec.get("note", "")) for key, spec in content["sources"].items()}
+    sources = {
+        key: Source(key, spec["title"], spec["url"], spec.get("note", "")) for key, spec in content["sources"].items()
+    }
     rows = []
     for spec in content["rows"]:
         _check_columns(path, f"row {spec['id']}", spec["values"])
         try:
             row = ReferenceRow(
-                id=spec["id"], label=spec["label"], model=spec["model"], group=spec["group"], source=sources[spec["source"]],
+                id=spec["id"],
+                label=spec["label"],
+                model=spec["model"],
+                group=spec["group"],
+                source=sources[spec["source"]],
                 values={key: float(value) for key, value in spec["values"].items()},
                 value_sources={key: sources[name] for key, name in spec.get("value_sources", {}).items()},
-                printed_overall_score=spec.get("printed_overall_score"))
+                printed_overall_score=spec.get("printed_overall_score"),
+            )
         except KeyError as error:
             raise BenchError(f"{path}: row {spec.get('id')} names an unknown source or lacks {error}") from None
         rows.append(row)
@@ -96,7 +106,7 @@ def load_reference_rows(path: Path = ROWS_FILE) -> tuple[ReferenceRow, ...]:
     return tuple(rows)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_reference_points(path: Path = POINTS_FILE) -> ReferencePoints:
     content = _read_yaml(path, "superb-bench/superb-reference-points")
     _check_columns(path, "points", content["points"])
@@ -104,8 +114,10 @@ def load_reference_points(path: Path = POINTS_FILE) -> ReferencePoints:
     for key, spec in content["points"].items():
         if not isinstance(spec, dict) or set(spec) != fields:  # e.g. an unquoted comma split a flow mapping
             raise BenchError(f"{path}: point '{key}' must have exactly {', '.join(sorted(fields))}, got {spec}")
-    points = {key: ReferencePoint(float(spec["baseline"]), float(spec["topline"]), str(spec["topline_model"]))
-              for key, spec in content["points"].items()}
+    points = {
+        key: ReferencePoint(float(spec["baseline"]), float(spec["topline"]), str(spec["topline_model"]))
+        for key, spec in content["points"].items()
+    }
     missing = sorted({column.key for column in superb_columns()} - set(points))
     if missing:
         raise BenchError(f"{path}: no reference point for {', '.join(missing)}")

@@ -1,17 +1,16 @@
 """`bench report`: read result records, build the leaderboard, write it in the requested formats with its figures."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
 from results.leaderboard import Leaderboard, build_leaderboard
 from results.records import load_records
 from results.references import select_references
-
-FORMATS = ("md", "csv", "tex", "html")
 
 
 @dataclass
@@ -21,16 +20,87 @@ class ReportOutput:
     notes: list[str] = field(default_factory=list)
 
 
-def parse_formats(spec: str) -> list[str]:
+@dataclass(frozen=True)
+class ReportFormat:
+    """One `--format`: its name, a line for `bench report --help`, and a writer that puts its files under the report
+    folder and returns them. ``write(board, out_dir, figures, notes)``: the figures already written (the HTML page
+    embeds them) and the notes printed under the table."""
+
+    name: str
+    description: str
+    write: Callable[[Leaderboard, Path, list, list[str]], list[Path]]
+
+
+def _write_markdown(board: Leaderboard, out_dir: Path, figures: list, notes: list[str]) -> list[Path]:
+    from results import tables
+
+    return [write_text_atomic(out_dir / "leaderboard.md", tables.report_markdown(board))]
+
+
+def _write_csv(board: Leaderboard, out_dir: Path, figures: list, notes: list[str]) -> list[Path]:
+    from results import tables
+
+    return [
+        write_text_atomic(out_dir / "leaderboard.csv", tables.leaderboard_csv(board)),
+        write_text_atomic(out_dir / "cells.csv", tables.cells_csv(board)),
+    ]
+
+
+def _write_latex(board: Leaderboard, out_dir: Path, figures: list, notes: list[str]) -> list[Path]:
+    from results import tables
+
+    return [write_text_atomic(out_dir / "leaderboard.tex", tables.leaderboard_tex(board))]
+
+
+def _write_html(board: Leaderboard, out_dir: Path, figures: list, notes: list[str]) -> list[Path]:
+    from results.html import report_html
+
+    return [write_text_atomic(out_dir / "report.html", report_html(board, figures, notes))]
+
+
+#: Every report format, in the order their files are written; `--format`'s choices and help come from here.
+REPORT_FORMATS: dict[str, ReportFormat] = {
+    writer.name: writer
+    for writer in (
+        ReportFormat("md", "leaderboard.md: the table, footnotes, provenance and sources", _write_markdown),
+        ReportFormat("csv", "leaderboard.csv (one line per row) and cells.csv (one line per cell)", _write_csv),
+        ReportFormat("tex", "leaderboard.tex: a booktabs table*", _write_latex),
+        ReportFormat("html", "report.html: one self-contained page with the figures", _write_html),
+    )
+}
+
+
+def register_report_format(report_format: ReportFormat) -> ReportFormat:
+    """Add a report format (from a module `bench report --include` imports); its name joins `--format`."""
+    known = REPORT_FORMATS.get(report_format.name)
+    if known is not None and known != report_format:
+        raise BenchError(f"a report format named '{report_format.name}' is already registered")
+    REPORT_FORMATS[report_format.name] = report_format
+    return report_format
+
+
+def format_help() -> str:
+    """`--format`'s help text, from :data:`REPORT_FORMATS`."""
+    listed = "; ".join(f"{writer.name}: {writer.description}" for writer in REPORT_FORMATS.values())
+    return f"comma-separated formats ({listed}); default: all of them"
+
+
+def parse_formats(spec: str | None) -> list[str]:
+    """`--format`'s names, checked; None means every registered format."""
+    if spec is None:
+        return list(REPORT_FORMATS)
     formats = [part.strip().lower() for part in spec.split(",") if part.strip()]
-    unknown = [name for name in formats if name not in FORMATS]
+    unknown = [name for name in formats if name not in REPORT_FORMATS]
     if unknown or not formats:
-        raise BenchError(f"--format: unknown format(s) {', '.join(unknown) or '(none)'}; choose from {','.join(FORMATS)}")
+        raise BenchError(
+            f"--format: unknown format(s) {', '.join(unknown) or '(none)'}; choose from {','.join(REPORT_FORMATS)}"
+        )
     return formats
 
 
-def load_leaderboard(runs: Sequence[Path], references: str = "card", allow_no_runs: bool = False,
-                     show_unlearned: bool = False) -> Leaderboard:
+def load_leaderboard(
+    runs: Sequence[Path], references: str = "card", allow_no_runs: bool = False, show_unlearned: bool = False
+) -> Leaderboard:
     """The leaderboard of every record below ``runs`` plus the selected reference rows. Run values that do not beat
     their task's audio-blind answer are left out unless ``show_unlearned``."""
     reference_rows = select_references(references)
@@ -47,8 +117,6 @@ def load_leaderboard(runs: Sequence[Path], references: str = "card", allow_no_ru
 def write_report(board: Leaderboard, out_dir: Path, formats: Sequence[str], plots: bool = True) -> ReportOutput:
     """Write `leaderboard.md`, `leaderboard.csv` + `cells.csv`, `leaderboard.tex`, `report.html` and the figures
     (`figures/*.png|svg`) under ``out_dir``."""
-    from results import tables
-
     output = ReportOutput(board)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -61,18 +129,12 @@ def write_report(board: Leaderboard, out_dir: Path, formats: Sequence[str], plot
             written += [plot.png, plot.svg]
         skipped = skipped_layer_weight_rows(board)
         if skipped:
-            output.notes.append(f"No layer-weight heatmap for {', '.join(skipped)}: every task there has a single hidden "
-                                "state (e.g. FBANK), so there is nothing to weight.")
-    if "md" in formats:
-        written.append(write_text_atomic(out_dir / "leaderboard.md", tables.report_markdown(board)))
-    if "csv" in formats:
-        written.append(write_text_atomic(out_dir / "leaderboard.csv", tables.leaderboard_csv(board)))
-        written.append(write_text_atomic(out_dir / "cells.csv", tables.cells_csv(board)))
-    if "tex" in formats:
-        written.append(write_text_atomic(out_dir / "leaderboard.tex", tables.leaderboard_tex(board)))
-    if "html" in formats:
-        from results.html import report_html
-
-        written.append(write_text_atomic(out_dir / "report.html", report_html(board, figures, output.notes)))
+            output.notes.append(
+                f"No layer-weight heatmap for {', '.join(skipped)}: every task there has a single hidden "
+                "state (e.g. FBANK), so there is nothing to weight."
+            )
+    for name, writer in REPORT_FORMATS.items():  # the registry's order, whatever order --format lists them in
+        if name in formats:
+            written += writer.write(board, out_dir, figures, output.notes)
     output.files = written
     return output

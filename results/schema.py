@@ -6,12 +6,14 @@ as mean and std over seeds. Metric values are fractions (0.9529 = 95.29%). ``to_
 ``from_dict`` reads it back; ``from_dict(to_dict(r)) == r``. Keys a newer writer adds are kept in ``extra`` and written
 back, so reading a record and writing it again loses nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel
@@ -35,14 +37,17 @@ class RecordedMetric:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, content: dict[str, Any]) -> "RecordedMetric":
+    def from_dict(cls, content: dict[str, Any]) -> RecordedMetric:
         return cls(str(content["name"]), bool(content["higher_is_better"]), str(content.get("unit", "fraction")))
 
 
 def numeric_entries(metrics: dict[str, Any]) -> dict[str, float]:
     """The numeric entries (NaN kept: a metric a run could not compute); None, counts-as-bools and text dropped."""
-    return {key: float(value) for key, value in metrics.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 class _Record:
@@ -53,8 +58,11 @@ class _Record:
     @classmethod
     def _json_fields(cls) -> list[tuple[str, dataclasses.Field]]:
         """(JSON key, field) of every field the file holds, in declaration order (``metadata["key"]`` renames)."""
-        return [(spec.metadata.get("key", spec.name), spec) for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
-                if spec.metadata.get("json", True)]
+        return [
+            (spec.metadata.get("key", spec.name), spec)
+            for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if spec.metadata.get("json", True)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         content: dict[str, Any] = {"schema": self.SCHEMA, "schema_version": SCHEMA_VERSION}
@@ -70,14 +78,21 @@ class _Record:
 
     @classmethod
     def _parse(cls, content: Any, where: str, build: Callable[[dict[str, Any]], Any]) -> Any:
-        """Check the header, then ``build(keys no field declares)``; a missing or ill-typed field is a one-line error."""
+        """Check the header, then ``build(keys no field declares)``; a missing or ill-typed field is a one-line
+        error."""
         kind = cls.SCHEMA.split("/")[-1]
         if not isinstance(content, dict) or content.get("schema") != cls.SCHEMA:
             raise BenchError(f"{where}: not a {kind.replace('-', ' ')} (schema '{cls.SCHEMA}' expected)")
         if content.get("schema_version") not in SUPPORTED_VERSIONS:
-            raise BenchError(f"{where}: {kind} schema version {content.get('schema_version')} is not "
-                             f"supported (this harness reads version {', '.join(map(str, SUPPORTED_VERSIONS))})")
-        known = {"schema", "schema_version", *(key for key, spec in cls._json_fields() if not spec.metadata.get("flatten"))}
+            raise BenchError(
+                f"{where}: {kind} schema version {content.get('schema_version')} is not "
+                f"supported (this harness reads version {', '.join(map(str, SUPPORTED_VERSIONS))})"
+            )
+        known = {
+            "schema",
+            "schema_version",
+            *(key for key, spec in cls._json_fields() if not spec.metadata.get("flatten")),
+        }
         try:
             return build({key: value for key, value in content.items() if key not in known})
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -132,22 +147,41 @@ class UnitRecord(_Record):
     protocol: dict[str, Any] = _flattened()
 
     @classmethod
-    def from_dict(cls, content: Any, where: str = "unit record") -> "UnitRecord":
-        return cls._parse(content, where, lambda unknown: cls(
-                created=str(content["created"]), unit_id=str(content["unit_id"]), task=str(content["task"]),
-                fold=content["fold"], seed=int(content["seed"]), learning_rate=float(content["learning_rate"]),
-                upstream=dict(content["upstream"]), metric=RecordedMetric.from_dict(content["metric"]),
+    def from_dict(cls, content: Any, where: str = "unit record") -> UnitRecord:
+        return cls._parse(
+            content,
+            where,
+            lambda unknown: cls(
+                created=str(content["created"]),
+                unit_id=str(content["unit_id"]),
+                task=str(content["task"]),
+                fold=content["fold"],
+                seed=int(content["seed"]),
+                learning_rate=float(content["learning_rate"]),
+                upstream=dict(content["upstream"]),
+                metric=RecordedMetric.from_dict(content["metric"]),
                 metrics={split: dict(values) for split, values in content["metrics"].items()},
-                best_step=content.get("best_step"), dev_history=list(content.get("dev_history") or []),
-                resumed_from_step=int(content.get("resumed_from_step") or 0), layer_weights=content.get("layer_weights"),
-                timings=dict(content.get("timings") or {}), peak_memory=dict(content.get("peak_memory") or {}),
-                decoding=content.get("decoding"), layers=content.get("layers"),
-                feature_mode=str(content.get("feature_mode", "cache")), splits=dict(content.get("splits") or {}),
-                config=dict(content.get("config") or {}), profile=content.get("profile"),
+                best_step=content.get("best_step"),
+                dev_history=list(content.get("dev_history") or []),
+                resumed_from_step=int(content.get("resumed_from_step") or 0),
+                layer_weights=content.get("layer_weights"),
+                timings=dict(content.get("timings") or {}),
+                peak_memory=dict(content.get("peak_memory") or {}),
+                decoding=content.get("decoding"),
+                layers=content.get("layers"),
+                feature_mode=str(content.get("feature_mode", "cache")),
+                splits=dict(content.get("splits") or {}),
+                config=dict(content.get("config") or {}),
+                profile=content.get("profile"),
                 checkpoints=dict(content.get("checkpoints") or {}),
-                device=str(content.get("device", "")), versions=dict(content.get("versions") or {}),
+                device=str(content.get("device", "")),
+                versions=dict(content.get("versions") or {}),
                 dataset=dict(content.get("dataset") or {}),
-                rescored=bool(content.get("rescored", False)), crop_mode=content.get("crop_mode"), protocol=unknown))
+                rescored=bool(content.get("rescored", False)),
+                crop_mode=content.get("crop_mode"),
+                protocol=unknown,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -233,19 +267,37 @@ class ResultRecord(_Record):
         return f"{self.learning_rate:.0e} (dev-selected of {points})"
 
     @classmethod
-    def from_dict(cls, content: Any, path: Path | None = None) -> "ResultRecord":
+    def from_dict(cls, content: Any, path: Path | None = None) -> ResultRecord:
         where = str(path) if path is not None else "result record"
-        return cls._parse(content, where, lambda unknown: cls(
-                created=str(content.get("created", "")), task=str(content["task"]),
-                task_title=str(content.get("task_title", content["task"])), upstream=dict(content["upstream"]),
-                metric=RecordedMetric.from_dict(content["metric"]), metrics=numeric_entries(content["metrics"]),
-                metrics_std=numeric_entries(content.get("metrics_std") or {}), seeds=list(content.get("seeds") or []),
-                per_seed=list(content.get("per_seed") or []), learning_rate=content.get("learning_rate"),
-                lr_sweep=content.get("lr_sweep"), layer_weights=content.get("layer_weights"),
-                units=list(content.get("units") or []), profile=content.get("profile"),
-                config=dict(content.get("config") or {}), timings=dict(content.get("timings") or {}),
-                peak_memory=dict(content.get("peak_memory") or {}), decoding=content.get("decoding"),
-                device=content.get("device"), versions=dict(content.get("versions") or {}),
-                dataset=dict(content.get("dataset") or {}), chance_level=content.get("chance"),
+        return cls._parse(
+            content,
+            where,
+            lambda unknown: cls(
+                created=str(content.get("created", "")),
+                task=str(content["task"]),
+                task_title=str(content.get("task_title", content["task"])),
+                upstream=dict(content["upstream"]),
+                metric=RecordedMetric.from_dict(content["metric"]),
+                metrics=numeric_entries(content["metrics"]),
+                metrics_std=numeric_entries(content.get("metrics_std") or {}),
+                seeds=list(content.get("seeds") or []),
+                per_seed=list(content.get("per_seed") or []),
+                learning_rate=content.get("learning_rate"),
+                lr_sweep=content.get("lr_sweep"),
+                layer_weights=content.get("layer_weights"),
+                units=list(content.get("units") or []),
+                profile=content.get("profile"),
+                config=dict(content.get("config") or {}),
+                timings=dict(content.get("timings") or {}),
+                peak_memory=dict(content.get("peak_memory") or {}),
+                decoding=content.get("decoding"),
+                device=content.get("device"),
+                versions=dict(content.get("versions") or {}),
+                dataset=dict(content.get("dataset") or {}),
+                chance_level=content.get("chance"),
                 checkpoint_rules=list(content.get("checkpoint_rules") or []),
-                cache_repairs=list(content.get("cache_repairs") or []), extra=unknown, path=path))
+                cache_repairs=list(content.get("cache_repairs") or []),
+                extra=unknown,
+                path=path,
+            ),
+        )

@@ -15,25 +15,69 @@ linearly between the FBANK baseline (0) and the SUPERB paper's best upstream (10
 averaged (SF: F1 and CER), then the tasks. Values are not clipped. The leaderboard shows no score for a row
 that misses a task; we compute it over the tasks present and mark it partial.
 """
+
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from downstream_tasks.metadata import SUPERB
-from results.columns import column_by_key, columns_of_task, superb_columns, task_order
+from results.columns import column_by_key
 from results.references import ReferencePoints
 
 OVERALL_LABEL = "Overall Score (card)"
 SUPERB_S_LABEL = "SUPERB_s"
-QBE_CARD_SCALE = 100.0  # the card's Overall Score counts QbE as MTWV x 100
+
+
+def _complement(value: float) -> float:  # an error rate, as 100 - value
+    return 100.0 - value
+
+
+def _as_is(value: float) -> float:
+    return value
+
+
+def _mtwv_times_100(value: float) -> float:  # the card counts QbE's MTWV x 100
+    return value * 100.0
+
+
+#: The card's Overall Score: its eleven columns, each with how its table value enters ("higher is better"). Listed
+#: here, not derived from the registry: a task added to the `superb` benchmark does not join the card's score
+#: silently (`tests/results/test_scores.py` checks that this list and the registry's SUPERB columns agree).
+CARD_OVERALL_POINTS: dict[str, Callable[[float], float]] = {
+    "pr": _complement,
+    "asr": _complement,
+    "ks": _as_is,
+    "qbe": _mtwv_times_100,
+    "sid": _as_is,
+    "asv": _complement,
+    "sd": _complement,
+    "er": _as_is,
+    "ic": _as_is,
+    "sf_f1": _as_is,
+    "sf_cer": _complement,
+}
+
+#: SUPERB_s: the leaderboard's ten tasks and the columns each averages (SF: F1 and CER), listed for the same reason.
+SUPERB_S_TASKS: dict[str, tuple[str, ...]] = {
+    "pr": ("pr",),
+    "asr": ("asr",),
+    "ks": ("ks",),
+    "qbe": ("qbe",),
+    "sid": ("sid",),
+    "asv": ("asv",),
+    "sd": ("sd",),
+    "er": ("er",),
+    "ic": ("ic",),
+    "sf": ("sf_f1", "sf_cer"),
+}
 
 
 @dataclass(frozen=True)
 class Score:
-    value: float | None          # None when nothing is available
-    used: tuple[str, ...]        # column keys (Overall) or tasks (SUPERB_s) that entered the mean
-    missing: tuple[str, ...]     # those left out because the row has no value
+    value: float | None  # None when nothing is available
+    used: tuple[str, ...]  # column keys (Overall) or tasks (SUPERB_s) that entered the mean
+    missing: tuple[str, ...]  # those left out because the row has no value
 
     @property
     def partial(self) -> bool:
@@ -42,16 +86,13 @@ class Score:
 
 def card_points(column_key: str, value: float) -> float:
     """One value as it enters the card's Overall Score."""
-    column = column_by_key()[column_key]
-    if column.is_error_rate:
-        return 100.0 - value
-    return value * QBE_CARD_SCALE if column.key == "qbe" else value
+    return CARD_OVERALL_POINTS[column_key](value)
 
 
 def card_overall_score(values: dict[str, float]) -> Score:
     """The model card's Overall Score over the columns present in ``values`` (column key -> table value)."""
-    used = [column.key for column in superb_columns() if values.get(column.key) is not None]
-    missing = tuple(column.key for column in superb_columns() if column.key not in used)
+    used = [key for key in CARD_OVERALL_POINTS if values.get(key) is not None]
+    missing = tuple(key for key in CARD_OVERALL_POINTS if key not in used)
     if not used:
         return Score(None, (), missing)
     return Score(statistics.fmean(card_points(key, values[key]) for key in used), tuple(used), missing)
@@ -71,8 +112,8 @@ def normalised_metric(column_key: str, value: float, points: ReferencePoints) ->
 def normalised_task_scores(values: dict[str, float], points: ReferencePoints) -> dict[str, float]:
     """Task -> mean of its metrics' normalised scores, for the tasks with at least one value."""
     scores = {}
-    for task in task_order(SUPERB):
-        present = [column.key for column in columns_of_task(task) if values.get(column.key) is not None]
+    for task, columns in SUPERB_S_TASKS.items():
+        present = [key for key in columns if values.get(key) is not None]
         if present:
             scores[task] = statistics.fmean(normalised_metric(key, values[key], points) for key in present)
     return scores
@@ -80,7 +121,7 @@ def normalised_task_scores(values: dict[str, float], points: ReferencePoints) ->
 
 def superb_score(values: dict[str, float], points: ReferencePoints) -> Score:
     per_task = normalised_task_scores(values, points)
-    missing = tuple(task for task in task_order(SUPERB) if task not in per_task)
+    missing = tuple(task for task in SUPERB_S_TASKS if task not in per_task)
     if not per_task:
         return Score(None, (), missing)
     return Score(statistics.fmean(per_task.values()), tuple(per_task), missing)

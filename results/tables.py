@@ -1,8 +1,9 @@
 """Render the leaderboard as Markdown, CSV and LaTeX (HTML is in `results.html`)."""
+
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 from downstream_tasks.metadata import SUPERB, benchmark_info
 from results.columns import Column, all_columns, column_by_key, task_order, task_titles
@@ -28,9 +29,12 @@ def table_rows(board: Leaderboard, benchmark: str = SUPERB) -> list[Row]:
     values (SUPERB's table keeps every reference row)."""
     tasks = set(task_order(benchmark))
     keys = [column.key for column in all_columns(benchmark)]
-    return [row for row in board.rows
-            if (row.kind == "run" and tasks & set(row.records))
-            or (row.kind == "reference" and (benchmark == SUPERB or any(row.cells[key].value is not None for key in keys)))]
+    return [
+        row
+        for row in board.rows
+        if (row.kind == "run" and tasks & set(row.records))
+        or (row.kind == "reference" and (benchmark == SUPERB or any(row.cells[key].value is not None for key in keys)))
+    ]
 
 
 def other_benchmarks(board: Leaderboard) -> list[str]:
@@ -93,8 +97,10 @@ def benchmark_markdown(board: Leaderboard, benchmark: str) -> str:
     info = benchmark_info(benchmark)
     cell_columns = display_columns(benchmark)
     header = ["Model"] + [column_header(columns) for _, columns in cell_columns]
-    body = [[row_label_text(row)] + [_md_cell(row.cells[columns[0].key]) for _, columns in cell_columns]
-            for row in table_rows(board, benchmark)]
+    body = [
+        [row_label_text(row)] + [_md_cell(row.cells[columns[0].key]) for _, columns in cell_columns]
+        for row in table_rows(board, benchmark)
+    ]
     parts = [f"## {info.title}\n", _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1)), ""]
     parts += [f"- {note}" for note in info.notes]
     parts += ["- Footnote marks refer to the notes under the SUPERB table.", ""]
@@ -114,12 +120,26 @@ def provenance_rows(board: Leaderboard) -> list[dict[str, str]]:
         for task, record in sorted(row.records.items(), key=lambda item: _task_position(item[0])):
             columns = [column for column in all_columns() if column.task == task]
             values = " / ".join(row.cells[column.key].text() for column in columns) or MISSING
-            data = "superb-mini " + str(record.dataset.get("manifest_checksum", ""))[:12] if record.on_superb_mini else \
-                f"{record.dataset.get('num_files', '?')} files, sha256 {str(record.dataset.get('files_sha256', ''))[:12]}"
-            entries.append({
-                "model": row.label, "task": task_titles().get(task, task), "value": values,
-                "seeds": ", ".join(map(str, record.seeds)) or "–", "learning_rate": record.selected_lr_note(),
-                "profile": str(record.profile), "data": data, "record": str(record.path)})
+            data = (
+                "superb-mini " + str(record.dataset.get("manifest_checksum", ""))[:12]
+                if record.on_superb_mini
+                else (
+                    f"{record.dataset.get('num_files', '?')} files, "
+                    f"sha256 {str(record.dataset.get('files_sha256', ''))[:12]}"
+                )
+            )
+            entries.append(
+                {
+                    "model": row.label,
+                    "task": task_titles().get(task, task),
+                    "value": values,
+                    "seeds": ", ".join(map(str, record.seeds)) or "–",
+                    "learning_rate": record.selected_lr_note(),
+                    "profile": str(record.profile),
+                    "data": data,
+                    "record": str(record.path),
+                }
+            )
     return entries
 
 
@@ -146,9 +166,11 @@ def report_markdown(board: Leaderboard) -> str:
     if provenance:
         keys = ["model", "task", "value", "seeds", "learning_rate", "profile", "data", "record"]
         header = ["Model", "Task", "Value", "Seeds", "Learning rate", "Profile", "Data", "Record"]
-        parts += ["\n## Provenance of the measured cells\n",
-                  _md_table(header, [[entry[key] for key in keys] for entry in provenance], ["---"] * len(header)),
-                  "\n`bench report --explain ROW COLUMN` prints everything behind one cell.\n"]
+        parts += [
+            "\n## Provenance of the measured cells\n",
+            _md_table(header, [[entry[key] for key in keys] for entry in provenance], ["---"] * len(header)),
+            "\n`bench report --explain ROW COLUMN` prints everything behind one cell.\n",
+        ]
     sources = reference_source_lines(board)
     if sources:
         parts += ["\n## Sources of the reference rows\n", "\n".join(f"- {line}" for line in sources) + "\n"]
@@ -163,11 +185,16 @@ def leaderboard_csv(board: Leaderboard) -> str:
 
     records = []
     for row in board.rows:
-        entry: dict[str, object] = {"row_id": row.id, "label": row.label, "kind": row.kind,
-                                    "source": row.reference.source.cite() if row.reference else "this harness",
-                                    "overall_score_card": row.overall.score.value,
-                                    "overall_score_card_partial": row.overall.score.partial,
-                                    "superb_s": row.superb_s.score.value, "superb_s_partial": row.superb_s.score.partial}
+        entry: dict[str, object] = {
+            "row_id": row.id,
+            "label": row.label,
+            "kind": row.kind,
+            "source": row.reference.source.cite() if row.reference else "this harness",
+            "overall_score_card": row.overall.score.value,
+            "overall_score_card_partial": row.overall.score.partial,
+            "superb_s": row.superb_s.score.value,
+            "superb_s_partial": row.superb_s.score.partial,
+        }
         for column in all_columns():
             cell = row.cells[column.key]
             entry[column.key] = cell.value
@@ -190,24 +217,51 @@ def cells_csv(board: Leaderboard) -> str:
             if cell.value is None:
                 continue
             record = cell.record
-            entries.append({
-                "row_id": row.id, "column": column.key, "task": column.task, "metric": column.metric, "unit": column.unit,
-                "value": cell.value, "std": cell.std, "n_seeds": cell.n_seeds or None,
-                "seeds": " ".join(map(str, record.seeds)) if record else None,
-                "learning_rate": record.learning_rate if record else None,
-                "lr_sweep": " ".join(f"{point['learning_rate']:g}" for point in record.lr_sweep) if record and record.lr_sweep else None,
-                "profile": record.profile if record else None,
-                "dataset_files_sha256": record.dataset.get("files_sha256") if record else None,
-                "source": str(record.path) if record else cell.source.cite() if cell.source else None})
+            entries.append(
+                {
+                    "row_id": row.id,
+                    "column": column.key,
+                    "task": column.task,
+                    "metric": column.metric,
+                    "unit": column.unit,
+                    "value": cell.value,
+                    "std": cell.std,
+                    "n_seeds": cell.n_seeds or None,
+                    "seeds": " ".join(map(str, record.seeds)) if record else None,
+                    "learning_rate": record.learning_rate if record else None,
+                    "lr_sweep": " ".join(f"{point['learning_rate']:g}" for point in record.lr_sweep)
+                    if record and record.lr_sweep
+                    else None,
+                    "profile": record.profile if record else None,
+                    "dataset_files_sha256": record.dataset.get("files_sha256") if record else None,
+                    "source": str(record.path) if record else cell.source.cite() if cell.source else None,
+                }
+            )
     buffer = io.StringIO()
     pandas.DataFrame(entries).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
     return buffer.getvalue()
 
 
 # ---- LaTeX ---------------------------------------------------------------------------------------------------------
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-                "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "↓": r"$\downarrow$",
-                "↑": r"$\uparrow$", "±": r"$\pm$", "×": r"$\times$", "−": r"$-$", "–": "--", "`": ""}
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "−": r"$-$",
+    "–": "--",
+    "`": "",
+}
 
 
 def tex_escape(text: str) -> str:
@@ -229,9 +283,18 @@ def _tex_arrow(column: Column) -> str:
 
 def _tex_table(caption: str, titles: list[str], units: list[str], body: list[list[str]], notes: list[str]) -> list[str]:
     """One booktabs `table*`: header and unit lines, a line per row, then ``notes`` (already LaTeX) in a minipage."""
-    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-             rf"\caption{{{caption}}}", r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}", r"\toprule",
-             " & ".join(titles) + r" \\", " & ".join(units) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table*}[t]",
+        r"\centering",
+        r"\footnotesize",
+        r"\setlength{\tabcolsep}{3pt}",
+        rf"\caption{{{caption}}}",
+        r"\begin{tabular}{l" + "r" * (len(titles) - 1) + "}",
+        r"\toprule",
+        " & ".join(titles) + r" \\",
+        " & ".join(units) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(cells) + r" \\" for cells in body]
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\scriptsize"]
     lines += [note + r"\\" for note in notes]
@@ -248,11 +311,17 @@ def leaderboard_tex(board: Leaderboard) -> str:
         if len(columns) == 1:
             titles.append(tex_escape(columns[0].title) + _tex_arrow(columns[0]))
         else:
-            titles.append(tex_escape(task_titles()[columns[0].task]) + " ("
-                          + " / ".join(column.title.split()[-1] + _tex_arrow(column) for column in columns) + ")")
-    body = [[_tex_label(row), _tex_cell(row.overall), _tex_cell(row.superb_s)]
-            + [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
-            for row in table_rows(board)]
+            titles.append(
+                tex_escape(task_titles()[columns[0].task])
+                + " ("
+                + " / ".join(column.title.split()[-1] + _tex_arrow(column) for column in columns)
+                + ")"
+            )
+    body = [
+        [_tex_label(row), _tex_cell(row.overall), _tex_cell(row.superb_s)]
+        + [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
+        for row in table_rows(board)
+    ]
     notes = [tex_escape(note) for note in board.general_notes]
     notes += [rf"$^{{{number}}}$ {tex_escape(text)}" for number, text in enumerate(board.footnotes, start=1)]
     lines = _tex_table("SUPERB results (frozen upstream, weighted sum of hidden states).", titles, units, body, notes)
@@ -271,8 +340,11 @@ def _benchmark_tex(board: Leaderboard, benchmark: str) -> list[str]:
     columns = [columns[0] for _, columns in display_columns(benchmark)]
     titles = ["Model"] + [tex_escape(column.title) + _tex_arrow(column) for column in columns]
     units = [""] + [tex_escape(column.unit) for column in columns]
-    body = [[_tex_label(row)] + [_tex_cell(row.cells[column.key]) for column in columns]
-            for row in table_rows(board, benchmark)]
+    body = [
+        [_tex_label(row)] + [_tex_cell(row.cells[column.key]) for column in columns]
+        for row in table_rows(board, benchmark)
+    ]
     notes = [tex_escape(note) for note in info.notes] + ["Footnote marks refer to the notes of the SUPERB table."]
-    return _tex_table(f"{tex_escape(info.title)} (frozen upstream, weighted sum of hidden states).", titles, units, body,
-                      notes)
+    return _tex_table(
+        f"{tex_escape(info.title)} (frozen upstream, weighted sum of hidden states).", titles, units, body, notes
+    )

@@ -4,6 +4,7 @@
 None asserts a speed (timed tests are flaky; the figures live in the README and docs/performance.md): they check that
 every stage ran through the real code path and that the tables carry what the issue asks for.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_gpu_check_runs_in_dry_mode(tmp_path, mini_tiny):
-    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry", "--json", str(tmp_path / "rows.json"), "--mini-root",
-                          str(mini_tiny)], cwd=ROOT,
-                         capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=600)
+    out = subprocess.run(
+        [
+            "bash",
+            "benchmarks/gpu_check.sh",
+            "--dry",
+            "--json",
+            str(tmp_path / "rows.json"),
+            "--mini-root",
+            str(mini_tiny),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     rows = {row["check"].split(" (")[0].split(",")[0]: row for row in json.loads((tmp_path / "rows.json").read_text())}
     assert rows["hidden states fp32"]["passed"] is True and float(rows["hidden states fp32"]["value"]) == 0.0
@@ -30,9 +44,26 @@ def test_gpu_check_runs_in_dry_mode(tmp_path, mini_tiny):
 
 
 def test_scale_benchmark_prints_growth_exponents(tmp_path):
-    out = subprocess.run([sys.executable, "benchmarks/scale.py", "--sizes", "200,400", "--pr-sizes", "200,400", "--steps", "5",
-                          "--work", str(tmp_path / "work"), "--json", str(tmp_path / "scale.json")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/scale.py",
+            "--sizes",
+            "200,400",
+            "--pr-sizes",
+            "200,400",
+            "--steps",
+            "5",
+            "--work",
+            str(tmp_path / "work"),
+            "--json",
+            str(tmp_path / "scale.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     measured = json.loads((tmp_path / "scale.json").read_text())
     assert set(measured) == {"sid", "asv", "pr"}
@@ -45,18 +76,40 @@ def test_scale_benchmark_prints_growth_exponents(tmp_path):
 
 
 def test_crop_deviation_measures_the_approximation_through_the_harness(mini_tiny):
-    out = subprocess.run([sys.executable, "benchmarks/crop_deviation.py", "--data-root", str(mini_tiny), "--task", "ks",
-                          "--upstream", "fbank_no_cmvn", "--limit", "3"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/crop_deviation.py",
+            "--data-root",
+            str(mini_tiny),
+            "--task",
+            "ks",
+            "--upstream",
+            "fbank_no_cmvn",
+            "--limit",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "3 KS training utterances longer than the crop, 1 s crops on a 1 s block grid" in out.stdout
     assert float(out.stdout.split("mean over layers: ")[1].split(";")[0]) >= 0
 
 
 def test_gpu_hours_prices_the_recipe_crops():
-    out = subprocess.run([sys.executable, "benchmarks/gpu_hours.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "benchmarks/gpu_hours.py"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line[:3].strip() in ("KS", "SID", "ASV", "IC")}
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.stdout.splitlines()
+        if line[:3].strip() in ("KS", "SID", "ASV", "IC")
+    }
     for task in ("KS", "SID"):  # the crops encoded in the loop cost GPU time the approximation did not
         assert "crops" in rows[task] and float(rows[task][-1]) > float(rows[task][-2])
     assert float(rows["IC"][-1]) == float(rows["IC"][-2])  # no crops, no change
@@ -64,9 +117,25 @@ def test_gpu_hours_prices_the_recipe_crops():
 
 
 def test_cache_integrity_times_checksums_against_reads():
-    out = subprocess.run([sys.executable, "benchmarks/cache_integrity.py", "--pooled-utterances", "300", "--frame-utterances",
-                          "3", "--frame-seconds", "1", "--throughput-mib", "8"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/cache_integrity.py",
+            "--pooled-utterances",
+            "300",
+            "--frame-utterances",
+            "3",
+            "--frame-seconds",
+            "1",
+            "--throughput-mib",
+            "8",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "xxh3_128" in out.stdout and "pooled: 300 utterances" in out.stdout and "frames: 3 utterances" in out.stdout
     assert out.stdout.count("verification / one epoch = ") == 2

@@ -3,6 +3,7 @@
 benchcore (errors, atomic writes, audio) < upstream < downstream_tasks < results < bench; configs holds YAML only.
 Imports inside functions count too: a lazy import is still a dependency.
 """
+
 from __future__ import annotations
 
 import ast

@@ -6,10 +6,12 @@ expect, so any of our upstreams can be handed to s3prl code as is. On top of the
 ``"hidden_states_lengths"`` (valid frames per utterance, as the model itself reports them) because
 a frame-exact cache and correct pooling need them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +70,7 @@ class Upstream(nn.Module):
     """
 
     padding_policy: PaddingPolicy = "batched"
-    load_report: "LoadReport | None" = None
+    load_report: LoadReport | None = None
 
     def __init__(self, name: str, source: str) -> None:
         super().__init__()
@@ -82,22 +84,22 @@ class Upstream(nn.Module):
         self._device = torch.device("cpu")
 
     # ---- frozen -------------------------------------------------------------------------------
-    def freeze(self) -> "Upstream":
+    def freeze(self) -> Upstream:
         for parameter in self.parameters():
             parameter.requires_grad_(False)
         return self.train(False)
 
-    def train(self, mode: bool = True) -> "Upstream":  # noqa: ARG002 - frozen encoders never train
+    def train(self, mode: bool = True) -> Upstream:  # noqa: ARG002 - frozen encoders never train
         return super().train(False)
 
-    def set_precision(self, dtype: str) -> "Upstream":
+    def set_precision(self, dtype: str) -> Upstream:
         """Run the forward in ``fp32``, ``bf16`` or ``fp16`` (the latter two via autocast on CUDA)."""
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
         self.autocast_dtype = DTYPES[dtype]
         return self
 
-    def to_device(self, device: str | torch.device) -> "Upstream":
+    def to_device(self, device: str | torch.device) -> Upstream:
         """Move the encoder to ``device``; parameter-free encoders (FBANK) remember it for their inputs."""
         self._device = torch.device(device)
         return self.to(self._device)

@@ -5,9 +5,10 @@ optional per-layer layer-norm without affine parameters; a single selected layer
 unchanged with no weights. :meth:`combine` works on any stack of per-layer tensors, so the same
 module weights full frame sequences or cached per-layer time-means.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

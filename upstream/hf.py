@@ -4,12 +4,14 @@
 Wav2Vec2-BERT; ``meralion:<id-or-dir>`` is the same path with ``trust_remote_code=True`` and the
 MERaLiON calling convention (80-bin mel ``input_values`` + mel-frame ``attention_mask``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,19 +51,26 @@ class _PerUtteranceFrontEnd(nn.Module):
 
 
 def _load_error(source: str, error: Exception, trust_remote_code: bool) -> BenchError:
-    local_hint = "pass a local directory instead (e.g. hf:/path/to/model, after `huggingface-cli download` on a machine with network)"
+    local_hint = (
+        "pass a local directory instead "
+        "(e.g. hf:/path/to/model, after `huggingface-cli download` on a machine with network)"
+    )
     if Path(source).exists():
         return BenchError(f"cannot load the transformers model in {source}: {error}".splitlines()[0])
     if isinstance(error, HubUnavailable):
         # Say which case stopped us, and whether a cached copy exists but failed to load (then its error matters).
-        cached = (f"; its copy in the local cache does not load ({describe(error.cached_error)})"
-                  if cached_file(source) else " and it is not in the local cache")
+        cached = (
+            f"; its copy in the local cache does not load ({describe(error.cached_error)})"
+            if cached_file(source)
+            else " and it is not in the local cache"
+        )
         why = f" ({error.reason}){cached}"
     else:
         why = f" and it is not in the local cache ({describe(error)})"
     return BenchError(
         f"cannot fetch '{source}' from the Hugging Face hub{why}; "
-        f"{local_hint}" + ("; remote code needs trust_remote_code, which this upstream sets" if trust_remote_code else "")
+        f"{local_hint}"
+        + ("; remote code needs trust_remote_code, which this upstream sets" if trust_remote_code else "")
     )
 
 
@@ -87,12 +96,17 @@ class HFUpstream(Upstream):
         def load(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
             # hub_kwargs is local_files_only=True on the first try of a hub id (see upstream.hub).
             feature_extractor = AutoFeatureExtractor.from_pretrained(
-                source, trust_remote_code=self.trust_remote_code, **hub_kwargs)
+                source, trust_remote_code=self.trust_remote_code, **hub_kwargs
+            )
             # fp32 weights whatever the checkpoint's dtype: bf16/fp16 run through autocast (set_precision), never
             # through weights silently rounded at load time.
             model, loading_info = AutoModel.from_pretrained(
-                source, trust_remote_code=self.trust_remote_code, dtype=torch.float32, output_loading_info=True,
-                **hub_kwargs)
+                source,
+                trust_remote_code=self.trust_remote_code,
+                dtype=torch.float32,
+                output_loading_info=True,
+                **hub_kwargs,
+            )
             return feature_extractor, model, loading_info
 
         try:
@@ -119,17 +133,31 @@ class HFUpstream(Upstream):
             raise BenchError(
                 f"upstream '{self.name}': the checkpoint in {self.source} lacks {len(used)} learned parameter(s) that "
                 f"the forward reads: {shown(used)}; transformers would fill them with random values, and a benchmark "
-                "of random weights is worthless; use the complete checkpoint (check the revision or re-save it)")
+                "of random weights is worthless; use the complete checkpoint (check the revision or re-save it)"
+            )
         unused = tuple(sorted(missing))
         if unused:
-            log.warning("upstream '%s': %d learned parameter(s) missing from the checkpoint are never read by the "
-                        "eval forward (left as initialised): %s", self.name, len(unused), shown(unused))
+            log.warning(
+                "upstream '%s': %d learned parameter(s) missing from the checkpoint are never read by the "
+                "eval forward (left as initialised): %s",
+                self.name,
+                len(unused),
+                shown(unused),
+            )
         if self.load_report.unexpected:
-            log.warning("upstream '%s': %d checkpoint tensor(s) have no place in the model and were ignored: %s",
-                        self.name, len(self.load_report.unexpected), shown(self.load_report.unexpected))
+            log.warning(
+                "upstream '%s': %d checkpoint tensor(s) have no place in the model and were ignored: %s",
+                self.name,
+                len(self.load_report.unexpected),
+                shown(self.load_report.unexpected),
+            )
         if self.load_report.rebuilt:
-            log.info("upstream '%s': rebuilt %d non-learned tensor(s) that loading left wrong: %s",
-                     self.name, len(self.load_report.rebuilt), shown(self.load_report.rebuilt))
+            log.info(
+                "upstream '%s': rebuilt %d non-learned tensor(s) that loading left wrong: %s",
+                self.name,
+                len(self.load_report.rebuilt),
+                shown(self.load_report.rebuilt),
+            )
         self.load_report = dataclasses.replace(self.load_report, missing_unused=unused)
 
     def _default_padding_policy(self) -> PaddingPolicy:
@@ -155,7 +183,9 @@ class HFUpstream(Upstream):
             return_tensors="pt",
             **self._feature_extractor_kwargs(),
         )
-        inputs = {key: value.to(self.device) for key, value in inputs.items() if key in (self.input_key, "attention_mask")}
+        inputs = {
+            key: value.to(self.device) for key, value in inputs.items() if key in (self.input_key, "attention_mask")
+        }
         if inputs[self.input_key].is_floating_point():
             inputs[self.input_key] = inputs[self.input_key].float()
         if self._front_end is not None:

@@ -4,6 +4,7 @@ Without this, a hub id on a machine with no network (and no ``HF_HUB_OFFLINE``) 
 huggingface_hub's retries before failing. :func:`load_pretrained` tries the local hub cache, then checks
 offline mode and whether the hub endpoint accepts a TCP connection at all, and only then downloads.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ import socket
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

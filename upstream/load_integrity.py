@@ -16,11 +16,12 @@ tensor that differs, and refuses what cannot be repaired: missing learned parame
 the caller with a real forward, see :func:`parameters_the_forward_reads`), missing normalisation statistics,
 missing buffers that construction draws at random, and anything still on ``meta``.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -73,8 +74,11 @@ def tensors_on_meta(model: nn.Module) -> list[str]:
     found = []
     for module_name, module in model.named_modules():
         prefix = f"{module_name}." if module_name else ""
-        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False),
-                             *plain_tensor_attributes(module)]:
+        for name, tensor in [
+            *module.named_parameters(recurse=False),
+            *module.named_buffers(recurse=False),
+            *plain_tensor_attributes(module),
+        ]:
             if tensor.is_meta:
                 found.append(prefix + name)
         for name, value in vars(module).items():
@@ -161,19 +165,25 @@ def repair_loaded_model(model: nn.Module, loading_info: dict, source: str) -> tu
     """
     missing = set(loading_info.get("missing_keys", ()))
     unexpected = tuple(sorted(loading_info.get("unexpected_keys", ())))
-    mismatched = [entry[0] if isinstance(entry, (list, tuple)) else str(entry)
-                  for entry in loading_info.get("mismatched_keys", ())]
+    mismatched = [
+        entry[0] if isinstance(entry, (list, tuple)) else str(entry)
+        for entry in loading_info.get("mismatched_keys", ())
+    ]
     if mismatched:
-        raise BenchError(f"upstream {source}: {len(mismatched)} checkpoint tensor(s) have the wrong shape for this "
-                         f"model: {shown(mismatched)}; the config and the weights do not belong together")
+        raise BenchError(
+            f"upstream {source}: {len(mismatched)} checkpoint tensor(s) have the wrong shape for this "
+            f"model: {shown(mismatched)}; the config and the weights do not belong together"
+        )
     parameter_names = {name for name, _ in model.named_parameters()}
     missing_parameters = sorted(key for key in missing if key in parameter_names)
     missing_buffers = sorted(key for key in missing if key not in parameter_names)
     statistics = [key for key in missing_buffers if _is_norm_statistic(model, key)]
     if statistics:
-        raise BenchError(f"upstream {source}: the checkpoint lacks {len(statistics)} normalisation statistic(s) learned "
-                         f"in training: {shown(statistics)}; fresh ones would change every hidden state; use the "
-                         "complete checkpoint")
+        raise BenchError(
+            f"upstream {source}: the checkpoint lacks {len(statistics)} normalisation statistic(s) learned "
+            f"in training: {shown(statistics)}; fresh ones would change every hidden state; use the "
+            "complete checkpoint"
+        )
 
     candidates = _non_learned_tensors(model)
     for key in missing_buffers:
@@ -183,16 +193,23 @@ def repair_loaded_model(model: nn.Module, loading_info: dict, source: str) -> tu
     if candidates:
         fresh = construct_directly(model, 0)
         fresh_tensors = dict(fresh.named_buffers())
-        fresh_tensors.update({name: getattr(owner, attr) for name, (owner, attr, _) in _non_learned_tensors(fresh).items()})
-        second = (construct_without_weight_init(model, 1, [key.rpartition(".")[0] for key in missing_buffers])
-                  if missing_buffers else None)
+        fresh_tensors.update(
+            {name: getattr(owner, attr) for name, (owner, attr, _) in _non_learned_tensors(fresh).items()}
+        )
+        second = (
+            construct_without_weight_init(model, 1, [key.rpartition(".")[0] for key in missing_buffers])
+            if missing_buffers
+            else None
+        )
         for key, (owner, attr, kind) in sorted(candidates.items()):
             value = fresh_tensors.get(key)
             if value is None:
                 continue  # not built by __init__ (made lazily in forward): left as is; the meta check below decides
             if second is not None and key in missing_buffers and not _same(value, second.get_buffer(key)):
-                raise BenchError(f"upstream {source}: buffer {key} is missing from the checkpoint and is drawn at "
-                                 "random when the model is built, so it cannot be rebuilt; use the complete checkpoint")
+                raise BenchError(
+                    f"upstream {source}: buffer {key} is missing from the checkpoint and is drawn at "
+                    "random when the model is built, so it cannot be rebuilt; use the complete checkpoint"
+                )
             current = getattr(owner, attr)
             if key not in missing_buffers and current is not None and _same(current, value):
                 continue  # a missing buffer holds whatever loading put there: always replaced, always reported
@@ -202,12 +219,16 @@ def repair_loaded_model(model: nn.Module, loading_info: dict, source: str) -> tu
         del fresh, second
     left = tensors_on_meta(model)
     if left:
-        raise BenchError(f"upstream {source}: {len(left)} tensor(s) are still on the meta device after loading and "
-                         f"could not be rebuilt from a fresh construction: {shown(left)}")
+        raise BenchError(
+            f"upstream {source}: {len(left)} tensor(s) are still on the meta device after loading and "
+            f"could not be rebuilt from a fresh construction: {shown(left)}"
+        )
     return LoadReport(rebuilt=tuple(rebuilt), unexpected=unexpected), missing_parameters
 
 
-def parameters_the_forward_reads(model: nn.Module, names: Sequence[str], run_forward: Callable[[], Sequence[Tensor]]) -> list[str]:
+def parameters_the_forward_reads(
+    model: nn.Module, names: Sequence[str], run_forward: Callable[[], Sequence[Tensor]]
+) -> list[str]:
     """Which of ``names`` (parameters of ``model``) the eval forward reads: those with a gradient from the outputs."""
     if not names:
         return []

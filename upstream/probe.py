@@ -4,18 +4,35 @@ Each line is a fact a user must see before trusting a run: what loading repaired
 extractor does (mel bins, hop, whether it truncates a 60 s clip), the frame stride, the number of hidden states,
 output lengths for 1 s and 0.5 s, and whether an utterance gives the same hidden states alone and in a padded batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 
 from upstream.base import SAMPLE_RATE, Upstream
 from upstream.load_integrity import shown
 
 #: Feature-extractor settings worth showing, under the names transformers' extractors use for them.
-FEATURE_EXTRACTOR_KEYS = ("feature_size", "num_mel_bins", "n_mels", "sampling_rate", "hop_length", "frame_shift_ms",
-                          "frame_length_ms", "win_length", "n_fft", "stride", "max_length", "chunk_length", "n_samples",
-                          "do_normalize", "padding_value", "return_attention_mask")
+FEATURE_EXTRACTOR_KEYS = (
+    "feature_size",
+    "num_mel_bins",
+    "n_mels",
+    "sampling_rate",
+    "hop_length",
+    "frame_shift_ms",
+    "frame_length_ms",
+    "win_length",
+    "n_fft",
+    "stride",
+    "max_length",
+    "chunk_length",
+    "n_samples",
+    "do_normalize",
+    "padding_value",
+    "return_attention_mask",
+)
 LONG_CLIP_SECONDS = 60.0
 #: Largest max abs difference between an utterance alone and in a padded batch that counts as equal (fp32).
 BATCH_TOLERANCE = 1e-4
@@ -39,8 +56,13 @@ def _load_lines(upstream: Upstream) -> list[ProbeLine]:
     lines = [ProbeLine("load", "every learned tensor came from the checkpoint; nothing left on meta")]
     lines.append(ProbeLine("rebuilt", shown(report.rebuilt) if report.rebuilt else "nothing"))
     if report.missing_unused:
-        lines.append(ProbeLine("missing, unused", f"{shown(report.missing_unused)} (absent from the checkpoint, never read "
-                                                  "by the eval forward)", ok=False))
+        lines.append(
+            ProbeLine(
+                "missing, unused",
+                f"{shown(report.missing_unused)} (absent from the checkpoint, never read by the eval forward)",
+                ok=False,
+            )
+        )
     if report.unexpected:
         lines.append(ProbeLine("unexpected", f"{shown(report.unexpected)} (in the checkpoint, ignored)", ok=False))
     return lines
@@ -53,26 +75,50 @@ def _feature_extractor_lines(upstream: Upstream) -> list[ProbeLine]:
     settings = extractor.to_dict()
     shown_settings = ", ".join(f"{key}={settings[key]}" for key in FEATURE_EXTRACTOR_KEYS if key in settings)
     called_with = {**upstream._feature_extractor_kwargs(), "return_attention_mask": True}
-    lines = [ProbeLine("feature extractor", f"{type(extractor).__name__}: {shown_settings}"),
-             ProbeLine("called with", ", ".join(f"{key}={value}" for key, value in sorted(called_with.items())))]
+    lines = [
+        ProbeLine("feature extractor", f"{type(extractor).__name__}: {shown_settings}"),
+        ProbeLine("called with", ", ".join(f"{key}={value}" for key, value in sorted(called_with.items()))),
+    ]
     frames = {}
     for seconds in (1.0, LONG_CLIP_SECONDS):
-        inputs = extractor([_noise(seconds, 3).numpy()], sampling_rate=SAMPLE_RATE, return_attention_mask=True,
-                           return_tensors="pt", **upstream._feature_extractor_kwargs())
+        inputs = extractor(
+            [_noise(seconds, 3).numpy()],
+            sampling_rate=SAMPLE_RATE,
+            return_attention_mask=True,
+            return_tensors="pt",
+            **upstream._feature_extractor_kwargs(),
+        )
         frames[seconds] = int(inputs["attention_mask"].sum())
         shape = tuple(inputs[upstream.input_key].shape)
     hop = (LONG_CLIP_SECONDS - 1.0) * SAMPLE_RATE / max(1, frames[LONG_CLIP_SECONDS] - frames[1.0])
     expected = frames[1.0] * LONG_CLIP_SECONDS
     truncates = frames[LONG_CLIP_SECONDS] < 0.95 * expected
     if len(shape) == 2:  # (B, samples): the model takes the waveform itself
-        lines.append(ProbeLine("input samples", f"1 s -> {frames[1.0]}, {LONG_CLIP_SECONDS:g} s -> "
-                                                f"{frames[LONG_CLIP_SECONDS]} (raw waveform, input {shape})"))
+        lines.append(
+            ProbeLine(
+                "input samples",
+                f"1 s -> {frames[1.0]}, {LONG_CLIP_SECONDS:g} s -> "
+                f"{frames[LONG_CLIP_SECONDS]} (raw waveform, input {shape})",
+            )
+        )
     else:
-        lines.append(ProbeLine("input frames", f"1 s -> {frames[1.0]}, {LONG_CLIP_SECONDS:g} s -> "
-                                               f"{frames[LONG_CLIP_SECONDS]} (input {shape}); hop {hop:.0f} samples "
-                                               f"({hop / 16:.1f} ms)"))
-    lines.append(ProbeLine("truncates long audio", f"yes: {LONG_CLIP_SECONDS:g} s gives {frames[LONG_CLIP_SECONDS]} frames, "
-                                                   f"not ~{expected:.0f}" if truncates else "no", ok=not truncates))
+        lines.append(
+            ProbeLine(
+                "input frames",
+                f"1 s -> {frames[1.0]}, {LONG_CLIP_SECONDS:g} s -> "
+                f"{frames[LONG_CLIP_SECONDS]} (input {shape}); hop {hop:.0f} samples "
+                f"({hop / 16:.1f} ms)",
+            )
+        )
+    lines.append(
+        ProbeLine(
+            "truncates long audio",
+            f"yes: {LONG_CLIP_SECONDS:g} s gives {frames[LONG_CLIP_SECONDS]} frames, not ~{expected:.0f}"
+            if truncates
+            else "no",
+            ok=not truncates,
+        )
+    )
     return lines
 
 
@@ -85,8 +131,10 @@ def _output_lines(upstream: Upstream) -> list[ProbeLine]:
     lengths = {"1 s": int(single_one["hidden_states_lengths"][0]), "0.5 s": int(alone["hidden_states_lengths"][0])}
     valid = lengths["0.5 s"]
     batched_valid = int(batched["hidden_states_lengths"][1])
-    difference = max(float((a[0, :valid] - b[1, :valid]).abs().max()) for a, b in
-                     zip(alone["hidden_states"], batched["hidden_states"]))
+    difference = max(
+        float((a[0, :valid] - b[1, :valid]).abs().max())
+        for a, b in zip(alone["hidden_states"], batched["hidden_states"])
+    )
     same = batched_valid == valid and difference <= BATCH_TOLERANCE
     long = upstream([_noise(LONG_CLIP_SECONDS, 4)])
     long_frames = int(long["hidden_states_lengths"][0])
@@ -97,26 +145,41 @@ def _output_lines(upstream: Upstream) -> list[ProbeLine]:
     return [
         ProbeLine("stride", f"{stride} samples ({stride / 16:g} ms), measured from 2 s and 4 s of audio"),
         ProbeLine("hidden states", f"{upstream.num_hidden_states} x {upstream.hidden_size}"),
-        ProbeLine("output lengths", f"1 s -> {lengths['1 s']} frames, 0.5 s -> {lengths['0.5 s']} frames, "
-                                    f"{LONG_CLIP_SECONDS:g} s -> {long_frames} (expected ~{expected_long:.0f})", ok=long_ok),
-        ProbeLine("batched vs single", f"0.5 s clip padded beside 1 s: {batched_valid} frames (alone {valid}), max abs "
-                                       f"difference {difference:.2g} over all hidden states ({upstream.padding_policy})",
-                  ok=same),
-        ProbeLine("dtype", f"weights {weights_dtype}, forward {str(upstream.autocast_dtype).replace('torch.', '')}, "
-                           f"device {upstream.device}"),
+        ProbeLine(
+            "output lengths",
+            f"1 s -> {lengths['1 s']} frames, 0.5 s -> {lengths['0.5 s']} frames, "
+            f"{LONG_CLIP_SECONDS:g} s -> {long_frames} (expected ~{expected_long:.0f})",
+            ok=long_ok,
+        ),
+        ProbeLine(
+            "batched vs single",
+            f"0.5 s clip padded beside 1 s: {batched_valid} frames (alone {valid}), max abs "
+            f"difference {difference:.2g} over all hidden states ({upstream.padding_policy})",
+            ok=same,
+        ),
+        ProbeLine(
+            "dtype",
+            f"weights {weights_dtype}, forward {str(upstream.autocast_dtype).replace('torch.', '')}, "
+            f"device {upstream.device}",
+        ),
     ]
 
 
 def probe(upstream: Upstream) -> list[ProbeLine]:
     """Measure the checklist for a loaded upstream (a few forwards, one of them on 60 s of audio)."""
-    return [ProbeLine("source", f"{upstream.source} ({type(getattr(upstream, 'model', upstream)).__name__})"),
-            *_load_lines(upstream), *_feature_extractor_lines(upstream), *_output_lines(upstream)]
+    return [
+        ProbeLine("source", f"{upstream.source} ({type(getattr(upstream, 'model', upstream)).__name__})"),
+        *_load_lines(upstream),
+        *_feature_extractor_lines(upstream),
+        *_output_lines(upstream),
+    ]
 
 
 def format_probe(name: str, lines: list[ProbeLine]) -> str:
     width = max(len(line.label) for line in lines)
     body = [f"  {'  ' if line.ok else '! '}{line.label.ljust(width)}  {line.value}" for line in lines]
     flagged = sum(not line.ok for line in lines)
-    verdict = "all checks as expected" if not flagged else f"{flagged} line(s) marked ! need a look before trusting a run"
+    verdict = (
+        "all checks as expected" if not flagged else f"{flagged} line(s) marked ! need a look before trusting a run"
+    )
     return "\n".join([f"{name}:", *body, f"  => {verdict}"])
-

@@ -1,13 +1,18 @@
 """One registry: upstream names and prefixes to loaders.
 
 Names are either a known alias (``meralion2``, ``hubert_large``, ``fbank``, ...) or a prefix form:
-``hf:<hub-id-or-dir>``, ``meralion:<hub-id-or-dir>``, ``s3prl:<s3prl-name>``. To add an encoder,
-add one :class:`KnownUpstream` line to ``KNOWN_UPSTREAMS`` (or a loader to ``LOADERS`` for a new kind).
+``hf:<hub-id-or-dir>``, ``meralion:<hub-id-or-dir>``, ``s3prl:<s3prl-name>``. A built-in encoder is one
+:class:`KnownUpstream` line in ``KNOWN_UPSTREAMS`` (or a loader in ``LOADERS`` for a new kind); code outside the harness
+adds its own with :func:`register_upstream_kind` (a new ``prefix:<source>`` form backed by its own
+:class:`~upstream.base.Upstream` subclass) and :func:`register_upstream` (a named alias), beside the tasks'
+``register_task``; `bench run/suite/report --include MODULE` imports such a module first.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -74,28 +79,113 @@ _NORMALIZE_WAVEFORM = {"feature_extractor_overrides": {"do_normalize": True}}
 KNOWN_UPSTREAMS: dict[str, KnownUpstream] = {
     entry.name: entry
     for entry in [
-        KnownUpstream("meralion2", "meralion", "MERaLiON/MERaLiON-SpeechEncoder-2", 25, 1024, 640,
-                      "MERaLiON-SpeechEncoder-2, 630M BEST-RQ conformer, 80-bin mel input, 40 ms frames"),
-        KnownUpstream("meralion1", "meralion", "MERaLiON/MERaLiON-SpeechEncoder-v1", 25, 1024, 640,
-                      "MERaLiON-SpeechEncoder-v1 (English and Singlish)"),
+        KnownUpstream(
+            "meralion2",
+            "meralion",
+            "MERaLiON/MERaLiON-SpeechEncoder-2",
+            25,
+            1024,
+            640,
+            "MERaLiON-SpeechEncoder-2, 630M BEST-RQ conformer, 80-bin mel input, 40 ms frames",
+        ),
+        KnownUpstream(
+            "meralion1",
+            "meralion",
+            "MERaLiON/MERaLiON-SpeechEncoder-v1",
+            25,
+            1024,
+            640,
+            "MERaLiON-SpeechEncoder-v1 (English and Singlish)",
+        ),
         KnownUpstream("hubert_base", "hf", "facebook/hubert-base-ls960", 13, 768, 320, "HuBERT Base (LS-960)"),
-        KnownUpstream("hubert_large", "hf", "facebook/hubert-large-ll60k", 25, 1024, 320, "HuBERT Large (LL-60k)",
-                      _NORMALIZE_WAVEFORM),
+        KnownUpstream(
+            "hubert_large",
+            "hf",
+            "facebook/hubert-large-ll60k",
+            25,
+            1024,
+            320,
+            "HuBERT Large (LL-60k)",
+            _NORMALIZE_WAVEFORM,
+        ),
         KnownUpstream("wavlm_base_plus", "hf", "microsoft/wavlm-base-plus", 13, 768, 320, "WavLM Base+"),
         KnownUpstream("wavlm_large", "hf", "microsoft/wavlm-large", 25, 1024, 320, "WavLM Large", _NORMALIZE_WAVEFORM),
         KnownUpstream("wav2vec2_base", "hf", "facebook/wav2vec2-base", 13, 768, 320, "wav2vec 2.0 Base (LS-960)"),
-        KnownUpstream("wav2vec2_large", "hf", "facebook/wav2vec2-large-lv60", 25, 1024, 320,
-                      "wav2vec 2.0 Large (LL-60k), SUPERB's wav2vec2_large_ll60k", _NORMALIZE_WAVEFORM),
-        KnownUpstream("w2v_bert2", "hf", "facebook/w2v-bert-2.0", 25, 1024, 320, "Wav2Vec2-BERT 2.0 (conformer, 160-dim stacked mel)"),
-        KnownUpstream("fbank", "s3prl", "fbank", 1, 240, 160,
-                      "SUPERB's FBANK baseline: 80 log-mel + deltas, per-utterance CMVN (works offline)"),
-        KnownUpstream("fbank_no_cmvn", "s3prl", "fbank_no_cmvn", 1, 240, 160,
-                      "FBANK without per-utterance normalisation (works offline)"),
-        KnownUpstream("resemblyzer", "resemblyzer", "resemblyzer", 4, 256, 160,
-                      "Resemblyzer's pretrained GE2E speaker encoder (3-layer LSTM, weights in the PyPI wheel; a "
-                      "speaker model, not SSL; works offline)"),
+        KnownUpstream(
+            "wav2vec2_large",
+            "hf",
+            "facebook/wav2vec2-large-lv60",
+            25,
+            1024,
+            320,
+            "wav2vec 2.0 Large (LL-60k), SUPERB's wav2vec2_large_ll60k",
+            _NORMALIZE_WAVEFORM,
+        ),
+        KnownUpstream(
+            "w2v_bert2",
+            "hf",
+            "facebook/w2v-bert-2.0",
+            25,
+            1024,
+            320,
+            "Wav2Vec2-BERT 2.0 (conformer, 160-dim stacked mel)",
+        ),
+        KnownUpstream(
+            "fbank",
+            "s3prl",
+            "fbank",
+            1,
+            240,
+            160,
+            "SUPERB's FBANK baseline: 80 log-mel + deltas, per-utterance CMVN (works offline)",
+        ),
+        KnownUpstream(
+            "fbank_no_cmvn",
+            "s3prl",
+            "fbank_no_cmvn",
+            1,
+            240,
+            160,
+            "FBANK without per-utterance normalisation (works offline)",
+        ),
+        KnownUpstream(
+            "resemblyzer",
+            "resemblyzer",
+            "resemblyzer",
+            4,
+            256,
+            160,
+            "Resemblyzer's pretrained GE2E speaker encoder (3-layer LSTM, weights in the PyPI wheel; a "
+            "speaker model, not SSL; works offline)",
+        ),
     ]
 }
+
+
+def register_upstream_kind(
+    kind: str, loader: Callable[[str, str, dict[str, Any]], Upstream], usage: str
+) -> Callable[[str, str, dict[str, Any]], Upstream]:
+    """Add the prefix form ``kind:<source>``: ``loader(name, source, options)`` builds the :class:`Upstream` (called on
+    the machine that encodes). ``usage`` is its line in `bench upstreams` ("kind:<...>  what it loads")."""
+    if ":" in kind or not kind:
+        raise BenchError(f"an upstream kind is a non-empty prefix without ':', not '{kind}'")
+    if kind in LOADERS and LOADERS[kind] is not loader:
+        raise BenchError(f"an upstream kind '{kind}' is already registered")
+    LOADERS[kind] = loader
+    PREFIX_HELP[kind] = usage
+    return loader
+
+
+def register_upstream(entry: KnownUpstream) -> KnownUpstream:
+    """Add a named upstream: an alias of a registered kind and source, with its published shape for
+    `bench upstreams`."""
+    if entry.kind not in LOADERS:
+        known = ", ".join(LOADERS)
+        raise BenchError(f"upstream '{entry.name}' has kind '{entry.kind}', which is not registered (known: {known})")
+    if entry.name in KNOWN_UPSTREAMS and KNOWN_UPSTREAMS[entry.name] != entry:
+        raise BenchError(f"an upstream named '{entry.name}' is already registered")
+    KNOWN_UPSTREAMS[entry.name] = entry
+    return entry
 
 
 def parse_upstream_name(name: str) -> tuple[str, str, dict[str, Any]]:

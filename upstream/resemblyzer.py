@@ -23,12 +23,13 @@ trimming with webrtcvad is **not**, since it removes frames and frame-level task
 original audio. The LSTM is causal and the mel pads with zeros, so a padded batch gives each utterance exactly the
 frames it gets alone.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -42,12 +43,12 @@ PACKAGE_VERSION = "0.1.4"
 WEIGHTS_FILE = "pretrained.pt"
 
 MEL_CHANNELS = 40
-WINDOW_SAMPLES = 400    # 25 ms (hparams.mel_window_length)
-HOP_SAMPLES = 160       # 10 ms (hparams.mel_window_step)
+WINDOW_SAMPLES = 400  # 25 ms (hparams.mel_window_length)
+HOP_SAMPLES = 160  # 10 ms (hparams.mel_window_step)
 HIDDEN_SIZE = 256
 NUM_LSTM_LAYERS = 3
-TARGET_DBFS = -30.0     # hparams.audio_norm_target_dBFS
-INT16_MAX = 2 ** 15 - 1
+TARGET_DBFS = -30.0  # hparams.audio_norm_target_dBFS
+INT16_MAX = 2**15 - 1
 
 #: Checkpoint tensors that only GE2E training reads (the similarity matrix's learned scale and bias).
 TRAINING_ONLY = ("similarity_bias", "similarity_weight")
@@ -58,12 +59,16 @@ def packaged_weights() -> Path:
     ``__init__`` imports librosa and webrtcvad, which the forward here does not need)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise BenchError(f"upstream resemblyzer needs the package resemblyzer=={PACKAGE_VERSION} "
-                         "(`bash setup.sh` installs it); or pass resemblyzer:<path to a GE2E checkpoint .pt>")
+        raise BenchError(
+            f"upstream resemblyzer needs the package resemblyzer=={PACKAGE_VERSION} "
+            "(`bash setup.sh` installs it); or pass resemblyzer:<path to a GE2E checkpoint .pt>"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
     if not path.is_file():
-        raise BenchError(f"upstream resemblyzer: the package has no {WEIGHTS_FILE} at {path}; reinstall "
-                         f"resemblyzer=={PACKAGE_VERSION}")
+        raise BenchError(
+            f"upstream resemblyzer: the package has no {WEIGHTS_FILE} at {path}; reinstall "
+            f"resemblyzer=={PACKAGE_VERSION}"
+        )
     return path
 
 
@@ -87,17 +92,24 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], LoadReport]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError) as error:
-        raise BenchError(f"upstream resemblyzer: cannot read the checkpoint {path}: {str(error).splitlines()[0]}") from None
+        raise BenchError(
+            f"upstream resemblyzer: cannot read the checkpoint {path}: {str(error).splitlines()[0]}"
+        ) from None
     state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise BenchError(f"upstream resemblyzer: {path} is not a resemblyzer checkpoint (no 'model_state' dict)")
     wanted = expected_shapes()
     missing = [name for name in wanted if name not in state]
     if missing:
-        raise BenchError(f"upstream resemblyzer: {path} lacks {len(missing)} learned tensor(s) the forward reads: "
-                         f"{shown(missing)}; the checkpoint is incomplete, refusing to run with random weights")
-    misshapen = [f"{name} {tuple(state[name].shape)} (expected {shape})" for name, shape in wanted.items()
-                 if tuple(state[name].shape) != shape]
+        raise BenchError(
+            f"upstream resemblyzer: {path} lacks {len(missing)} learned tensor(s) the forward reads: "
+            f"{shown(missing)}; the checkpoint is incomplete, refusing to run with random weights"
+        )
+    misshapen = [
+        f"{name} {tuple(state[name].shape)} (expected {shape})"
+        for name, shape in wanted.items()
+        if tuple(state[name].shape) != shape
+    ]
     if misshapen:
         raise BenchError(f"upstream resemblyzer: {path} has tensors of the wrong shape: {shown(misshapen)}")
     not_finite = [name for name in wanted if not torch.isfinite(state[name]).all()]
@@ -113,9 +125,19 @@ def mel_spectrogram_transform() -> nn.Module:
     import torchaudio
 
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=SAMPLE_RATE, n_fft=WINDOW_SAMPLES, win_length=WINDOW_SAMPLES, hop_length=HOP_SAMPLES,
-        f_min=0.0, f_max=SAMPLE_RATE / 2, n_mels=MEL_CHANNELS, power=2.0, center=True, pad_mode="constant",
-        norm="slaney", mel_scale="slaney")
+        sample_rate=SAMPLE_RATE,
+        n_fft=WINDOW_SAMPLES,
+        win_length=WINDOW_SAMPLES,
+        hop_length=HOP_SAMPLES,
+        f_min=0.0,
+        f_max=SAMPLE_RATE / 2,
+        n_mels=MEL_CHANNELS,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        norm="slaney",
+        mel_scale="slaney",
+    )
 
 
 def normalize_volume(wav: Tensor) -> Tensor:
@@ -148,10 +170,16 @@ class ResemblyzerUpstream(Upstream):
         self.mel = mel_spectrogram_transform()
         self.layers = nn.ModuleList(
             nn.LSTM(MEL_CHANNELS if layer == 0 else HIDDEN_SIZE, HIDDEN_SIZE, 1, batch_first=True)
-            for layer in range(NUM_LSTM_LAYERS))
+            for layer in range(NUM_LSTM_LAYERS)
+        )
         for layer, lstm in enumerate(self.layers):
-            lstm.load_state_dict({f"{kind}_l0": state[f"lstm.{kind}_l{layer}"]
-                                  for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}, strict=True)
+            lstm.load_state_dict(
+                {
+                    f"{kind}_l0": state[f"lstm.{kind}_l{layer}"]
+                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                },
+                strict=True,
+            )
         self.linear = nn.Linear(HIDDEN_SIZE, HIDDEN_SIZE)
         self.linear.load_state_dict({"weight": state["linear.weight"], "bias": state["linear.bias"]}, strict=True)
         self._stride = HOP_SAMPLES

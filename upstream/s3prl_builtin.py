@@ -1,7 +1,8 @@
 """s3prl's own upstreams by name (``s3prl:fbank``, ``s3prl:fbank_no_cmvn``, ``s3prl:hubert``, ...)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -30,7 +31,11 @@ class S3PRLBuiltinUpstream(Upstream):
             close = [option for option in available if s3prl_name.split("_")[0] in option][:12]
             raise BenchError(
                 f"s3prl has no upstream named '{s3prl_name}'"
-                + (f"; similar names: {', '.join(close)}" if close else "; see `python -c \"import s3prl.hub\"` for the list")
+                + (
+                    f"; similar names: {', '.join(close)}"
+                    if close
+                    else '; see `python -c "import s3prl.hub"` for the list'
+                )
             )
         try:
             self.s3prl_upstream = nn_module.S3PRLUpstream(s3prl_name, path_or_url=path_or_url)

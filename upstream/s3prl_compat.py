@@ -4,6 +4,7 @@ s3prl's hub imports every upstream eagerly; two of them use torchaudio APIs remo
 torchaudio 2.9 (``set_audio_backend`` and ``sox_effects``), which breaks ``import s3prl.nn``.
 We restore harmless stand-ins before importing it. Nothing else in the harness imports s3prl.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,9 @@ def _apply_torchaudio_shims() -> None:
         stub = types.ModuleType("torchaudio.sox_effects")
 
         def _unavailable(*args, **kwargs):
-            raise RuntimeError("torchaudio.sox_effects was removed in torchaudio>=2.9; the harness reads audio with soundfile")
+            raise RuntimeError(
+                "torchaudio.sox_effects was removed in torchaudio>=2.9; the harness reads audio with soundfile"
+            )
 
         stub.apply_effects_tensor = _unavailable
         stub.apply_effects_file = _unavailable

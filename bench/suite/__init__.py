@@ -20,6 +20,7 @@ groups and the job graph) < :mod:`bench.suite.worker` (what a job runs, its mark
 :mod:`bench.suite.status` (the progress view: `--status`, counts, ETA) < :mod:`bench.suite.driver` (the lock, the
 state file, the live view, the summaries, :func:`run_suite`). This module re-exports the names other code uses.
 """
+
 from __future__ import annotations
 
 from bench.suite.driver import run_suite

@@ -4,6 +4,7 @@ keeps `OUTPUT/.suite/state.json` written atomically after every event and every 
 writes each (upstream, task)'s `result.json` with `bench run`'s own summary once all its units have records.
 :func:`run_suite` is the entry point.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,19 +13,19 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
-from benchcore.atomic import write_json_atomic
 from bench.cache import default_cache_root
-from benchcore.errors import BenchError
 from bench.executors import Executor, JobOutcome
 from bench.runner import current_unit_record, remove_training_state, summarise
 from bench.suite import worker
 from bench.suite.plan import Group, JobSpec, SuiteSpec, build_jobs, plan_groups
 from bench.suite.status import _counts, _merge_markers, estimate_eta, format_seconds
 from bench.suite.worker import state_dir
+from benchcore.atomic import write_json_atomic
+from benchcore.errors import BenchError
 
 STATE_SCHEMA = "superb-bench/suite-state"
 
@@ -39,8 +40,10 @@ def driver_lock(output: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
-            raise BenchError(f"another bench suite is running on {output} ({handle.read().strip() or 'unknown pid'}); "
-                             f"watch it with: bench suite --status --output {output}") from None
+            raise BenchError(
+                f"another bench suite is running on {output} ({handle.read().strip() or 'unknown pid'}); "
+                f"watch it with: bench suite --status --output {output}"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
@@ -49,7 +52,6 @@ def driver_lock(output: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 
 class SuiteDriver:
@@ -71,17 +73,31 @@ class SuiteDriver:
     # state
     def _state(self) -> dict:
         return {
-            "schema": STATE_SCHEMA, "schema_version": 1, "suite_run": self.suite_run,
-            "output": str(self.spec.output), "executor": self.executor_description, "slots": self.executor.slots,
+            "schema": STATE_SCHEMA,
+            "schema_version": 1,
+            "suite_run": self.suite_run,
+            "output": str(self.spec.output),
+            "executor": self.executor_description,
+            "slots": self.executor.slots,
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},
-            "started": self.started, "updated": time.time(), "finished": getattr(self, "finished", None),
+            "started": self.started,
+            "updated": time.time(),
+            "finished": getattr(self, "finished", None),
             "stopped": getattr(self, "stopped", None),
-            "spec": {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self.spec).items()},
+            "spec": {
+                key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self.spec).items()
+            },
             "jobs": list(self.jobs.values()),
-            "results": [{"upstream": group.upstream, "task": group.task,
-                         "path": str(group.run.directory.relative_to(self.spec.output) / "result.json"),
-                         "state": "done" if (group.result or group.finished) else ("failed" if group.failed else "pending"),
-                         "error": group.failed} for group in self.groups],
+            "results": [
+                {
+                    "upstream": group.upstream,
+                    "task": group.task,
+                    "path": str(group.run.directory.relative_to(self.spec.output) / "result.json"),
+                    "state": "done" if (group.result or group.finished) else ("failed" if group.failed else "pending"),
+                    "error": group.failed,
+                }
+                for group in self.groups
+            ],
         }
 
     def write_state(self) -> None:
@@ -91,8 +107,9 @@ class SuiteDriver:
             jobs = _merge_markers(state, self.spec.output)
             counts = _counts(jobs)
             eta = estimate_eta(jobs, self.executor.slots, time.time())
-            self.bar.set_postfix_str(f"{counts['running']} running, {counts['failed']} failed, ETA {format_seconds(eta)}",
-                                     refresh=True)
+            self.bar.set_postfix_str(
+                f"{counts['running']} running, {counts['failed']} failed, ETA {format_seconds(eta)}", refresh=True
+            )
 
     # events
     def on_outcome(self, outcome: JobOutcome) -> None:
@@ -100,9 +117,15 @@ class SuiteDriver:
         job["finished"] = time.time()
         if outcome.ok:
             result = outcome.result
-            job.update(state="done", seconds=result["seconds"], attempts=result["attempt"], host=result["host"],
-                       pid=result["pid"], started=job["finished"] - result["seconds"],
-                       cuda_visible_devices=result.get("cuda_visible_devices"))
+            job.update(
+                state="done",
+                seconds=result["seconds"],
+                attempts=result["attempt"],
+                host=result["host"],
+                pid=result["pid"],
+                started=job["finished"] - result["seconds"],
+                cuda_visible_devices=result.get("cuda_visible_devices"),
+            )
             if job["kind"] == "unit":
                 job["resumed_from_step"] = result.get("resumed_from_step")
             else:
@@ -130,15 +153,17 @@ class SuiteDriver:
                 return
             records[(unit.fold, unit.seed, unit.learning_rate)] = record
         extractions = [self.extract_results[j] for j in group.extract_jobs if j in self.extract_results]
-        run.timings = {"extract_s": round(sum(self.jobs[j].get("seconds") or 0.0 for j in group.extract_jobs), 3),
-                       "extract_encoded_utterances": sum(result["encoded"] for result in extractions)}
+        run.timings = {
+            "extract_s": round(sum(self.jobs[j].get("seconds") or 0.0 for j in group.extract_jobs), 3),
+            "extract_encoded_utterances": sum(result["encoded"] for result in extractions),
+        }
         run.extract_memory = extractions[0]["peak_memory"] if extractions else None
         device = records[(group.units[0].fold, group.units[0].seed, group.units[0].learning_rate)]["device"]
         group.result = summarise(run, records, group.seeds, group.lrs, device=device)
         write_json_atomic(run.directory / "result.json", group.result)
 
     # the run
-    def run(self) -> "SuiteOutcome":
+    def run(self) -> SuiteOutcome:
         spec = self.spec
         with driver_lock(spec.output):
             self.groups = plan_groups(spec, self.progress)
@@ -151,12 +176,21 @@ class SuiteDriver:
                 self.executor.start()
             try:
                 self.executor_description = self.executor.describe()
-                planned = build_jobs(spec, self.groups, self.executor.slots, self.suite_run,
-                                     cpu_units=self.executor.cached_units_on_cpu)
+                planned = build_jobs(
+                    spec, self.groups, self.executor.slots, self.suite_run, cpu_units=self.executor.cached_units_on_cpu
+                )
                 for job, kind, group in planned:
                     payload: JobSpec = job.payload
-                    self.jobs[job.job_id] = {"id": job.job_id, "kind": kind, "label": payload.label, "upstream": group.upstream,
-                                             "task": group.task, "state": "pending", "after": list(job.after), "attempts": 0}
+                    self.jobs[job.job_id] = {
+                        "id": job.job_id,
+                        "kind": kind,
+                        "label": payload.label,
+                        "upstream": group.upstream,
+                        "task": group.task,
+                        "state": "pending",
+                        "after": list(job.after),
+                        "attempts": 0,
+                    }
                     self.group_of[job.job_id] = group
                 for group in self.groups:  # every unit already has its record: only the summary is missing
                     if group.finished is None and not group.unit_jobs:
@@ -166,11 +200,16 @@ class SuiteDriver:
                     if self.progress:
                         from tqdm import tqdm
 
-                        print(f"{len(planned)} jobs ({sum(k == 'extract' for _, k, _ in planned)} extraction shards, "
-                              f"{sum(k == 'unit' for _, k, _ in planned)} units) on {self.executor_description}; "
-                              f"watch from another shell: bench suite --status --output {spec.output}", flush=True)
+                        print(
+                            f"{len(planned)} jobs ({sum(k == 'extract' for _, k, _ in planned)} extraction shards, "
+                            f"{sum(k == 'unit' for _, k, _ in planned)} units) on {self.executor_description}; "
+                            f"watch from another shell: bench suite --status --output {spec.output}",
+                            flush=True,
+                        )
                         self.bar = tqdm(total=len(planned), desc="suite", unit="job", dynamic_ncols=True)
-                    self.executor.run(worker.execute_job, [job for job, _, _ in planned], self.on_outcome, self.write_state)
+                    self.executor.run(
+                        worker.execute_job, [job for job, _, _ in planned], self.on_outcome, self.write_state
+                    )
             except BaseException as error:
                 self.stopped = f"{type(error).__name__}: {error}".splitlines()[0]
                 raise
@@ -184,13 +223,15 @@ class SuiteDriver:
                 self.write_state()
         return self._outcome()
 
-    def _outcome(self) -> "SuiteOutcome":
+    def _outcome(self) -> SuiteOutcome:
         return SuiteOutcome(
             results=[group.result or group.finished for group in self.groups if group.result or group.finished],
             failed_jobs=[job for job in self.jobs.values() if job["state"] == "failed"],
             failed_groups=[(group.upstream, group.task, group.failed) for group in self.groups if group.failed],
-            ran=len(self.jobs), up_to_date=sum(group.finished is not None for group in self.groups),
-            summarised=sum(group.result is not None for group in self.groups))
+            ran=len(self.jobs),
+            up_to_date=sum(group.finished is not None for group in self.groups),
+            summarised=sum(group.result is not None for group in self.groups),
+        )
 
     def _clear_for_force(self) -> None:
         """--force: redo every unit. The driver clears records once, so a retried attempt still resumes."""
@@ -212,6 +253,12 @@ class SuiteOutcome:
 
 def run_suite(spec: SuiteSpec, executor: Executor, progress: bool = True) -> SuiteOutcome:
     """Plan the grid, run what is not done yet on `executor`, write every (upstream, task)'s result.json."""
-    spec = SuiteSpec(**{**asdict(spec), "data_root": Path(spec.data_root).resolve(), "output": Path(spec.output).resolve(),
-                        "cache_root": Path(spec.cache_root or default_cache_root()).resolve()})
+    spec = SuiteSpec(
+        **{
+            **asdict(spec),
+            "data_root": Path(spec.data_root).resolve(),
+            "output": Path(spec.output).resolve(),
+            "cache_root": Path(spec.cache_root or default_cache_root()).resolve(),
+        }
+    )
     return SuiteDriver(spec, executor, progress).run()

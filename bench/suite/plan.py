@@ -4,18 +4,20 @@ graph built from them (:func:`build_jobs`): extraction shards of each incomplete
 pending unit waiting for the shards of the cache it reads. Every job is a :class:`JobSpec` of plain values that a
 worker (bench.suite.worker) can rebuild its TaskRun from. Nothing here touches the executor or the state files.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.cache import PooledCache
-from benchcore.errors import BenchError
 from bench.executors import Job
 from bench.runner import RunUnit, TaskRun, current_result, current_unit_record, unit_grid
+from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.base import Utterance
 
@@ -40,6 +42,7 @@ class SuiteSpec:
     force: bool = False
     extract_shards: int | None = None  # per cache; None: as many as the executor runs at once
     threads: int | None = None  # torch threads per job; None: the process's own (what `bench run` uses)
+    includes: tuple[str, ...] = ()  # --include: modules every job imports first (user tasks and upstreams)
 
 
 def task_overrides(overrides: Sequence[str], tasks: Sequence[str]) -> dict[str, list[str]]:
@@ -50,7 +53,9 @@ def task_overrides(overrides: Sequence[str], tasks: Sequence[str]) -> dict[str, 
         prefix, sep, rest = key.partition(":")
         if sep:
             if prefix not in per_task:
-                raise BenchError(f"override '{override}' names task '{prefix}', which is not in --tasks ({', '.join(tasks)})")
+                raise BenchError(
+                    f"override '{override}' names task '{prefix}', which is not in --tasks ({', '.join(tasks)})"
+                )
             per_task[prefix].append(override[len(prefix) + 1 :])
         else:
             for task in tasks:
@@ -84,6 +89,7 @@ class JobSpec:
     unit_id: str | None = None
     feature_mode: str = "cache"
     threads: int | None = None
+    includes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -133,8 +139,16 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
             print(f"planning {upstream_name}: {', '.join(spec.tasks)}", flush=True)
         upstream = load_upstream(upstream_name, device="cpu")
         for task_name in spec.tasks:
-            run = TaskRun(upstream, get_task(task_name), spec.data_root, spec.output, spec.profile, per_task[task_name],
-                          spec.cache_root, progress=False)
+            run = TaskRun(
+                upstream,
+                get_task(task_name),
+                spec.data_root,
+                spec.output,
+                spec.profile,
+                per_task[task_name],
+                spec.cache_root,
+                progress=False,
+            )
             units, seeds, lrs = unit_grid(run, list(spec.seeds), spec.lr_sweep)
             group = Group(upstream_name, task_name, run, units, seeds, lrs)
             group.finished = None if spec.force else current_result(run, units)
@@ -150,8 +164,9 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
     return groups
 
 
-def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
-               cpu_units: bool = False) -> list[tuple[Job, str, Group]]:
+def build_jobs(
+    spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str, cpu_units: bool = False
+) -> list[tuple[Job, str, Group]]:
     """Extraction jobs (caches that pending units read and that are incomplete), then one job per pending unit.
 
     `cpu_units`: units that read a feature cache alone run on the CPU and request no GPU. Heads train on the CPU from
@@ -164,10 +179,24 @@ def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
     extraction_of: dict[str, list[str]] = {}  # cache dir -> its extraction job ids
 
     def job_spec(group: Group, job_id: str, kind: str, label: str, **extra: Any) -> JobSpec:
-        return JobSpec(job_id=job_id, kind=kind, label=label, suite_run=suite_run, upstream=group.upstream,
-                       task=group.task, data_root=str(spec.data_root), output=str(spec.output), profile=spec.profile,
-                       overrides=tuple(task_overrides(spec.overrides, spec.tasks)[group.task]), cache_root=cache_root,
-                       device=spec.device, dtype=spec.dtype, threads=spec.threads, **extra)
+        return JobSpec(
+            job_id=job_id,
+            kind=kind,
+            label=label,
+            suite_run=suite_run,
+            upstream=group.upstream,
+            task=group.task,
+            data_root=str(spec.data_root),
+            output=str(spec.output),
+            profile=spec.profile,
+            overrides=tuple(task_overrides(spec.overrides, spec.tasks)[group.task]),
+            cache_root=cache_root,
+            device=spec.device,
+            dtype=spec.dtype,
+            threads=spec.threads,
+            includes=spec.includes,
+            **extra,
+        )
 
     for group in groups:
         if not group.pending_units or group.feature_mode != "cache":
@@ -186,7 +215,9 @@ def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
             for index in range(shards):
                 job_id = f"extract-{Path(cache_dir).name}-{index + 1}of{shards}"
                 label = f"extract {group.upstream} {cache.key.corpus} {index + 1}/{shards}"
-                payload = job_spec(group, job_id, "extract", label, cache_dir=cache_dir, worker_index=index, num_workers=shards)
+                payload = job_spec(
+                    group, job_id, "extract", label, cache_dir=cache_dir, worker_index=index, num_workers=shards
+                )
                 jobs.append((Job(job_id, payload), "extract", group))
                 ids.append(job_id)
             extraction_of[cache_dir] = ids
@@ -198,8 +229,17 @@ def build_jobs(spec: SuiteSpec, groups: list[Group], slots: int, suite_run: str,
                 after = tuple(extraction_of[str(group.run.cache_for(group.run.data[unit.fold]).directory)])
             job_id = f"unit-{unit.unit_id}"
             on_cpu = cpu_units and not group.needs_encoder
-            payload = job_spec(group, job_id, "unit", _unit_label(group, unit), fold=unit.fold, seed=unit.seed,
-                               learning_rate=unit.learning_rate, unit_id=unit.unit_id, feature_mode=group.feature_mode)
+            payload = job_spec(
+                group,
+                job_id,
+                "unit",
+                _unit_label(group, unit),
+                fold=unit.fold,
+                seed=unit.seed,
+                learning_rate=unit.learning_rate,
+                unit_id=unit.unit_id,
+                feature_mode=group.feature_mode,
+            )
             if on_cpu:
                 payload = dataclasses.replace(payload, device="cpu", dtype="fp32")
             jobs.append((Job(job_id, payload, after, gpu=not on_cpu), "unit", group))

@@ -3,17 +3,18 @@
 started shown as running, counts by state, :func:`estimate_eta`, :func:`format_seconds`) also drive the driver's
 live progress bar. It only reads files; it never plans or runs a job.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from benchcore.errors import BenchError
 from bench.suite.worker import _read_json, state_dir
+from benchcore.errors import BenchError
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -53,10 +54,14 @@ def _merge_markers(state: dict, output: Path) -> list[dict]:
             continue
         marker = _read_json(directory / f"{job['id']}.json")
         if marker and marker.get("suite_run") == state.get("suite_run") and marker.get("state") == "running":
-            job.update(state="running", started=marker["started"], host=marker["host"], pid=marker["pid"],
-                       attempts=marker["attempt"])
+            job.update(
+                state="running",
+                started=marker["started"],
+                host=marker["host"],
+                pid=marker["pid"],
+                attempts=marker["attempt"],
+            )
     return jobs
-
 
 
 def _counts(jobs: Sequence[dict]) -> dict[str, int]:
@@ -85,15 +90,18 @@ def format_status(output: Path) -> str:
     """`bench suite --status`: jobs done/running/failed/pending, ETA, running and failed jobs, results written."""
     state = _read_json(state_dir(output) / "state.json")
     if state is None:
-        raise BenchError(f"no suite state under {output} (expected {state_dir(output) / 'state.json'}); "
-                         "start one with bench suite --output " + str(output))
+        raise BenchError(
+            f"no suite state under {output} (expected {state_dir(output) / 'state.json'}); "
+            "start one with bench suite --output " + str(output)
+        )
     jobs = _merge_markers(state, output)
     counts = _counts(jobs)
     clock = time.time()
     eta = None if state.get("finished") else estimate_eta(jobs, int(state.get("slots", 1)), clock)
     results = state.get("results", [])
     lines = [
-        f"suite {state['output']}: {state['executor']}; started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(state['started']))}, "
+        f"suite {state['output']}: {state['executor']}; "
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(state['started']))}, "
         f"driver {_driver_alive(state)}",
         f"jobs: {len(jobs)} to run: {counts['done']} done, {counts['running']} running, {counts['failed']} failed, "
         f"{counts['pending']} pending" + ("" if state.get("finished") else f"; ETA {format_seconds(eta)}"),
@@ -102,8 +110,11 @@ def format_status(output: Path) -> str:
     running = [job for job in jobs if job["state"] == "running"]
     if running:
         lines.append("running:")
-        lines += [f"  {job['label']}  {job.get('host')} pid {job.get('pid')}  {format_seconds(clock - job['started'])}"
-                  + (f"  attempt {job['attempts']}" if job.get("attempts", 1) > 1 else "") for job in running]
+        lines += [
+            f"  {job['label']}  {job.get('host')} pid {job.get('pid')}  {format_seconds(clock - job['started'])}"
+            + (f"  attempt {job['attempts']}" if job.get("attempts", 1) > 1 else "")
+            for job in running
+        ]
     failed = [job for job in jobs if job["state"] == "failed"]
     if failed:
         lines.append("failed:")

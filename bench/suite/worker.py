@@ -4,6 +4,7 @@ and TaskRuns in a module-global cache, since Ray reuses worker processes), then 
 one unit, safe to run again after a kill. It leaves a marker per job under `OUTPUT/.suite/jobs/` (:func:`state_dir`
 names the suite's state folder) that the driver's live view and `bench suite --status` read.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchcore.atomic import write_json_atomic
-from benchcore.errors import BenchError
 from bench.record import peak_memory_mb
 from bench.runner import FeaturePlan, TaskRun
 from bench.suite.plan import EXTRACT_BATCH_SIZE, JobSpec, fold_caches
+from benchcore.atomic import write_json_atomic
+from benchcore.errors import BenchError
 from downstream_tasks import get_task
 
 
@@ -30,7 +31,6 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-
 
 
 _WORKER: dict[str, Any] = {}  # a worker process keeps its last upstream and TaskRuns: Ray reuses worker processes
@@ -63,8 +63,16 @@ def _worker_run(job: JobSpec) -> TaskRun:
     run_key = (job.task, job.data_root, job.output, job.profile, job.overrides, job.cache_root)
     runs = _WORKER["runs"]
     if run_key not in runs:
-        runs[run_key] = TaskRun(_WORKER["upstream"], get_task(job.task), Path(job.data_root), Path(job.output), job.profile,
-                                list(job.overrides), Path(job.cache_root), progress=False)
+        runs[run_key] = TaskRun(
+            _WORKER["upstream"],
+            get_task(job.task),
+            Path(job.data_root),
+            Path(job.output),
+            job.profile,
+            list(job.overrides),
+            Path(job.cache_root),
+            progress=False,
+        )
     return runs[run_key]
 
 
@@ -73,9 +81,19 @@ def _marker_path(job: JobSpec) -> Path:
 
 
 def _mark(job: JobSpec, state: str, attempt: int, started: float) -> None:
-    write_json_atomic(_marker_path(job), {"suite_run": job.suite_run, "job_id": job.job_id, "state": state,
-                                          "attempt": attempt, "host": socket.gethostname(), "pid": os.getpid(),
-                                          "started": started, "updated": time.time()})
+    write_json_atomic(
+        _marker_path(job),
+        {
+            "suite_run": job.suite_run,
+            "job_id": job.job_id,
+            "state": state,
+            "attempt": attempt,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": started,
+            "updated": time.time(),
+        },
+    )
 
 
 def execute_job(job: JobSpec, *_dependencies: Any) -> dict:
@@ -85,6 +103,9 @@ def execute_job(job: JobSpec, *_dependencies: Any) -> dict:
     the thread count in the last bits, so equal thread counts are what make records identical across executors."""
     import torch
 
+    from bench.includes import import_includes
+
+    import_includes(job.includes)  # a Ray worker process knows the user's tasks and upstreams only once imported
     previous_threads = torch.get_num_threads()
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -102,27 +123,46 @@ def _execute(job: JobSpec) -> dict:
     run = _worker_run(job)
     if job.kind == "extract":
         cache, utterances = fold_caches(run)[job.cache_dir]
-        encoded = cache.fill(utterances, lambda: run.upstream, batch_size=EXTRACT_BATCH_SIZE, progress=False,
-                             worker_index=job.worker_index, num_workers=job.num_workers)
+        encoded = cache.fill(
+            utterances,
+            lambda: run.upstream,
+            batch_size=EXTRACT_BATCH_SIZE,
+            progress=False,
+            worker_index=job.worker_index,
+            num_workers=job.num_workers,
+        )
         result: dict[str, Any] = {"encoded": encoded, "peak_memory": peak_memory_mb(run.upstream.device)}
     elif job.kind == "unit":
         unit = run.unit(job.fold, job.seed, job.learning_rate)
         if unit.unit_id != job.unit_id:
-            raise BenchError(f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {job.unit_id}: "
-                             "every node must see the same --data-root, configs and upstream weights")
+            raise BenchError(
+                f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {job.unit_id}: "
+                "every node must see the same --data-root, configs and upstream weights"
+            )
         run.follow_plan(FeaturePlan(job.feature_mode, "planned by bench suite"))
         if job.feature_mode == "cache":
             data = run.data[job.fold]
             missing = run.cache_for(data).missing(run.cached_utterances(data))
             if missing:
-                raise BenchError(f"the feature cache {run.cache_for(data).directory} lacks {len(missing)} utterances "
-                                 f"(first: {missing[0].uid}); its extraction did not complete")
+                raise BenchError(
+                    f"the feature cache {run.cache_for(data).directory} lacks {len(missing)} utterances "
+                    f"(first: {missing[0].uid}); its extraction did not complete"
+                )
         record = run.run_unit(unit)
-        result = {"unit_id": record["unit_id"], "device": record["device"], "resumed_from_step": record.get("resumed_from_step")}
+        result = {
+            "unit_id": record["unit_id"],
+            "device": record["device"],
+            "resumed_from_step": record.get("resumed_from_step"),
+        }
     else:
         raise ValueError(f"unknown job kind {job.kind}")
     seconds = time.time() - started
     _mark(job, "finished", attempt, started)
-    return {**result, "seconds": round(seconds, 3), "attempt": attempt, "host": socket.gethostname(), "pid": os.getpid(),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
-
+    return {
+        **result,
+        "seconds": round(seconds, 3),
+        "attempt": attempt,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

@@ -5,6 +5,7 @@ Built on :mod:`benchcore.atomic`. Thousands of small audio files are written, so
 only a power cut could, and then the MANIFEST check (sizes, sha256) catches it. Markers and the manifest,
 which decide whether work is skipped, are written durably.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The user-facing error of the generator: a BenchError, so the CLI prints it as a one-line message."""
+
 from __future__ import annotations
 
 from benchcore.errors import BenchError

@@ -10,9 +10,10 @@ language from the voice, so the speakers are drawn once per split and the k-th s
 reads every language with the same espeak variant, pitch and rate; only the language's espeak voice
 changes. Splits share no sentence, so dev/test transcripts are never seen in training.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from . import fleurs_texts
 from .plan import BuildContext, DatasetPlan, LabelOutput, count, draw_acoustics, stable_int
@@ -28,8 +29,13 @@ SAMPLE_RATE = 16000
 # voice of espeak-ng 1.51 reads most characters' pinyin (的, 一, 不, 人, 在, 有 ...) as English
 # letters, while "cmn-latn-pinyin" reads the same dictionary entries as Mandarin syllables.
 LANGUAGES: dict[str, str] = {
-    "en_us": "en-us", "cmn_hans_cn": "cmn-latn-pinyin", "ms_my": "ms", "ta_in": "ta", "id_id": "id",
-    "th_th": "th", "vi_vn": "vi",
+    "en_us": "en-us",
+    "cmn_hans_cn": "cmn-latn-pinyin",
+    "ms_my": "ms",
+    "ta_in": "ta",
+    "id_id": "id",
+    "th_th": "th",
+    "vi_vn": "vi",
 }
 GENDERS = {"M": "MALE", "F": "FEMALE"}
 
@@ -43,7 +49,7 @@ def speaker_table(ctx: BuildContext) -> dict[str, list[Speaker]]:
     table: dict[str, list[Speaker]] = {}
     start = 0
     for split, n in zip(SPLITS, ctx.size.fleurs_speakers):
-        table[split] = voices[start: start + n]
+        table[split] = voices[start : start + n]
         start += n
     return table
 
@@ -54,7 +60,7 @@ def sentence_ids(ctx: BuildContext) -> dict[str, list[int]]:
     ids: dict[str, list[int]] = {}
     start = 0
     for split, n_spk, n_utt in zip(SPLITS, ctx.size.fleurs_speakers, ctx.size.fleurs_utts):
-        ids[split] = [int(i) for i in order[start: start + n_spk * n_utt]]
+        ids[split] = [int(i) for i in order[start : start + n_spk * n_utt]]
         start += n_spk * n_utt
     if start > fleurs_texts.NUM_SENTENCES:
         raise ValueError(f"the FLEURS grammar has {fleurs_texts.NUM_SENTENCES} sentences, {start} are needed")
@@ -83,12 +89,24 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                     sentence_id = next(pool)
                     name = file_name(ctx, lang, split, len(rows[(lang, split)]))
                     rel = f"{ROOT}/{lang}/audio/{split}/{name}"
-                    phrase = Phrase(fleurs_texts.spoken(lang, sentence_id), spk.with_language(voice),
-                                    pitch=spk.pitch + int(rng.integers(-3, 4)),
-                                    rate=spk.rate + int(rng.integers(-8, 9)))
-                    jobs.append(AudioJob(rel, (phrase,), ctx.job_seed(rel), sample_rate=SAMPLE_RATE, fmt="WAV",
-                                         lead=float(rng.uniform(0.15, 0.4)), tail=float(rng.uniform(0.15, 0.4)),
-                                         acoustics=draw_acoustics(rng, snr=(30, 45))))
+                    phrase = Phrase(
+                        fleurs_texts.spoken(lang, sentence_id),
+                        spk.with_language(voice),
+                        pitch=spk.pitch + int(rng.integers(-3, 4)),
+                        rate=spk.rate + int(rng.integers(-8, 9)),
+                    )
+                    jobs.append(
+                        AudioJob(
+                            rel,
+                            (phrase,),
+                            ctx.job_seed(rel),
+                            sample_rate=SAMPLE_RATE,
+                            fmt="WAV",
+                            lead=float(rng.uniform(0.15, 0.4)),
+                            tail=float(rng.uniform(0.15, 0.4)),
+                            acoustics=draw_acoustics(rng, snr=(30, 45)),
+                        )
+                    )
                     rows[(lang, split)].append((sentence_id, name, GENDERS[spk.gender]))
     names = [name for split_rows in rows.values() for _, name, _ in split_rows]
     if len(set(names)) != len(names):  # 64-bit hashes: never expected, but a reader would misfile audio

@@ -5,13 +5,14 @@ leading unnamed index column, as pandas wrote it) and speaker-disjoint train/val
 Each intent (action, object, location) has several phrasings, so a model must recognise the
 intent rather than one fixed sentence.
 """
+
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -59,12 +60,24 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 text = phrasings[int(rng.integers(len(phrasings)))]
                 rel_in_root = f"wavs/speakers/{spk}/{_uuid(rng)}.wav"
                 rel = f"{ROOT}/{rel_in_root}"
-                phrase = Phrase(text, voice.voice, pitch=voice.pitch + int(rng.integers(-5, 6)),
-                                rate=int(voice.rate * rng.uniform(0.72, 1.35)))
+                phrase = Phrase(
+                    text,
+                    voice.voice,
+                    pitch=voice.pitch + int(rng.integers(-5, 6)),
+                    rate=int(voice.rate * rng.uniform(0.72, 1.35)),
+                )
                 acoustics = draw_acoustics(rng, snr=(20, 40), rt60=(0.05, 0.3) if rng.random() < 0.4 else None)
                 acoustics = dataclasses.replace(acoustics, tilt=round(tilt + float(rng.uniform(-0.05, 0.05)), 3))
-                jobs.append(AudioJob(rel, (phrase,), ctx.job_seed(rel), lead=float(rng.uniform(0.1, 0.5)),
-                                     tail=float(rng.uniform(0.1, 0.5)), acoustics=acoustics))
+                jobs.append(
+                    AudioJob(
+                        rel,
+                        (phrase,),
+                        ctx.job_seed(rel),
+                        lead=float(rng.uniform(0.1, 0.5)),
+                        tail=float(rng.uniform(0.1, 0.5)),
+                        acoustics=acoustics,
+                    )
+                )
                 rows[split].append([rel_in_root, spk, text, action, obj, location])
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:

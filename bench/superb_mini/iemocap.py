@@ -11,11 +11,12 @@ pitch level, pitch range, speaking rate and vocal effort (spectral tilt: what is
 once every file's level is randomised). Speakers differ between sessions, so the five folds are
 speaker-disjoint.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .plan import BuildContext, DatasetPlan, LabelOutput, count
 from .speakers import Speaker, pick_speakers
@@ -98,18 +99,33 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 line = DIALOG_LINES[int(rng.integers(len(DIALOG_LINES)))]
                 rel = f"{ROOT}/Session{s}/sentences/wav/{dialog}/{utt}.wav"
                 pitch = int(min(99, max(0, speaker.pitch + preset.pitch + rng.integers(-4, 5))))
-                phrase = Phrase(line, speaker.voice, pitch=pitch,
-                                rate=int(speaker.rate * preset.rate * rng.uniform(0.92, 1.08)),
-                                pitch_range=preset.pitch_range)
-                acoustics = Acoustics(level_db=float(round(rng.uniform(-35, -15), 2)),
-                                      snr_db=float(round(rng.uniform(25, 40), 2)),
-                                      room_tone_db=float(round(rng.uniform(-66, -56), 2)),
-                                      rt60=round(session_rt60, 3),
-                                      tilt=round(session_tilt + preset.effort + float(rng.uniform(-0.08, 0.08)), 3))
-                jobs.append(AudioJob(rel, (phrase,), ctx.job_seed(rel), lead=float(rng.uniform(0.1, 0.6)),
-                                     tail=float(rng.uniform(0.1, 0.6)), acoustics=acoustics))
-                turns[dialog].append({"utt": utt, "rel": rel, "label": label, "text": line,
-                                      "gap": float(rng.uniform(0.2, 1.5))})
+                phrase = Phrase(
+                    line,
+                    speaker.voice,
+                    pitch=pitch,
+                    rate=int(speaker.rate * preset.rate * rng.uniform(0.92, 1.08)),
+                    pitch_range=preset.pitch_range,
+                )
+                acoustics = Acoustics(
+                    level_db=float(round(rng.uniform(-35, -15), 2)),
+                    snr_db=float(round(rng.uniform(25, 40), 2)),
+                    room_tone_db=float(round(rng.uniform(-66, -56), 2)),
+                    rt60=round(session_rt60, 3),
+                    tilt=round(session_tilt + preset.effort + float(rng.uniform(-0.08, 0.08)), 3),
+                )
+                jobs.append(
+                    AudioJob(
+                        rel,
+                        (phrase,),
+                        ctx.job_seed(rel),
+                        lead=float(rng.uniform(0.1, 0.6)),
+                        tail=float(rng.uniform(0.1, 0.6)),
+                        acoustics=acoustics,
+                    )
+                )
+                turns[dialog].append(
+                    {"utt": utt, "rel": rel, "label": label, "text": line, "gap": float(rng.uniform(0.2, 1.5))}
+                )
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
         files: dict[str, str] = {}
@@ -124,8 +140,9 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 t = end + turn["gap"]
                 preset = PRESETS[turn["label"]]
                 v, a, dom = preset.vad
-                eval_lines.append(f"[{start:.4f} - {end:.4f}]\t{turn['utt']}\t{turn['label']}\t"
-                                  f"[{v:.4f}, {a:.4f}, {dom:.4f}]\n")
+                eval_lines.append(
+                    f"[{start:.4f} - {end:.4f}]\t{turn['utt']}\t{turn['label']}\t[{v:.4f}, {a:.4f}, {dom:.4f}]\n"
+                )
                 for evaluator in ("C-E1", "C-E2", "C-E3"):
                     eval_lines.append(f"{evaluator}:\t{preset.category};\t()\n")
                 for evaluator in ("A-E1", "A-E2"):

@@ -10,9 +10,10 @@ relative to the ``LibriMix/`` folder (the real ones are absolute), so the corpus
 generations are byte-identical. The second speaker starts later than the first, so each mixture
 has single-speaker stretches, overlap and pauses.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from . import librispeech
 from .plan import BuildContext, DatasetPlan, LabelOutput, draw_acoustics
@@ -52,14 +53,32 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 for k in range(n_phrases):
                     words = read_sentence(rng).lower().split()
                     text = " ".join(words[: max(3, len(words) // 2 + int(rng.integers(0, 3)))])
-                    phrases.append(Phrase(text, spk.speaker.voice, pitch=spk.speaker.pitch, rate=spk.speaker.rate,
-                                          at=start if k == 0 else None, gap=float(rng.uniform(0.3, 1.2)), track=track))
+                    phrases.append(
+                        Phrase(
+                            text,
+                            spk.speaker.voice,
+                            pitch=spk.speaker.pitch,
+                            rate=spk.speaker.rate,
+                            at=start if k == 0 else None,
+                            gap=float(rng.uniform(0.3, 1.2)),
+                            track=track,
+                        )
+                    )
                     owners.append(track)
             rel = f"{ROOT}/wav16k/max/{wav_split}/mix_both/{mix_id}.wav"
-            jobs.append(AudioJob(rel, tuple(phrases), ctx.job_seed(rel), lead=float(rng.uniform(0.1, 0.5)),
-                                 tail=float(rng.uniform(0.2, 0.6)), acoustics=draw_acoustics(rng, snr=(15, 30))))
-            mixtures[kaldi].append({"mix_id": mix_id, "rel": rel, "speakers": [str(s.speaker_id) for s in pair],
-                                    "owners": owners})
+            jobs.append(
+                AudioJob(
+                    rel,
+                    tuple(phrases),
+                    ctx.job_seed(rel),
+                    lead=float(rng.uniform(0.1, 0.5)),
+                    tail=float(rng.uniform(0.2, 0.6)),
+                    acoustics=draw_acoustics(rng, snr=(15, 30)),
+                )
+            )
+            mixtures[kaldi].append(
+                {"mix_id": mix_id, "rel": rel, "speakers": [str(s.speaker_id) for s in pair], "owners": owners}
+            )
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
         files: dict[str, str] = {}
@@ -71,7 +90,7 @@ def plan(ctx: BuildContext) -> DatasetPlan:
             for mix in mixes:
                 result = results[mix["rel"]]
                 mix_id = mix["mix_id"]
-                wavscp.append(f"{mix_id} {mix['rel'][len(ROOT) + 1:]}\n")
+                wavscp.append(f"{mix_id} {mix['rel'][len(ROOT) + 1 :]}\n")
                 spans_by_track = {0: [], 1: []}
                 for (start, end, _), owner in zip(result.spans, mix["owners"]):
                     spans_by_track[owner].append((start, end))
@@ -84,8 +103,9 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                         duration = round(end - start, 4)
                         rttm.append(f"SPEAKER\t{mix_id}\t1\t{start}\t{duration}\t<NA>\t<NA>\t{spk}\t<NA>\n")
                         spk2utt.setdefault(spk, []).append(mix_id)
-                overlap_s += sum(max(0.0, min(e1, e2) - max(s1, s2))
-                                 for s1, e1 in spans_by_track[0] for s2, e2 in spans_by_track[1])
+                overlap_s += sum(
+                    max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in spans_by_track[0] for s2, e2 in spans_by_track[1]
+                )
                 reco2dur.append(f"{mix_id} {result.num_samples / 16000}\n")
             files[f"{ROOT}/{kaldi}/wav.scp"] = "".join(wavscp)
             files[f"{ROOT}/{kaldi}/segments"] = "".join(segments)
@@ -94,8 +114,12 @@ def plan(ctx: BuildContext) -> DatasetPlan:
             files[f"{ROOT}/{kaldi}/reco2dur"] = "".join(reco2dur)
             files[f"{ROOT}/{kaldi}/rttm"] = "".join(rttm)
             total = sum(results[m["rel"]].duration for m in mixes)
-            counts[kaldi] = {"recordings": len(mixes), "segments": len(segments), "speakers": len(spk2utt),
-                             "overlap_percent": int(round(100 * overlap_s / max(total, 1e-9)))}
+            counts[kaldi] = {
+                "recordings": len(mixes),
+                "segments": len(segments),
+                "speakers": len(spk2utt),
+                "overlap_percent": int(round(100 * overlap_s / max(total, 1e-9))),
+            }
         return LabelOutput(files, counts)
 
     return DatasetPlan(jobs, write_labels, notes={"wav_scp_paths": "relative to LibriMix/"})

@@ -4,10 +4,11 @@ Splits are speaker-disjoint as in the real corpus, and dev/test sentences never 
 so an ASR head cannot pass by memorising transcripts. Libri2Mix reuses these speakers (the real
 Libri2Mix mixes LibriSpeech speakers of the matching split), hence ``speaker_table``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .plan import BuildContext, DatasetPlan, LabelOutput, draw_acoustics
 from .speakers import Speaker, pick_speakers
@@ -39,7 +40,7 @@ def speaker_table(ctx: BuildContext) -> dict[str, list[LibriSpeaker]]:
         table[split] = []
         for _ in range(n):
             n_chapters = 2 if ctx.size.libri_utts[SPLITS.index(split)] >= 8 else 1
-            chapters = tuple(sorted(int(c) for c in chapter_ids[2 * k: 2 * k + n_chapters]))
+            chapters = tuple(sorted(int(c) for c in chapter_ids[2 * k : 2 * k + n_chapters]))
             table[split].append(LibriSpeaker(int(ids[k]), chapters, voices[k]))
             k += 1
     return table
@@ -72,20 +73,35 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 folder = f"LibriSpeech/{split}/{spk.speaker_id}/{chapter}"
                 rel = f"{folder}/{utt_id}.flac"
                 phrases = tuple(
-                    Phrase(s.lower(), spk.speaker.voice, pitch=spk.speaker.pitch + int(rng.integers(-3, 4)),
-                           rate=spk.speaker.rate + int(rng.integers(-8, 9)), gap=0.0 if i == 0 else 0.35)
+                    Phrase(
+                        s.lower(),
+                        spk.speaker.voice,
+                        pitch=spk.speaker.pitch + int(rng.integers(-3, 4)),
+                        rate=spk.speaker.rate + int(rng.integers(-8, 9)),
+                        gap=0.0 if i == 0 else 0.35,
+                    )
                     for i, s in enumerate(sentences)
                 )
-                jobs.append(AudioJob(rel, phrases, ctx.job_seed(rel), fmt="FLAC",
-                                     lead=float(rng.uniform(0.15, 0.5)), tail=float(rng.uniform(0.15, 0.5)),
-                                     acoustics=draw_acoustics(rng, snr=(30, 45))))
+                jobs.append(
+                    AudioJob(
+                        rel,
+                        phrases,
+                        ctx.job_seed(rel),
+                        fmt="FLAC",
+                        lead=float(rng.uniform(0.15, 0.5)),
+                        tail=float(rng.uniform(0.15, 0.5)),
+                        acoustics=draw_acoustics(rng, snr=(30, 45)),
+                    )
+                )
                 transcripts.setdefault(f"{folder}/{spk.speaker_id}-{chapter}.trans.txt", []).append((utt_id, text))
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
         files = {path: "".join(f"{u} {t}\n" for u, t in sorted(rows)) for path, rows in transcripts.items()}
         files["LibriSpeech/SPEAKERS.TXT"] = _speakers_txt(table, results)
-        counts = {split: {"speakers": len(table[split]), "utterances": len(table[split]) * n}
-                  for split, n in zip(SPLITS, ctx.size.libri_utts)}
+        counts = {
+            split: {"speakers": len(table[split]), "utterances": len(table[split]) * n}
+            for split, n in zip(SPLITS, ctx.size.libri_utts)
+        }
         return LabelOutput(files, counts)
 
     return DatasetPlan(jobs, write_labels)
@@ -97,11 +113,15 @@ def _speakers_txt(table: dict[str, list[LibriSpeaker]], results: Mapping[str, Re
     for res in results.values():
         spk = int(res.rel_path.split("/")[2])
         minutes[spk] = minutes.get(spk, 0.0) + res.duration / 60
-    lines = ["; superb-mini synthetic LibriSpeech replica: speakers are espeak-ng voices",
-             ";ID  |SEX| SUBSET           |MINUTES| NAME"]
+    lines = [
+        "; superb-mini synthetic LibriSpeech replica: speakers are espeak-ng voices",
+        ";ID  |SEX| SUBSET           |MINUTES| NAME",
+    ]
     for split in SPLITS:
         for spk in sorted(table[split], key=lambda s: s.speaker_id):
             minutes_read = minutes.get(spk.speaker_id, 0.0)
-            lines.append(f"{spk.speaker_id:<5}| {spk.speaker.gender} | {split:<17}| {minutes_read:5.2f} "
-                         f"| espeak-ng {spk.speaker.voice} p{spk.speaker.pitch} s{spk.speaker.rate}")
+            lines.append(
+                f"{spk.speaker_id:<5}| {spk.speaker.gender} | {split:<17}| {minutes_read:5.2f} "
+                f"| espeak-ng {spk.speaker.voice} p{spk.speaker.pitch} s{spk.speaker.rate}"
+            )
     return "\n".join(lines) + "\n"

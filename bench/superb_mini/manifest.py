@@ -5,14 +5,15 @@ on the same toolchain produce byte-identical manifests; ``overall_sha256`` is th
 compare. It is written last: its presence (with matching version, seed and size) means the corpus
 is complete.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 from .atomic import is_temp_name
 
@@ -45,12 +46,13 @@ def overall_checksum(files: dict[str, dict]) -> str:
     """sha256 over ``"<sha256>  <path>\\n"`` lines in path order (sha256sum's layout)."""
     digest = hashlib.sha256()
     for rel in sorted(files):
-        digest.update(f"{files[rel]['sha256']}  {rel}\n".encode("utf-8"))
+        digest.update(f"{files[rel]['sha256']}  {rel}\n".encode())
     return digest.hexdigest()
 
 
 def toolchain(espeak_version: str) -> dict[str, str]:
     """Versions that can change the bytes of the audio (resampler, encoder, synthesiser)."""
+
     def version(pkg: str) -> str:
         try:
             return metadata.version(pkg)
@@ -69,8 +71,16 @@ def toolchain(espeak_version: str) -> dict[str, str]:
     }
 
 
-def build_manifest(root: Path, *, generator_version: str, seed: int, size: str, espeak_version: str,
-                   datasets: dict[str, dict], top_folders: Iterable[str]) -> dict:
+def build_manifest(
+    root: Path,
+    *,
+    generator_version: str,
+    seed: int,
+    size: str,
+    espeak_version: str,
+    datasets: dict[str, dict],
+    top_folders: Iterable[str],
+) -> dict:
     files: dict[str, dict] = {}
     for rel in list_files(root, top_folders):
         path = root / rel
@@ -106,7 +116,10 @@ def read_manifest(root: Path) -> dict | None:
 
 def manifest_matches(manifest: dict | None, *, generator_version: str, seed: int, size: str) -> bool:
     return bool(manifest) and (manifest.get("generator_version"), manifest.get("seed"), manifest.get("size")) == (
-        generator_version, seed, size)
+        generator_version,
+        seed,
+        size,
+    )
 
 
 def files_present(root: Path, manifest: dict) -> bool:

@@ -6,11 +6,12 @@ the dataset's text files (labels, splits, lists) and its counts for MANIFEST.jso
 all random choices from generators keyed by (seed, dataset, purpose), so one dataset's plan never
 depends on another's, nor on the order datasets run in.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -53,9 +54,14 @@ class DatasetPlan:
     notes: dict[str, object] = field(default_factory=dict)
 
 
-def draw_acoustics(rng: np.random.Generator, *, snr: tuple[float, float] = (28.0, 45.0),
-                   rt60: tuple[float, float] | None = None, tilt: float = 0.0,
-                   level: tuple[float, float] = (-35.0, -15.0)) -> Acoustics:
+def draw_acoustics(
+    rng: np.random.Generator,
+    *,
+    snr: tuple[float, float] = (28.0, 45.0),
+    rt60: tuple[float, float] | None = None,
+    tilt: float = 0.0,
+    level: tuple[float, float] = (-35.0, -15.0),
+) -> Acoustics:
     """Recording conditions for one file.
 
     The speech level is uniform over ``level`` for every file whatever its label, so that loudness

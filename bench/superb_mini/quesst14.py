@@ -9,10 +9,11 @@ like the real database, and ``scoring/`` with ``language_key_{utterances,dev,eva
 documents (by the document's voice, within a carrier sentence) and alone by a different voice as
 the query; the rttm gives each occurrence's time in the document.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 from .plan import BuildContext, DatasetPlan, LabelOutput, count, draw_acoustics
 from .speakers import pick_speakers
@@ -31,7 +32,7 @@ def plan(ctx: BuildContext) -> DatasetPlan:
     rng = ctx.rng(NAME, "plan")
     terms = list(QBE_TERMS)
     rng.shuffle(terms)
-    term_sets = {"dev": terms[: size.qbe_queries], "eval": terms[size.qbe_queries: 2 * size.qbe_queries]}
+    term_sets = {"dev": terms[: size.qbe_queries], "eval": terms[size.qbe_queries : 2 * size.qbe_queries]}
     languages = sorted(QBE_FOREIGN)
     foreign_terms = {s: [] for s in ("dev", "eval")}  # (language, term)
     for i in range(size.qbe_foreign_queries):
@@ -101,9 +102,17 @@ def plan(ctx: BuildContext) -> DatasetPlan:
         name = f"quesst14_{number:05d}"
         doc["name"] = name
         rel = f"{ROOT}/Audio/{name}.wav"
-        jobs.append(AudioJob(rel, tuple(doc["phrases"]), ctx.job_seed(rel), sample_rate=SAMPLE_RATE,
-                             lead=float(rng.uniform(0.2, 0.8)), tail=float(rng.uniform(0.2, 0.8)),
-                             acoustics=draw_acoustics(rng, snr=(20, 40), rt60=(0.05, 0.25), tilt=0.3)))
+        jobs.append(
+            AudioJob(
+                rel,
+                tuple(doc["phrases"]),
+                ctx.job_seed(rel),
+                sample_rate=SAMPLE_RATE,
+                lead=float(rng.uniform(0.2, 0.8)),
+                tail=float(rng.uniform(0.2, 0.8)),
+                acoustics=draw_acoustics(rng, snr=(20, 40), rt60=(0.05, 0.25), tilt=0.3),
+            )
+        )
         doc_names.append(name)
 
     queries: dict[str, list[dict]] = {}
@@ -118,9 +127,17 @@ def plan(ctx: BuildContext) -> DatasetPlan:
             name = f"quesst14_{qset}_{number:04d}"
             rel = f"{ROOT}/{qset}_queries/{name}.wav"
             text = term.lower() if lang == ENGLISH else term
-            jobs.append(AudioJob(rel, (Phrase(text, espeak_voice, voice.pitch, voice.rate),), ctx.job_seed(rel),
-                                 sample_rate=SAMPLE_RATE, lead=float(rng.uniform(0.1, 0.3)),
-                                 tail=float(rng.uniform(0.1, 0.3)), acoustics=draw_acoustics(rng, snr=(25, 40))))
+            jobs.append(
+                AudioJob(
+                    rel,
+                    (Phrase(text, espeak_voice, voice.pitch, voice.rate),),
+                    ctx.job_seed(rel),
+                    sample_rate=SAMPLE_RATE,
+                    lead=float(rng.uniform(0.1, 0.3)),
+                    tail=float(rng.uniform(0.1, 0.3)),
+                    acoustics=draw_acoustics(rng, snr=(25, 40)),
+                )
+            )
             queries[qset].append({"name": name, "lang": lang, "term": term})
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
@@ -128,14 +145,16 @@ def plan(ctx: BuildContext) -> DatasetPlan:
         durations = {name: results[f"{ROOT}/Audio/{name}.wav"].duration for name in doc_names}
         files = {
             f"{ROOT}/scoring/language_key_utterances.lst": "".join(
-                f"{ROOT}/Audio/{n}.wav {doc_by_name[n]['lang']}\n" for n in doc_names),
+                f"{ROOT}/Audio/{n}.wav {doc_by_name[n]['lang']}\n" for n in doc_names
+            ),
         }
         counts: dict[str, dict[str, int]] = {
             "documents": count(Counter(doc["lang"] for doc in docs)),
         }
         for qset in ("dev", "eval"):
             files[f"{ROOT}/scoring/language_key_{qset}.lst"] = "".join(
-                f"{ROOT}/{qset}_queries/{q['name']}.wav {q['lang']}\n" for q in queries[qset])
+                f"{ROOT}/{qset}_queries/{q['name']}.wav {q['lang']}\n" for q in queries[qset]
+            )
             gt = f"{ROOT}/scoring/groundtruth_quesst14_{qset}"
             files[f"{gt}/quesst14.ecf.xml"] = _ecf(doc_names, durations)
             files[f"{gt}/quesst14_{qset}.tlist.xml"] = _tlist(queries[qset])
@@ -160,17 +179,23 @@ def plan(ctx: BuildContext) -> DatasetPlan:
 
 def _ecf(doc_names: list[str], durations: dict[str, float]) -> str:
     total = sum(durations.values())
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<ecf source_signal_duration="{total:.3f}" language="multiple" version="superb-mini">']
-    lines += [f'  <excerpt audio_filename="{n}" channel="1" tbeg="0.000" dur="{durations[n]:.3f}" '
-              'source_type="splitcts"/>' for n in doc_names]
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<ecf source_signal_duration="{total:.3f}" language="multiple" version="superb-mini">',
+    ]
+    lines += [
+        f'  <excerpt audio_filename="{n}" channel="1" tbeg="0.000" dur="{durations[n]:.3f}" source_type="splitcts"/>'
+        for n in doc_names
+    ]
     lines.append("</ecf>")
     return "\n".join(lines) + "\n"
 
 
 def _tlist(queries: list[dict]) -> str:
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<termlist ecf_filename="quesst14.ecf.xml" language="multiple" encoding="UTF-8" version="superb-mini">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<termlist ecf_filename="quesst14.ecf.xml" language="multiple" encoding="UTF-8" version="superb-mini">',
+    ]
     lines += [f'  <term termid="{q["name"]}"><termtext>{q["name"]}</termtext></term>' for q in queries]
     lines.append("</termlist>")
     return "\n".join(lines) + "\n"

@@ -5,15 +5,16 @@ its ``RenderResult`` to the dataset's journal (one JSON line, flushed). A restar
 whose journal line exists and whose file is still there with the recorded size; a torn last line
 from a kill is ignored. Only the main process writes the journal, so there are no races.
 """
+
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
 import subprocess
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Iterable
 
 from .errors import MiniCorpusError
 from .synth import AudioJob, RenderResult, render
@@ -47,8 +48,9 @@ def load_journal(path: Path, root: Path) -> dict[str, RenderResult]:
     return done
 
 
-def run_jobs(jobs: Iterable[AudioJob], root: Path, journal: Path, pool: Executor | None,
-             progress: bool, desc: str) -> dict[str, RenderResult]:
+def run_jobs(
+    jobs: Iterable[AudioJob], root: Path, journal: Path, pool: Executor | None, progress: bool, desc: str
+) -> dict[str, RenderResult]:
     """Render every job not already done; returns results for all jobs, keyed by relative path."""
     from tqdm import tqdm
 
@@ -56,8 +58,15 @@ def run_jobs(jobs: Iterable[AudioJob], root: Path, journal: Path, pool: Executor
     results = load_journal(journal, root)
     todo = [job for job in jobs if job.rel_path not in results]
     journal.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="file",
-               disable=not progress, leave=True, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc=desc,
+        unit="file",
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+    )
     with open(journal, "a+", encoding="utf-8") as log:
         if log.tell() > 0:  # a kill may have torn the last line: start on a fresh one
             log.seek(log.tell() - 1)

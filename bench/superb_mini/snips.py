@@ -9,10 +9,11 @@ Aditi, Amy, Geraint, Nicole; test: Brian, Emma, Raveena, Russell). Like the real
 split folder also holds a few recordings by voices of other splits, which the recipe filters out
 by speaker.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 from .plan import BuildContext, DatasetPlan, LabelOutput, count, draw_acoustics
 from .speakers import pick_speakers
@@ -50,25 +51,44 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                 voice = voice_of[name]
                 uid = f"{name}-snips-{split}-{i}"
                 rel = f"{ROOT}/{split}/{uid}.wav"
-                phrase = Phrase(" ".join(words).lower(), voice.voice, pitch=voice.pitch + int(rng.integers(-4, 5)),
-                                rate=int(voice.rate * rng.uniform(0.9, 1.1)))
-                jobs.append(AudioJob(rel, (phrase,), ctx.job_seed(rel), lead=float(rng.uniform(0.1, 0.4)),
-                                     tail=float(rng.uniform(0.1, 0.4)), acoustics=draw_acoustics(rng, snr=(25, 45))))
+                phrase = Phrase(
+                    " ".join(words).lower(),
+                    voice.voice,
+                    pitch=voice.pitch + int(rng.integers(-4, 5)),
+                    rate=int(voice.rate * rng.uniform(0.9, 1.1)),
+                )
+                jobs.append(
+                    AudioJob(
+                        rel,
+                        (phrase,),
+                        ctx.job_seed(rel),
+                        lead=float(rng.uniform(0.1, 0.4)),
+                        tail=float(rng.uniform(0.1, 0.4)),
+                        acoustics=draw_acoustics(rng, snr=(25, 45)),
+                    )
+                )
                 labels[uid] = (words, tags, intent)
                 speaker_files[(split, "own" if name in own else "other_split_voice")] += 1
 
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
-        iob = "".join(f"{uid} BOS {' '.join(w)} EOS\tO {' '.join(t)} {intent}\n"
-                      for uid, (w, t, intent) in sorted(labels.items()))
+        iob = "".join(
+            f"{uid} BOS {' '.join(w)} EOS\tO {' '.join(t)} {intent}\n" for uid, (w, t, intent) in sorted(labels.items())
+        )
         trans = "".join(f"{uid} {' '.join(w)}\n" for uid, (w, _, _) in sorted(labels.items()))
         slots = "\n".join(["O", *sorted(SNIPS_SLOT_VALUES)])  # first line is skipped by the readers
         counts: dict[str, dict[str, int]] = {}
         for split in SPLITS:
             own = {name for name, _ in SNIPS_SPEAKERS[split]}
-            counts[split] = count(Counter(intent for uid, (_, _, intent) in labels.items()
-                                          if uid.split("-")[2] == split and uid.split("-")[0] in own))
+            counts[split] = count(
+                Counter(
+                    intent
+                    for uid, (_, _, intent) in labels.items()
+                    if uid.split("-")[2] == split and uid.split("-")[0] in own
+                )
+            )
             counts[f"{split}_files"] = {kind: n for (s, kind), n in sorted(speaker_files.items()) if s == split}
-        return LabelOutput({f"{ROOT}/all.iob.snips.txt": iob, f"{ROOT}/all-trans.txt": trans,
-                            f"{ROOT}/slots.txt": slots}, counts)
+        return LabelOutput(
+            {f"{ROOT}/all.iob.snips.txt": iob, f"{ROOT}/all-trans.txt": trans, f"{ROOT}/slots.txt": slots}, counts
+        )
 
     return DatasetPlan(jobs, write_labels, notes={"voices": {n: v.voice for n, v in voice_of.items()}})

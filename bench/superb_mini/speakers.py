@@ -5,6 +5,7 @@ speaker ID from MFCC statistics) while pitch or rate alone separate them poorly.
 first of all a variant; accent, pitch and rate jitter on top make more distinct speakers than there
 are variants and keep two speakers that share a variant apart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,15 +14,73 @@ import numpy as np
 
 # espeak-ng variants that sound like a plain human voice (robots, whisper, croak are left out).
 MALE_VARIANTS: tuple[str, ...] = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "adam", "antonio", "benjamin", "boris",
-    "caleb", "david", "ed", "edward", "Gene", "grandpa", "gustave", "Henrique", "Hugo", "iven",
-    "Jacky", "john", "Lee", "marcelo", "Marco", "Mario", "max", "Michael", "michel", "miguel",
-    "Mike", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert", "sandro", "travis",
-    "victor", "zac", "klatt", "klatt2", "klatt3", "Diogo", "Denis", "Alex", "Andy",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "adam",
+    "antonio",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "Gene",
+    "grandpa",
+    "gustave",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "Jacky",
+    "john",
+    "Lee",
+    "marcelo",
+    "Marco",
+    "Mario",
+    "max",
+    "Michael",
+    "michel",
+    "miguel",
+    "Mike",
+    "norbert",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "travis",
+    "victor",
+    "zac",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "Diogo",
+    "Denis",
+    "Alex",
+    "Andy",
 )
 FEMALE_VARIANTS: tuple[str, ...] = (
-    "f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika", "aunty", "belinda",
-    "linda", "steph", "grandma",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Alicia",
+    "Andrea",
+    "Annie",
+    "anika",
+    "aunty",
+    "belinda",
+    "linda",
+    "steph",
+    "grandma",
 )
 ACCENTS: tuple[str, ...] = ("en-us", "en-gb", "en-us-nyc", "en-gb-scotland", "en-029", "en-gb-x-rp")
 

@@ -5,12 +5,13 @@ The real corpus assigns a speaker to train/validation/testing by a hash of the f
 speaker hashes here are drawn until their hash lands in the partition wanted, which guarantees
 that every partition (and the list files, which agree with the hash) has data.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 from .plan import BuildContext, DatasetPlan, LabelOutput, count, draw_acoustics
 from .speakers import pick_speakers
@@ -23,8 +24,14 @@ TRAIN_ROOT, TEST_ROOT = ROOTS
 PARTITIONS = ("train", "validation", "testing")
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the constant of the dataset's own split function
 NOISE_KINDS = ("white_noise", "pink_noise", "brown_noise", "running_tap", "hum", "babble")
-_NOISE_SYNTH = {"white_noise": "white", "pink_noise": "pink", "brown_noise": "brown",
-                "running_tap": "tap", "hum": "hum", "babble": "babble"}
+_NOISE_SYNTH = {
+    "white_noise": "white",
+    "pink_noise": "pink",
+    "brown_noise": "brown",
+    "running_tap": "tap",
+    "hum": "hum",
+    "babble": "babble",
+}
 
 
 def which_partition(file_name: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0) -> str:
@@ -66,10 +73,21 @@ def plan(ctx: BuildContext) -> DatasetPlan:
 
     def clip(rel: str, word: str, voice, duration: float = 1.0) -> AudioJob:
         return AudioJob(
-            rel, (Phrase(word, voice.voice, pitch=voice.pitch + int(rng.integers(-6, 7)),
-                         rate=int(voice.rate * rng.uniform(0.85, 1.2))),),
-            ctx.job_seed(rel), lead=float(rng.uniform(0.03, 0.35)), tail=0.0, duration=duration,
-            acoustics=draw_acoustics(rng, snr=(18, 40), rt60=(0.05, 0.3) if rng.random() < 0.5 else None, tilt=0.3))
+            rel,
+            (
+                Phrase(
+                    word,
+                    voice.voice,
+                    pitch=voice.pitch + int(rng.integers(-6, 7)),
+                    rate=int(voice.rate * rng.uniform(0.85, 1.2)),
+                ),
+            ),
+            ctx.job_seed(rel),
+            lead=float(rng.uniform(0.03, 0.35)),
+            tail=0.0,
+            duration=duration,
+            acoustics=draw_acoustics(rng, snr=(18, 40), rt60=(0.05, 0.3) if rng.random() < 0.5 else None, tilt=0.3),
+        )
 
     for (speaker_hash, part), voice in zip(hashes, voices):
         for word in words:
@@ -107,9 +125,11 @@ def plan(ctx: BuildContext) -> DatasetPlan:
     def write_labels(results: Mapping[str, RenderResult]) -> LabelOutput:
         files = {
             f"{TRAIN_ROOT}/validation_list.txt": "".join(
-                f"{p}\n" for p in sorted(k for k, v in partition_of.items() if v == "validation")),
+                f"{p}\n" for p in sorted(k for k, v in partition_of.items() if v == "validation")
+            ),
             f"{TRAIN_ROOT}/testing_list.txt": "".join(
-                f"{p}\n" for p in sorted(k for k, v in partition_of.items() if v == "testing")),
+                f"{p}\n" for p in sorted(k for k, v in partition_of.items() if v == "testing")
+            ),
             f"{TRAIN_ROOT}/_background_noise_/README.md": _NOISE_README,
         }
         counts: dict[str, dict[str, int]] = {}
@@ -125,8 +145,14 @@ def plan(ctx: BuildContext) -> DatasetPlan:
 def _noise_job(ctx: BuildContext, rel: str, kind: str, seconds: float, rng, voices) -> AudioJob:
     level = float(round(rng.uniform(-40.0, -20.0), 2))
     if kind != "babble":
-        return AudioJob(rel, (), ctx.job_seed(rel), duration=seconds, noise_kind=kind,
-                        acoustics=draw_acoustics(rng, level=(level, level)))
+        return AudioJob(
+            rel,
+            (),
+            ctx.job_seed(rel),
+            duration=seconds,
+            noise_kind=kind,
+            acoustics=draw_acoustics(rng, level=(level, level)),
+        )
     # Babble: several voices talking at once, each on its own track.
     phrases = []
     for track in range(5):
@@ -137,8 +163,16 @@ def _noise_job(ctx: BuildContext, rel: str, kind: str, seconds: float, rng, voic
             text = " ".join(word_list[int(rng.integers(len(word_list)))] for _ in range(4))
             phrases.append(Phrase(text, voice.voice, pitch=voice.pitch, rate=voice.rate, at=max(t, 0.0), track=track))
             t += 1.6
-    return AudioJob(rel, tuple(phrases), ctx.job_seed(rel), lead=0.0, tail=0.0, duration=seconds,
-                    noise_kind="babble", acoustics=draw_acoustics(rng, level=(level, level), snr=(20, 30)))
+    return AudioJob(
+        rel,
+        tuple(phrases),
+        ctx.job_seed(rel),
+        lead=0.0,
+        tail=0.0,
+        duration=seconds,
+        noise_kind="babble",
+        acoustics=draw_acoustics(rng, level=(level, level), snr=(20, 30)),
+    )
 
 
 _NOISE_README = """\

@@ -5,6 +5,7 @@ choices and rendered in a worker process. The worker draws its own randomness (n
 impulse response) from ``job.seed`` alone, so a file's bytes depend only on its job, never on
 which worker ran it or in which order: that is what makes parallel and resumed runs byte-identical.
 """
+
 from __future__ import annotations
 
 import functools
@@ -85,13 +86,23 @@ class RenderResult:
         return self.num_samples / self.sample_rate
 
     def to_json(self) -> dict:
-        return {"rel_path": self.rel_path, "num_samples": self.num_samples,
-                "sample_rate": self.sample_rate, "spans": [list(s) for s in self.spans], "size": self.size}
+        return {
+            "rel_path": self.rel_path,
+            "num_samples": self.num_samples,
+            "sample_rate": self.sample_rate,
+            "spans": [list(s) for s in self.spans],
+            "size": self.size,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "RenderResult":
-        return cls(data["rel_path"], int(data["num_samples"]), int(data["sample_rate"]),
-                   tuple((float(a), float(b), int(t)) for a, b, t in data["spans"]), int(data["size"]))
+    def from_json(cls, data: dict) -> RenderResult:
+        return cls(
+            data["rel_path"],
+            int(data["num_samples"]),
+            int(data["sample_rate"]),
+            tuple((float(a), float(b), int(t)) for a, b, t in data["spans"]),
+            int(data["size"]),
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,8 +119,17 @@ def espeak(phrase: Phrase) -> np.ndarray:
     The text goes through stdin so that no text can be mistaken for an option. SSML is used only
     for the pitch range (there is no command-line flag for it).
     """
-    cmd = ["espeak-ng", "-v", phrase.voice, "-p", str(int(phrase.pitch)), "-s", str(int(phrase.rate)),
-           "--stdout", "--stdin"]
+    cmd = [
+        "espeak-ng",
+        "-v",
+        phrase.voice,
+        "-p",
+        str(int(phrase.pitch)),
+        "-s",
+        str(int(phrase.rate)),
+        "--stdout",
+        "--stdin",
+    ]
     text = phrase.text
     if phrase.pitch_range:
         cmd.insert(1, "-m")
@@ -123,7 +143,7 @@ def _pcm_from_wav_stream(raw: bytes) -> np.ndarray:
     pos = raw.find(b"data", 12)
     if pos < 0:
         raise RuntimeError("espeak-ng returned no WAV data")
-    pcm = raw[pos + 8:]
+    pcm = raw[pos + 8 :]
     pcm = pcm[: len(pcm) // 2 * 2]
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
@@ -133,7 +153,7 @@ def trim(x: np.ndarray, threshold: float = _TRIM_THRESHOLD, margin: int = 220) -
     idx = np.flatnonzero(np.abs(x) > threshold)
     if idx.size == 0:
         return x[:0]
-    return x[max(idx[0] - margin, 0): idx[-1] + margin + 1]
+    return x[max(idx[0] - margin, 0) : idx[-1] + margin + 1]
 
 
 def resample(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -243,5 +263,10 @@ def render(job: AudioJob, root: str) -> RenderResult:
     pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
     path = Path(root) / job.rel_path
     write_audio(path, pcm, job.sample_rate, job.fmt)
-    return RenderResult(job.rel_path, int(len(pcm)), job.sample_rate,
-                        tuple((round(a, 4), round(b, 4), t) for a, b, t in spans), path.stat().st_size)
+    return RenderResult(
+        job.rel_path,
+        int(len(pcm)),
+        job.sample_rate,
+        tuple((round(a, 4), round(b, 4), t) for a, b, t in spans),
+        path.stat().st_size,
+    )

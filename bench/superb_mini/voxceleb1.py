@@ -7,10 +7,11 @@ test ids sit inside the id range, as id10270-id10309 do in the real corpus. Each
 own channel (tilt, room, noise), so identification must generalise across sessions; SID's split
 puts different videos in train, dev and test.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -61,15 +62,34 @@ def plan(ctx: BuildContext) -> DatasetPlan:
                     texts = [read_sentence(rng) for _ in range(1 + int(rng.random() < 0.4))]
                 rel_in_wav = f"{spk_id}/{video}/{u + 1:05d}.wav"
                 rel = f"{ROOT}/{folder}/wav/{rel_in_wav}"
-                phrases = tuple(Phrase(t.lower(), voice.voice, pitch=video_pitch + int(rng.integers(-2, 3)),
-                                       rate=video_rate + int(rng.integers(-6, 7)), gap=0.0 if i == 0 else 0.3)
-                                for i, t in enumerate(texts))
-                acoustics = Acoustics(level_db=float(round(rng.uniform(-35, -15), 2)),
-                                      snr_db=float(round(snr + rng.uniform(-2, 2), 2)),
-                                      room_tone_db=float(round(rng.uniform(-64, -50), 2)),
-                                      rt60=round(rt60, 3), tilt=round(tilt, 3), hum_hz=hum)
-                jobs.append(AudioJob(rel, phrases, ctx.job_seed(rel), lead=float(rng.uniform(0.05, 0.4)),
-                                     tail=float(rng.uniform(0.05, 0.4)), acoustics=acoustics))
+                phrases = tuple(
+                    Phrase(
+                        t.lower(),
+                        voice.voice,
+                        pitch=video_pitch + int(rng.integers(-2, 3)),
+                        rate=video_rate + int(rng.integers(-6, 7)),
+                        gap=0.0 if i == 0 else 0.3,
+                    )
+                    for i, t in enumerate(texts)
+                )
+                acoustics = Acoustics(
+                    level_db=float(round(rng.uniform(-35, -15), 2)),
+                    snr_db=float(round(snr + rng.uniform(-2, 2), 2)),
+                    room_tone_db=float(round(rng.uniform(-64, -50), 2)),
+                    rt60=round(rt60, 3),
+                    tilt=round(tilt, 3),
+                    hum_hz=hum,
+                )
+                jobs.append(
+                    AudioJob(
+                        rel,
+                        phrases,
+                        ctx.job_seed(rel),
+                        lead=float(rng.uniform(0.05, 0.4)),
+                        tail=float(rng.uniform(0.05, 0.4)),
+                        acoustics=acoustics,
+                    )
+                )
                 iden.append((part, rel_in_wav))
                 by_speaker.setdefault(spk_id, []).append((video, rel_in_wav))
 
@@ -89,15 +109,21 @@ def plan(ctx: BuildContext) -> DatasetPlan:
         files = {
             f"{ROOT}/iden_split.txt": "".join(f"{part} {path}\n" for part, path in sorted(iden, key=lambda r: r[1])),
             f"{ROOT}/voxceleb1_test_v2.txt": "".join(f"{lab} {a} {b}\n" for lab, a, b in trials),
-            f"{ROOT}/vox1_meta.csv": "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n" + "".join(
+            f"{ROOT}/vox1_meta.csv": "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
+            + "".join(
                 f"{s}\tespeak_{v.voice.replace('+', '_')}\t{v.gender.lower()}\tSynthetic\t{folder}\n"
-                for s, folder, v in speakers),
+                for s, folder, v in speakers
+            ),
         }
         counts = {
-            "dev_folder": {"speakers": sum(f == "dev" for _, f, _ in speakers),
-                           "utterances": sum(1 for _, p in iden if _folder(p, speakers) == "dev")},
-            "test_folder": {"speakers": len(test_ids),
-                            "utterances": sum(1 for _, p in iden if _folder(p, speakers) == "test")},
+            "dev_folder": {
+                "speakers": sum(f == "dev" for _, f, _ in speakers),
+                "utterances": sum(1 for _, p in iden if _folder(p, speakers) == "dev"),
+            },
+            "test_folder": {
+                "speakers": len(test_ids),
+                "utterances": sum(1 for _, p in iden if _folder(p, speakers) == "test"),
+            },
             "iden_split": count(Counter(str(part) for part, _ in iden)),
             "trials": count(Counter("target" if lab else "nontarget" for lab, _, _ in trials)),
         }

@@ -25,22 +25,53 @@ The package, by concern: :mod:`~downstream_tasks.asv.reader` reads VoxCeleb1 and
 :mod:`~downstream_tasks.asv.scoring` scores trials, and :mod:`~downstream_tasks.asv.task` holds the task class and its
 checkpoint rules. The names are re-exported here, so ``downstream_tasks.asv`` is imported as before.
 """
+
 from __future__ import annotations
 
-from downstream_tasks.asv.reader import (TRIAL_LIST, Trial, VerificationData, hold_out_dev_trials, load_voxceleb1,
-                                         read_trials)
-from downstream_tasks.asv.head import (TDNN, TDNN_CONTEXTS, TDNN_SHRINK, VARIANCE_FLOOR, AMSoftmax, SpeakerEmbedder,
-                                       SpeakerLogits, XVectorHead, am_softmax_loss, random_frame_crop,
-                                       statistics_pooling)
+from downstream_tasks.asv.head import (
+    TDNN,
+    TDNN_CONTEXTS,
+    TDNN_SHRINK,
+    VARIANCE_FLOOR,
+    AMSoftmax,
+    SpeakerEmbedder,
+    SpeakerLogits,
+    XVectorHead,
+    am_softmax_loss,
+    random_frame_crop,
+    statistics_pooling,
+)
+from downstream_tasks.asv.reader import (
+    TRIAL_LIST,
+    Trial,
+    VerificationData,
+    hold_out_dev_trials,
+    load_voxceleb1,
+    read_trials,
+)
 from downstream_tasks.asv.scoring import score_trials
 from downstream_tasks.asv.task import SpeakerVerification
 
 __all__ = [
     # reader
-    "TRIAL_LIST", "Trial", "VerificationData", "read_trials", "hold_out_dev_trials", "load_voxceleb1",
+    "TRIAL_LIST",
+    "Trial",
+    "VerificationData",
+    "read_trials",
+    "hold_out_dev_trials",
+    "load_voxceleb1",
     # head
-    "TDNN_CONTEXTS", "VARIANCE_FLOOR", "TDNN_SHRINK", "TDNN", "statistics_pooling", "XVectorHead", "AMSoftmax",
-    "am_softmax_loss", "SpeakerLogits", "random_frame_crop", "SpeakerEmbedder",
+    "TDNN_CONTEXTS",
+    "VARIANCE_FLOOR",
+    "TDNN_SHRINK",
+    "TDNN",
+    "statistics_pooling",
+    "XVectorHead",
+    "AMSoftmax",
+    "am_softmax_loss",
+    "SpeakerLogits",
+    "random_frame_crop",
+    "SpeakerEmbedder",
     # scoring
     "score_trials",
     # task

@@ -4,9 +4,11 @@ x-vector (:class:`XVectorHead`), AM-softmax's class weights and loss, the random
 and the head together. In the recipe's mode (``waveform``) the 8 s crops are cut from the waveform and encoded alone
 before they reach the head (bench.sources), and the head crops nothing.
 """
+
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -57,15 +59,21 @@ def statistics_pooling(features: Tensor, lengths: Tensor) -> Tensor:
 class XVectorHead(nn.Module):
     """Connector ``Linear(D, 512)`` -> 5 TDNN layers -> statistics pooling -> utterance layers (s3prl's names)."""
 
-    def __init__(self, input_dim: int, connector_dim: int = 512, tdnn_dims: Sequence[int] = (512, 512, 512, 512, 1500),
-                 embedding_dim: int = 512) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        connector_dim: int = 512,
+        tdnn_dims: Sequence[int] = (512, 512, 512, 512, 1500),
+        embedding_dim: int = 512,
+    ) -> None:
         super().__init__()
         if len(tdnn_dims) != len(TDNN_CONTEXTS):
             raise ValueError(f"the x-vector has {len(TDNN_CONTEXTS)} TDNN layers, got {len(tdnn_dims)} sizes")
         self.connector = nn.Linear(input_dim, connector_dim)
         dims = [connector_dim, *tdnn_dims]
-        self.tdnn = nn.Sequential(*(TDNN(dims[i], dims[i + 1], context, dilation)
-                                    for i, (context, dilation) in enumerate(TDNN_CONTEXTS)))
+        self.tdnn = nn.Sequential(
+            *(TDNN(dims[i], dims[i + 1], context, dilation) for i, (context, dilation) in enumerate(TDNN_CONTEXTS))
+        )
         self.linear1 = nn.Linear(2 * tdnn_dims[-1], embedding_dim)
         self.linear2 = nn.Linear(embedding_dim, embedding_dim)
 
@@ -111,14 +119,17 @@ class SpeakerLogits(NamedTuple):
     margin: float
 
 
-def random_frame_crop(hidden_states: Sequence[Tensor], lengths: Tensor, crop_frames: int,
-                      generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+def random_frame_crop(
+    hidden_states: Sequence[Tensor], lengths: Tensor, crop_frames: int, generator: torch.Generator
+) -> tuple[list[Tensor], Tensor]:
     """A random window of ``crop_frames`` frames of each longer row, the ``frames`` approximation of s3prl's crop (which
     draws ``randint(0, len - max_timestep)`` on the audio and encodes the crop alone); shorter rows are kept whole.
     Draws once per cropped row, in batch order, from ``generator``."""
     starts, new_lengths = [], []
     for length in lengths.tolist():
-        start = int(torch.randint(0, length - crop_frames + 1, (1,), generator=generator)) if length > crop_frames else 0
+        start = (
+            int(torch.randint(0, length - crop_frames + 1, (1,), generator=generator)) if length > crop_frames else 0
+        )
         starts.append(start)
         new_lengths.append(min(length, crop_frames))
     width = max(new_lengths)
@@ -147,5 +158,7 @@ class SpeakerEmbedder(nn.Module):
             hidden_states, lengths = random_frame_crop(hidden_states, lengths, self.crop_frames, generator)
         combined, lengths = self.featurizer(hidden_states, lengths)
         if self.training:
-            return SpeakerLogits(self.objective.cosine(self.head(combined, lengths)), self.objective.scale, self.objective.margin)
+            return SpeakerLogits(
+                self.objective.cosine(self.head(combined, lengths)), self.objective.scale, self.objective.margin
+            )
         return F.normalize(self.head.embed(combined, lengths), dim=-1)

@@ -3,13 +3,15 @@ training folder, the :class:`Trial` and :class:`VerificationData` records, and :
 ``VoxCeleb1/{dev,test}/wav/`` and the trial list into the train, dev and test splits and their trials (through s3prl's
 sox chain, silence trimming included, when ``data.trim_silence`` is on).
 """
+
 from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
@@ -41,10 +43,14 @@ def read_trials(trial_file: Path) -> list[tuple[int, str, str]]:
     """[(label, path1, path2)] from a VoxCeleb trial list, paths relative to ``VoxCeleb1/test/wav/``.
 
     Whether the files exist is not checked here: the runner counts every missing file of every split in one line (and
-    ``data.allow_missing=true`` drops them with the trials that name them, see :meth:`SpeakerVerification.without_files`).
+    ``data.allow_missing=true`` drops them with the trials that name them, see
+    :meth:`SpeakerVerification.without_files`).
     """
-    require_file(trial_file, "VoxCeleb1",
-                 "the verification trial list, lines '<1|0> idXXXXX/video/file.wav idYYYYY/video/file.wav'")
+    require_file(
+        trial_file,
+        "VoxCeleb1",
+        "the verification trial list, lines '<1|0> idXXXXX/video/file.wav idYYYYY/video/file.wav'",
+    )
     trials = []
     for line_number, line in enumerate(trial_file.read_text().splitlines(), start=1):
         if not line.strip():
@@ -58,20 +64,23 @@ def read_trials(trial_file: Path) -> list[tuple[int, str, str]]:
     return trials
 
 
-def hold_out_dev_trials(relatives: Sequence[str], videos_per_speaker: int,
-                        seed: int) -> tuple[list[str], list[tuple[int, str, str]]]:
+def hold_out_dev_trials(
+    relatives: Sequence[str], videos_per_speaker: int, seed: int
+) -> tuple[list[str], list[tuple[int, str, str]]]:
     """The dev trial list, held out of the training folder: (held-out paths, [(label, path1, path2)]).
 
-    For every speaker with at least two videos, one utterance from each of ``videos_per_speaker`` videos (fewer if it has
-    fewer) is held out of training, as long as the speaker keeps a training utterance. Target trials are all pairs of a
-    speaker's held-out utterances (so they cross videos, as VoxCeleb's test trials do); each target trial ``(a, b)`` is
-    followed by a non-target trial ``(a, c)`` with ``c`` a held-out utterance of another speaker, so the list is
-    balanced. Every choice draws from ``random.Random`` seeded by strings, which does not depend on the platform, the
-    file-system order or ``PYTHONHASHSEED``: the same files give the same list.
+    For every speaker with at least two videos, one utterance from each of ``videos_per_speaker`` videos (fewer if it
+    has fewer) is held out of training, as long as the speaker keeps a training utterance. Target trials are all pairs
+    of a speaker's held-out utterances (so they cross videos, as VoxCeleb's test trials do); each target trial
+    ``(a, b)`` is followed by a non-target trial ``(a, c)`` with ``c`` a held-out utterance of another speaker, so the
+    list is balanced. Every choice draws from ``random.Random`` seeded by strings, which does not depend on the
+    platform, the file-system order or ``PYTHONHASHSEED``: the same files give the same list.
     """
     if videos_per_speaker < 2:
-        raise BenchError("ASV: data.dev_videos_per_speaker must be at least 2 (target trials pair two videos), "
-                         f"got {videos_per_speaker}")
+        raise BenchError(
+            "ASV: data.dev_videos_per_speaker must be at least 2 (target trials pair two videos), "
+            f"got {videos_per_speaker}"
+        )
     by_speaker: dict[str, dict[str, list[str]]] = {}
     for relative in sorted(set(relatives)):
         speaker, video = relative.split("/")[:2]
@@ -86,8 +95,10 @@ def hold_out_dev_trials(relatives: Sequence[str], videos_per_speaker: int,
         chosen = sorted(rng.sample(sorted(videos), count))
         held[speaker] = [rng.choice(videos[video]) for video in chosen]
     if len(held) < 2:
-        raise BenchError("ASV: the dev trial list needs at least two dev/wav speakers with two or more videos "
-                         f"(found {len(held)}); VoxCeleb1/dev/wav looks incomplete")
+        raise BenchError(
+            "ASV: the dev trial list needs at least two dev/wav speakers with two or more videos "
+            f"(found {len(held)}); VoxCeleb1/dev/wav looks incomplete"
+        )
     rng = random.Random(f"asv-dev/{seed}/non-target")
     speakers = sorted(held)
     trials: list[tuple[int, str, str]] = []
@@ -128,15 +139,20 @@ def load_voxceleb1(data_root: Path, corpus: str, config: Any) -> VerificationDat
     candidates = sorted(train_wav.glob("*/*/*.wav"))
     lengths = chain.lengths(candidates) if chain is not None else [_file_samples(path) for path in candidates]
     # s3prl: `length > min_sec` (strictly), on the trimmed waveform when trimming
-    eligible = [path.relative_to(train_wav).as_posix() for path, length in zip(candidates, lengths) if length > min_samples]
+    eligible = [
+        path.relative_to(train_wav).as_posix() for path, length in zip(candidates, lengths) if length > min_samples
+    ]
     if not eligible:
         trimmed = " after silence trimming" if chain is not None else ""
-        raise BenchError(f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s{trimmed}")
+        raise BenchError(
+            f"VoxCeleb1: no utterance in {train_wav} is longer than {config.data.min_train_seconds} s{trimmed}"
+        )
     held_out: list[str] = []
     dev_trials: list[tuple[int, str, str]] = []
     if config.data.get("dev_videos_per_speaker"):  # an option outside the recipe, which trains on all of dev/wav
-        held_out, dev_trials = hold_out_dev_trials(eligible, int(config.data.dev_videos_per_speaker),
-                                                   int(config.data.dev_seed))
+        held_out, dev_trials = hold_out_dev_trials(
+            eligible, int(config.data.dev_videos_per_speaker), int(config.data.dev_seed)
+        )
     held = set(held_out)
 
     def utterance(wav_root: Path, relative: str, label: tuple[int, ...]) -> Utterance:

@@ -1,9 +1,10 @@
 """ASV's trial scoring: the cosine similarity of each trial's two L2-normalised utterance embeddings (the EER over
 those scores is :func:`downstream_tasks.metrics.detection.equal_error_rate`).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

@@ -2,12 +2,13 @@
 AM-softmax, trials scored by cosine similarity into an EER), with its checkpoint rules: SUPERB's lowest test EER over
 the recipe's checkpoints, and the dev-selected one when dev trials are held out.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -17,16 +18,37 @@ from benchcore.errors import BenchError
 from downstream_tasks.asv.head import AMSoftmax, SpeakerEmbedder, SpeakerLogits, XVectorHead, am_softmax_loss
 from downstream_tasks.asv.reader import VerificationData, load_voxceleb1
 from downstream_tasks.asv.scoring import score_trials
-from downstream_tasks.base import (CheckpointRule, FeatureSource, SplitScore, TaskData, TrainedTask, Utterance,
-                                   eval_batches)
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.base import (
+    CheckpointRule,
+    FeatureSource,
+    SplitScore,
+    TaskData,
+    TrainedTask,
+    Utterance,
+    eval_batches,
+)
+from downstream_tasks.metadata import ERROR_RATE, SAME_SCORE_EVERY_TRIAL, SUPERB, MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import equal_error_rate
 from upstream.base import SAMPLE_RATE, UpstreamInfo
 
 
 class SpeakerVerification(TrainedTask):
-    metadata = TaskMetadata("asv", "ASV", "voxceleb1", "frames", (
-        MetricSpec("eer", False, "asv", description="speaker verification, equal error rate (VoxCeleb1 test)"),))
+    metadata = TaskMetadata(
+        "asv",
+        "ASV",
+        "voxceleb1",
+        "frames",
+        (
+            MetricSpec(
+                "eer",
+                ERROR_RATE,
+                "asv",
+                description="speaker verification, equal error rate (VoxCeleb1 test)",
+                audio_blind=SAME_SCORE_EVERY_TRIAL,
+            ),
+        ),
+        benchmark=SUPERB,
+    )
     #: s3prl's sv_voxceleb1/voxceleb1_test_v2.txt has 37,720 trials (37,720 lines). No utterance count is sourced:
     #: the test split is whatever files those trials name, and training is a glob of dev/wav.
     official_split_sizes: ClassVar[dict[str, int]] = {"test_trials": 37720}
@@ -52,8 +74,10 @@ class SpeakerVerification(TrainedTask):
         if not isinstance(data, VerificationData):
             raise TypeError("ASV drops trials: it needs the VerificationData that SpeakerVerification.load returns")
         dropped = {u.uid for u in data.all_utterances() if is_dropped(u.path)}
-        trials = {split: [t for t in split_trials if t.enrollment not in dropped and t.test not in dropped]
-                  for split, split_trials in data.trials.items()}
+        trials = {
+            split: [t for t in split_trials if t.enrollment not in dropped and t.test not in dropped]
+            for split, split_trials in data.trials.items()
+        }
         for split, kept in trials.items():
             if not kept:
                 raise BenchError(f"ASV: no {split} trial is left without the missing files; restore them")
@@ -76,11 +100,21 @@ class SpeakerVerification(TrainedTask):
         from upstream.featurizer import WeightedSumFeaturizer
 
         if self.stride_samples is None:
-            raise RuntimeError("SpeakerVerification.prepare(upstream_info) must run before build_model (it needs the stride)")
-        head = XVectorHead(hidden_size, int(config.head.connector_dim), [int(d) for d in config.head.tdnn_dims],
-                           int(config.head.embedding_dim))
-        objective = AMSoftmax(int(config.head.embedding_dim), len(data.label_names[0]), float(config.head.am_scale),
-                              float(config.head.am_margin))
+            raise RuntimeError(
+                "SpeakerVerification.prepare(upstream_info) must run before build_model (it needs the stride)"
+            )
+        head = XVectorHead(
+            hidden_size,
+            int(config.head.connector_dim),
+            [int(d) for d in config.head.tdnn_dims],
+            int(config.head.embedding_dim),
+        )
+        objective = AMSoftmax(
+            int(config.head.embedding_dim),
+            len(data.label_names[0]),
+            float(config.head.am_scale),
+            float(config.head.am_margin),
+        )
         # the head crops frames only in the approximation; in the recipe's mode the source encodes waveform crops
         crop_seconds = config.data.train_crop_seconds if config.data.get("crop_mode") == "frames" else None
         crop_frames = int(float(crop_seconds) * SAMPLE_RATE) // self.stride_samples if crop_seconds else None
@@ -98,8 +132,10 @@ class SpeakerVerification(TrainedTask):
         return rules
 
     def no_dev_reason(self, config: Any) -> str:
-        return ("it trains on all of VoxCeleb1/dev/wav, as s3prl's recipe does; data.dev_videos_per_speaker=3 holds out "
-                "one utterance from each of 3 videos per speaker as dev trials to select on")
+        return (
+            "it trains on all of VoxCeleb1/dev/wav, as s3prl's recipe does; data.dev_videos_per_speaker=3 holds out "
+            "one utterance from each of 3 videos per speaker as dev trials to select on"
+        )
 
     def report_test(self, test: dict[str, dict[str, float]], selected: dict[str, dict[str, Any]]) -> dict[str, float]:
         """``eer``: SUPERB's number, the lowest test EER over the scored checkpoints (earliest on ties), from step
@@ -115,8 +151,9 @@ class SpeakerVerification(TrainedTask):
     def loss(self, outputs: SpeakerLogits, labels: Tensor, data: TaskData) -> Tensor:
         return am_softmax_loss(outputs.cosine, labels.to(outputs.cosine.device), outputs.scale, outputs.margin)
 
-    def embed_split(self, model: nn.Module, source: FeatureSource, split: str, utterances: Sequence[Utterance],
-                    batch_size: int) -> Tensor:
+    def embed_split(
+        self, model: nn.Module, source: FeatureSource, split: str, utterances: Sequence[Utterance], batch_size: int
+    ) -> Tensor:
         """(N, E) L2-normalised embeddings of whole utterances, batched by file size so padding stays small."""
         order = sorted(range(len(utterances)), key=lambda i: utterances[i].path.stat().st_size)
         rows: list[Tensor] = [torch.empty(0)] * len(utterances)
@@ -125,8 +162,15 @@ class SpeakerVerification(TrainedTask):
                 rows[i] = embedding
         return torch.stack(rows)
 
-    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
-                    output_dir: Path | None = None) -> SplitScore:
+    def score_split(
+        self,
+        model: nn.Module,
+        data: TaskData,
+        source: FeatureSource,
+        split: str,
+        batch_size: int,
+        output_dir: Path | None = None,
+    ) -> SplitScore:
         """Cosine-score the split's trials; with ``output_dir``, write `<split>_trial_scores.txt` there
         (`<label> <uid> <uid> <score>` in trial-list order)."""
         if not isinstance(data, VerificationData) or split not in data.trials:
@@ -137,7 +181,9 @@ class SpeakerVerification(TrainedTask):
         labels = [trial.label for trial in trials]
         eer = equal_error_rate(labels, scores)
         if output_dir is not None:
-            write_text_atomic(Path(output_dir) / f"{split}_trial_scores.txt",
-                              "".join(f"{t.label} {t.enrollment} {t.test} {s:.6f}\n" for t, s in zip(trials, scores)))
+            write_text_atomic(
+                Path(output_dir) / f"{split}_trial_scores.txt",
+                "".join(f"{t.label} {t.enrollment} {t.test} {s:.6f}\n" for t, s in zip(trials, scores)),
+            )
         lines = [f"{t.enrollment} {t.test}\t{s:.6f}\t{t.label}" for t, s in zip(trials, scores)]
         return SplitScore({"eer": eer}, lines)

@@ -1,39 +1,42 @@
 """Detection metrics of the SUPERB ASV, SD and QbE tasks, as s3prl's recipes (and the scorers they call) define them.
 
 * **EER** (ASV): ``s3prl/downstream/sv_voxceleb1/utils.py::EER``: scikit-learn's ``roc_curve`` (default
-  ``drop_intermediate=True``), then ``brentq`` on ``1 - x - interp1d(fpr, tpr)(x)`` over ``[0, 1]``, i.e. the point of the
-  linearly interpolated ROC curve where the false-positive rate equals the miss rate. Reported as a **fraction**.
-* **DER** (SD): s3prl's ``diarization/score.sh`` turns the sigmoid posteriors into RTTM with ``make_rttm.py`` (threshold, then
-  ``scipy.signal.medfilt`` over time, then runs of active frames) and scores them with dscore, whose defaults are a 0 s collar and
-  overlapped speech **scored**. Here the posteriors-to-RTTM step is :func:`posteriors_to_segments` (the same arithmetic) and the
-  scoring is ``pyannote.metrics``' ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` (optimal one-to-one speaker
-  mapping, like dscore/md-eval). Without a UEM, each recording is scored over the extent of its reference and hypothesis turns
-  (earliest start to latest end), which is dscore's default too. s3prl reports the lowest DER over ``median in {1, 11}`` x
+  ``drop_intermediate=True``), then ``brentq`` on ``1 - x - interp1d(fpr, tpr)(x)`` over ``[0, 1]``, i.e. the point of
+  the linearly interpolated ROC curve where the false-positive rate equals the miss rate. Reported as a **fraction**.
+* **DER** (SD): s3prl's ``diarization/score.sh`` turns the sigmoid posteriors into RTTM with ``make_rttm.py``
+  (threshold, then ``scipy.signal.medfilt`` over time, then runs of active frames) and scores them with dscore, whose
+  defaults are a 0 s collar and overlapped speech **scored**. Here the posteriors-to-RTTM step is
+  :func:`posteriors_to_segments` (the same arithmetic) and the scoring is ``pyannote.metrics``'
+  ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` (optimal one-to-one speaker mapping, like dscore/md-eval).
+  Without a UEM, each recording is scored over the extent of its reference and hypothesis turns (earliest start to
+  latest end), which is dscore's default too. s3prl reports the lowest DER over ``median in {1, 11}`` x
   ``threshold in {0.3, ..., 0.7}`` on test; that sweep belongs to the caller.
-* **MTWV / ATWV** (QbE): the QUESST 2014 scorer (``quesst14Database/scoring/score-TWV-Cnxe.sh`` + ``MediaEvalQUESST2014.jar``)
-  re-implemented in numpy, see :func:`term_weighted_value` for the definition, the constants and where they come from.
+* **MTWV / ATWV** (QbE): the QUESST 2014 scorer (``quesst14Database/scoring/score-TWV-Cnxe.sh`` +
+  ``MediaEvalQUESST2014.jar``) re-implemented in numpy, see :func:`term_weighted_value` for the definition, the
+  constants and where they come from.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
 from benchcore.errors import BenchError
 
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 # EER (ASV)
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 
 
 def equal_error_rate(labels, scores, return_threshold: bool = False):
     """Equal error rate (a fraction in [0, 1]) exactly as s3prl's ``sv_voxceleb1/utils.py::EER``.
 
     ``labels``: 1 for a target (same-speaker) trial, 0 otherwise; ``scores``: higher means more likely a target. With
-    ``return_threshold=True`` returns ``(eer, threshold)`` like s3prl's function (the threshold is ``interp1d(fpr, thresholds)``
-    at the EER, so it can be ``inf`` when the EER sits on the ROC curve's first point).
+    ``return_threshold=True`` returns ``(eer, threshold)`` like s3prl's function (the threshold is
+    ``interp1d(fpr, thresholds)`` at the EER, so it can be ``inf`` when the EER sits on the ROC curve's first point).
     """
     from scipy.interpolate import interp1d
     from scipy.optimize import brentq
@@ -52,12 +55,12 @@ def equal_error_rate(labels, scores, return_threshold: bool = False):
     return float(eer)
 
 
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 # Diarization (SD): posteriors -> segments -> RTTM -> DER
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 
 Segment = tuple[float, float, str]  # (start seconds, end seconds, speaker label)
-SegmentsInput = Union[Mapping[str, Sequence[tuple]], Sequence[str], Sequence[tuple], str, Path]
+SegmentsInput = Mapping[str, Sequence[tuple]] | Sequence[str] | Sequence[tuple] | str | Path
 
 
 def posteriors_to_segments(
@@ -66,10 +69,11 @@ def posteriors_to_segments(
     """Speaker turns from frame posteriors ``(T, S)``, following s3prl's ``diarization/make_rttm.py``.
 
     Steps (identical to s3prl): ``active = posteriors > threshold`` (strict), then, when ``median_filter > 1``,
-    ``scipy.signal.medfilt(active, (median_filter, 1))`` (a median over time per speaker, zero-padded at the ends; the kernel
-    must be odd), then every run of active frames ``[s, e)`` of speaker column ``k`` becomes ``(s * shift, e * shift, k)``.
-    ``frame_shift_seconds`` is s3prl's ``frame_shift * subsampling / sampling_rate``. s3prl labels the speaker
-    ``f"{recording}_{k}"`` when writing RTTM; here it is the column index ``k``. Segments are ordered by speaker, then time.
+    ``scipy.signal.medfilt(active, (median_filter, 1))`` (a median over time per speaker, zero-padded at the ends; the
+    kernel must be odd), then every run of active frames ``[s, e)`` of speaker column ``k`` becomes
+    ``(s * shift, e * shift, k)``. ``frame_shift_seconds`` is s3prl's ``frame_shift * subsampling / sampling_rate``.
+    s3prl labels the speaker ``f"{recording}_{k}"`` when writing RTTM; here it is the column index ``k``. Segments are
+    ordered by speaker, then time.
     """
     from scipy.signal import medfilt
 
@@ -93,8 +97,9 @@ def posteriors_to_segments(
 def read_rttm(source: str | Path | Iterable[str]) -> dict[str, list[Segment]]:
     """RTTM ``SPEAKER`` lines (a path or an iterable of lines) as ``{recording: [(start, end, speaker), ...]}``.
 
-    Fields used: 2 (recording), 4 (onset, s), 5 (duration, s) and 8 (speaker); s3prl's 9-field lines and the standard 10-field ones
-    both parse. Blank lines, ``#`` comments and non-``SPEAKER`` records are skipped; recordings keep their order of appearance.
+    Fields used: 2 (recording), 4 (onset, s), 5 (duration, s) and 8 (speaker); s3prl's 9-field lines and the standard
+    10-field ones both parse. Blank lines, ``#`` comments and non-``SPEAKER`` records are skipped; recordings keep their
+    order of appearance.
     """
     if isinstance(source, (str, Path)) and not (isinstance(source, str) and "\n" in source):
         lines: Iterable[str] = Path(source).read_text().splitlines()
@@ -123,9 +128,11 @@ def format_rttm_line(recording: str, start: float, end: float, speaker, decimals
 
 
 def write_rttm(path: str | Path | None, recordings: Mapping[str, Sequence[tuple]], decimals: int = 3) -> list[str]:
-    """Write ``{recording: [(start, end, speaker), ...]}`` as standard RTTM lines (to ``path`` unless it is None); returns the lines.
+    """Write ``{recording: [(start, end, speaker), ...]}`` as standard RTTM lines (to ``path`` unless it is None);
+    returns the lines.
 
-    s3prl's ``make_rttm.py`` prints onset and duration with ``%.2f``; pass ``decimals=2`` for byte-level parity of the numbers.
+    s3prl's ``make_rttm.py`` prints onset and duration with ``%.2f``; pass ``decimals=2`` for byte-level parity of the
+    numbers.
     """
     lines = [
         format_rttm_line(rec, float(start), float(end), spk, decimals)
@@ -149,7 +156,9 @@ def _as_recordings(segments: SegmentsInput, name: str) -> dict[str, list[Segment
         return read_rttm(items)
     if all(isinstance(item, (tuple, list)) and len(item) == 3 for item in items):
         return {"recording": [(float(s), float(e), str(k)) for s, e, k in items]}
-    raise ValueError(f"{name}: expected RTTM lines, a path, [(start, end, speaker)] or {{recording: [(start, end, speaker)]}}")
+    raise ValueError(
+        f"{name}: expected RTTM lines, a path, [(start, end, speaker)] or {{recording: [(start, end, speaker)]}}"
+    )
 
 
 def _annotation(recording: str, segments: Sequence[Segment]):
@@ -173,17 +182,20 @@ def diarization_error_rate(
     """DER over all recordings with ``pyannote.metrics.diarization.DiarizationErrorRate(collar, skip_overlap)``.
 
     ``reference`` / ``hypothesis``: RTTM lines, an RTTM path, ``{recording: [(start, end, speaker)]}``, or a bare
-    ``[(start, end, speaker)]`` for a single recording. Speaker labels are matched by pyannote's optimal (Hungarian) mapping
-    per recording. ``uem`` maps a recording to its scored regions; by default a recording is scored from the earliest start to
-    the latest end of its reference and hypothesis turns (dscore's default and pyannote's own fallback, without its warning).
-    A recording found in only one of the two still counts (all missed or all false alarm).
+    ``[(start, end, speaker)]`` for a single recording. Speaker labels are matched by pyannote's optimal (Hungarian)
+    mapping per recording. ``uem`` maps a recording to its scored regions; by default a recording is scored from the
+    earliest start to the latest end of its reference and hypothesis turns (dscore's default and pyannote's own
+    fallback, without its warning). A recording found in only one of the two still counts (all missed or all false
+    alarm).
 
-    ``collar`` is pyannote's: the **total** width of the no-score zone centred on each reference boundary (``collar/2`` each
-    side); dscore/md-eval's ``--collar c`` removes ``c`` each side, i.e. pyannote ``collar=2c``. SUPERB uses 0 either way.
+    ``collar`` is pyannote's: the **total** width of the no-score zone centred on each reference boundary (``collar/2``
+    each side); dscore/md-eval's ``--collar c`` removes ``c`` each side, i.e. pyannote ``collar=2c``. SUPERB uses 0
+    either way.
 
-    Returns the components summed over recordings, in seconds: ``false_alarm``, ``missed``, ``confusion``, ``total`` (scored
-    reference speech; overlapped speech counts once per speaker), ``correct``, and ``der = (false_alarm + missed + confusion)
-    / total`` (a fraction; ``nan`` when ``total`` is 0), plus ``per_recording`` with the same keys per recording.
+    Returns the components summed over recordings, in seconds: ``false_alarm``, ``missed``, ``confusion``, ``total``
+    (scored reference speech; overlapped speech counts once per speaker), ``correct``, and
+    ``der = (false_alarm + missed + confusion) / total`` (a fraction; ``nan`` when ``total`` is 0), plus
+    ``per_recording`` with the same keys per recording.
     """
     from pyannote.core import Segment as PaSegment
     from pyannote.core import Timeline
@@ -193,8 +205,13 @@ def diarization_error_rate(
     hyp = _as_recordings(hypothesis, "hypothesis")
     metric = DiarizationErrorRate(collar=collar, skip_overlap=skip_overlap)
     keys = ("false_alarm", "missed", "confusion", "total", "correct")
-    names = {"false_alarm": "false alarm", "missed": "missed detection", "confusion": "confusion", "total": "total",
-             "correct": "correct"}
+    names = {
+        "false_alarm": "false alarm",
+        "missed": "missed detection",
+        "confusion": "confusion",
+        "total": "total",
+        "correct": "correct",
+    }
     totals = dict.fromkeys(keys, 0.0)
     per_recording: dict[str, dict] = {}
     for rec in list(ref) + [r for r in hyp if r not in ref]:
@@ -220,16 +237,16 @@ def diarization_error_rate(
     return result
 
 
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 # TWV (QbE)
-# ----------------------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------------
 
 #: QUESST 2014 / 2015 cost model (``score-TWV-Cnxe.sh``: ``P_target=0.0008``, ``C_fa=1``, ``C_miss=100``).
 QUESST_P_TARGET = 0.0008
 QUESST_C_MISS = 100.0
 QUESST_C_FA = 1.0
-#: The third argument of ``score-TWV-Cnxe.sh <stdlist_dir> <groundtruth_dir> -10`` in s3prl's recipe: the default score of a
-#: trial missing from the system's stdlist ("incomplete system"); such a trial is also a NO decision.
+#: The third argument of ``score-TWV-Cnxe.sh <stdlist_dir> <groundtruth_dir> -10`` in s3prl's recipe: the default score
+#: of a trial missing from the system's stdlist ("incomplete system"); such a trial is also a NO decision.
 QUESST_DEFAULT_SCORE = -10.0
 
 
@@ -242,7 +259,9 @@ def _prepare_trials(scores, targets, default_score: float):
     s = np.array(scores, dtype=np.float64)
     t = np.asarray(targets).astype(bool)
     if s.ndim != 2 or s.shape != t.shape:
-        raise ValueError(f"scores and targets must be (queries, documents) arrays of one shape, got {s.shape} and {t.shape}")
+        raise ValueError(
+            f"scores and targets must be (queries, documents) arrays of one shape, got {s.shape} and {t.shape}"
+        )
     missing = np.isnan(s)
     s[missing] = default_score
     n_true = t.sum(axis=1)
@@ -253,7 +272,8 @@ def _prepare_trials(scores, targets, default_score: float):
 
 
 def _trial_weights(t: np.ndarray, beta: float) -> np.ndarray:
-    """TWV as a sum over detected trials: a hit adds 1/(Q n_true(q)), a false alarm subtracts beta/(Q n_nontarget(q))."""
+    """TWV as a sum over detected trials: a hit adds 1/(Q n_true(q)), a false alarm subtracts
+    beta/(Q n_nontarget(q))."""
     num_queries, num_docs = t.shape
     n_true = t.sum(axis=1).astype(np.float64)
     n_non = num_docs - n_true
@@ -270,7 +290,8 @@ def twv_curve(
     c_fa: float = QUESST_C_FA,
     default_score: float = QUESST_DEFAULT_SCORE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(thresholds, twv)``: TWV(theta) at every distinct score theta (descending), deciding YES when ``score >= theta``.
+    """``(thresholds, twv)``: TWV(theta) at every distinct score theta (descending), deciding YES when
+    ``score >= theta``.
 
     The operating point "no YES at all" (TWV = 0) is not in the arrays; :func:`term_weighted_value` adds it for MTWV.
     """
@@ -297,27 +318,29 @@ def term_weighted_value(
 ) -> dict:
     """MTWV and ATWV of a query-by-example system, as the QUESST 2014 scorer defines them.
 
-    Inputs are ``(queries, documents)`` arrays: ``scores`` (higher = more likely that the query occurs in the document; ``nan``
-    marks a trial the system did not report, which gets ``default_score`` and a NO decision), ``targets`` (True where the
-    query occurs in the document) and, for ATWV, either ``decisions`` (the system's YES/NO flags) or ``decision_threshold``
-    (YES where ``score > decision_threshold``, the rule of s3prl's ``quesst14_dtw/expert.py``, which uses 2.0 on z-normed
-    scores). Without either, ``atwv`` is None.
+    Inputs are ``(queries, documents)`` arrays: ``scores`` (higher = more likely that the query occurs in the document;
+    ``nan`` marks a trial the system did not report, which gets ``default_score`` and a NO decision), ``targets`` (True
+    where the query occurs in the document) and, for ATWV, either ``decisions`` (the system's YES/NO flags) or
+    ``decision_threshold`` (YES where ``score > decision_threshold``, the rule of s3prl's ``quesst14_dtw/expert.py``,
+    which uses 2.0 on z-normed scores). Without either, ``atwv`` is None.
 
-    Definition (NIST 2006 STD evaluation plan, with QUESST 2014's file-level trials: every query x document pair is one trial,
-    and only whether the query occurs in the document matters, not where):
+    Definition (NIST 2006 STD evaluation plan, with QUESST 2014's file-level trials: every query x document pair is one
+    trial, and only whether the query occurs in the document matters, not where):
 
     * per query q and threshold theta (YES when ``score >= theta``):
-      ``P_miss(q, theta) = 1 - N_hit(q, theta) / N_true(q)`` and ``P_FA(q, theta) = N_FA(q, theta) / (N_docs - N_true(q))``
-      (non-target trials of q = documents without q; P_FA = 0 for a query present in every document);
+      ``P_miss(q, theta) = 1 - N_hit(q, theta) / N_true(q)`` and
+      ``P_FA(q, theta) = N_FA(q, theta) / (N_docs - N_true(q))`` (non-target trials of q = documents without q; P_FA = 0
+      for a query present in every document);
     * ``TWV(theta) = 1 - mean_q [P_miss(q, theta) + beta * P_FA(q, theta)]`` over the queries with at least one true
       occurrence (the scorer drops the others, "Removing unseen models");
     * ``beta = (C_fa / C_miss) * (1 - P_target) / P_target`` with ``P_target = 0.0008``, ``C_fa = 1``, ``C_miss = 100``,
-      so ``beta = 12.49``. Source: the QUESST scoring script ``score-TWV-Cnxe.sh``, which sets exactly these three values and
-      hands the jar the effective prior ``C_miss P_target / (C_miss P_target + C_fa (1 - P_target)) = 0.0741289``. Verified in
-      the QUESST 2015 package's copy of the script (its README scores the SWS 2013 example with that same 0.0741289); the
-      QUESST 2014 copy (``quesst14Database/scoring/``) was not available offline and is assumed identical. The task overview
-      is Anguera et al., "Query by Example Search on Speech at Mediaeval 2014" (CEUR-WS Vol-1263, paper 35), where Cnxe is
-      the primary metric and ATWV the secondary one;
+      so ``beta = 12.49``. Source: the QUESST scoring script ``score-TWV-Cnxe.sh``, which sets exactly these three
+      values and hands the jar the effective prior
+      ``C_miss P_target / (C_miss P_target + C_fa (1 - P_target)) = 0.0741289``. Verified in the QUESST 2015 package's
+      copy of the script (its README scores the SWS 2013 example with that same 0.0741289); the QUESST 2014 copy
+      (``quesst14Database/scoring/``) was not available offline and is assumed identical. The task overview is Anguera
+      et al., "Query by Example Search on Speech at Mediaeval 2014" (CEUR-WS Vol-1263, paper 35), where Cnxe is the
+      primary metric and ATWV the secondary one;
     * ``atwv`` = TWV at the system's own decisions; ``mtwv`` = max over theta, including the "no YES at all" point
       (TWV = 0), so ``mtwv >= 0``; ``mtwv_threshold`` is the theta achieving it (``inf`` for that empty point).
 

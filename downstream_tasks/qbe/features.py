@@ -1,17 +1,21 @@
 """QbE's feature reading: the float32 frames of chosen hidden states of a split from the feature source, and the groups
 of layers whose frames fit the memory budget at once.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from downstream_tasks.base import FeatureSource
 
 
-def read_frames(source: FeatureSource, split: str, count: int, layers: Sequence[int], batch_size: int) -> list[list[np.ndarray]]:
-    """``frames[k][i]``: the ``(T_i, D)`` float32 features of utterance ``i`` of ``split`` at source layer ``layers[k]``."""
+def read_frames(
+    source: FeatureSource, split: str, count: int, layers: Sequence[int], batch_size: int
+) -> list[list[np.ndarray]]:
+    """``frames[k][i]``: the ``(T_i, D)`` float32 features of utterance ``i`` of ``split`` at source layer
+    ``layers[k]``."""
     import torch
 
     frames: list[list[np.ndarray]] = [[] for _ in layers]
@@ -26,7 +30,8 @@ def read_frames(source: FeatureSource, split: str, count: int, layers: Sequence[
 
 
 def layer_groups(num_layers: int, bytes_per_layer: float | None, budget_gb: float | None) -> list[list[int]]:
-    """Consecutive groups of layers whose float32 features fit ``budget_gb`` (all at once without an estimate or budget)."""
+    """Consecutive groups of layers whose float32 features fit ``budget_gb`` (all at once without an estimate or
+    budget)."""
     if not bytes_per_layer or budget_gb is None:
         size = num_layers
     else:

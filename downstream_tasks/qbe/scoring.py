@@ -1,11 +1,13 @@
 """QbE's scoring glue: MTWV/ATWV of the DTW scores over the official trials and the English ones, the dev choice of
 the layer, the ``benchmark.stdlist.xml`` that the official scorer reads, and the per-query prediction lines.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,11 +17,16 @@ from downstream_tasks.qbe.reader import GroundTruth
 
 def scores_as_written(scores: np.ndarray) -> np.ndarray:
     """The scores the scorer reads back from the stdlist (``f"{score:.4f}"``, as s3prl writes them)."""
-    return np.vectorize(lambda s: float(f"{s:.4f}"), otypes=[np.float64])(scores) if np.size(scores) else np.asarray(scores)
+    return (
+        np.vectorize(lambda s: float(f"{s:.4f}"), otypes=[np.float64])(scores)
+        if np.size(scores)
+        else np.asarray(scores)
+    )
 
 
-def twv_metrics(scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str], truth: GroundTruth,
-                decision_threshold: float) -> dict[str, Any]:
+def twv_metrics(
+    scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str], truth: GroundTruth, decision_threshold: float
+) -> dict[str, Any]:
     """MTWV/ATWV of z-normed ``scores`` (English queries x English documents), over the whole ground truth (``mtwv``,
     ``atwv``: the official scorer's trials, everything not scored at its default) and over the English trials only
     (``mtwv_english``, ``atwv_english``), plus the MTWV thresholds and trial counts."""
@@ -38,15 +45,26 @@ def twv_metrics(scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[
     full[rows, cols] = written[np.ix_(qi, di)]
     full_yes[rows, cols] = yes[np.ix_(qi, di)]
     official = term_weighted_value(full, truth.targets(truth.queries, truth.documents), decisions=full_yes)
-    result = {"mtwv": official["mtwv"], "atwv": official["atwv"], "mtwv_threshold": _finite(official["mtwv_threshold"]),
-              "scored_queries": official["num_queries"], "scored_documents": official["num_documents"]}
+    result = {
+        "mtwv": official["mtwv"],
+        "atwv": official["atwv"],
+        "mtwv_threshold": _finite(official["mtwv_threshold"]),
+        "scored_queries": official["num_queries"],
+        "scored_documents": official["num_documents"],
+    }
     english_targets = truth.targets(query_ids, doc_ids)
     if english_targets.any():
         english = term_weighted_value(written, english_targets, decisions=yes)
-        result.update(mtwv_english=english["mtwv"], atwv_english=english["atwv"],
-                      mtwv_english_threshold=_finite(english["mtwv_threshold"]), english_queries=english["num_queries"])
+        result.update(
+            mtwv_english=english["mtwv"],
+            atwv_english=english["atwv"],
+            mtwv_english_threshold=_finite(english["mtwv_threshold"]),
+            english_queries=english["num_queries"],
+        )
     else:
-        result.update(mtwv_english=float("nan"), atwv_english=float("nan"), mtwv_english_threshold=None, english_queries=0)
+        result.update(
+            mtwv_english=float("nan"), atwv_english=float("nan"), mtwv_english_threshold=None, english_queries=0
+        )
     return result
 
 
@@ -67,22 +85,41 @@ def choose_layer(per_layer_dev: Sequence[dict[str, Any]], metric: str = "mtwv") 
     return int(np.nanargmax(values))
 
 
-def write_stdlist(path: Path, query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray,
-                  decision_threshold: float) -> Path:
+def write_stdlist(
+    path: Path, query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, decision_threshold: float
+) -> Path:
     """s3prl's ``benchmark.stdlist.xml`` (NIST STD 2006 format, one ``term`` per query x document), which the official
     ``score-TWV-Cnxe.sh <its folder> groundtruth_quesst14_<set> -10`` scores."""
-    root = ET.Element("stdlist", termlist_filename="benchmark.stdlist.xml", indexing_time="1.00", language="english",
-                      index_size="1", system_id="benchmark")
+    root = ET.Element(
+        "stdlist",
+        termlist_filename="benchmark.stdlist.xml",
+        indexing_time="1.00",
+        language="english",
+        index_size="1",
+        system_id="benchmark",
+    )
     for query, row in zip(query_ids, np.asarray(scores)):
         terms = ET.SubElement(root, "detected_termlist", termid=query, term_search_time="1.0", oov_term_count="1")
         for doc, score in zip(doc_ids, row):
-            ET.SubElement(terms, "term", file=doc, channel="1", tbeg="0.000", dur="0.00", score=f"{score:.4f}",
-                          decision="YES" if score > decision_threshold else "NO")
+            ET.SubElement(
+                terms,
+                "term",
+                file=doc,
+                channel="1",
+                tbeg="0.000",
+                dur="0.00",
+                score=f"{score:.4f}",
+                decision="YES" if score > decision_threshold else "NO",
+            )
     ET.indent(root)
-    return write_text_atomic(path, "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode") + "\n")
+    return write_text_atomic(
+        path, "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode") + "\n"
+    )
 
 
-def prediction_lines(query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, truth: GroundTruth) -> list[str]:
+def prediction_lines(
+    query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, truth: GroundTruth
+) -> list[str]:
     """``query<TAB>best-scoring document<TAB>documents it occurs in`` (all languages; ``-`` when none)."""
     lines = []
     for query, row in zip(query_ids, np.asarray(scores)):

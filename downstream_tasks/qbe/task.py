@@ -1,30 +1,57 @@
 """QbE's task: :class:`QueryByExample`, the protocol without a head to train (every hidden state's dev queries aligned
 against the documents by subsequence DTW and scored with MTWV, the best dev layer's eval queries reported as test).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
 from downstream_tasks.base import FeatureSource, ProtocolTask, SplitScore, TaskData, UntrainedOutcome, require_dir
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import DETECTION, NO_DETECTION, SUPERB, MetricSpec, TaskMetadata
 from downstream_tasks.qbe.features import layer_groups, read_frames
-from downstream_tasks.qbe.reader import (DATASET, DOCUMENTS, LAYOUT, QUERY_SETS, ROOT, QbeData, english_utterances,
-                                         file_id, ground_truth_files, read_ground_truth)
+from downstream_tasks.qbe.reader import (
+    DATASET,
+    DOCUMENTS,
+    LAYOUT,
+    QUERY_SETS,
+    ROOT,
+    QbeData,
+    english_utterances,
+    file_id,
+    ground_truth_files,
+    read_ground_truth,
+)
 from downstream_tasks.qbe.scoring import METRIC_KEYS, choose_layer, prediction_lines, twv_metrics, write_stdlist
 from upstream.base import UpstreamInfo
 
 
 class QueryByExample(ProtocolTask):
-    metadata = TaskMetadata("qbe", "QbE", "quesst14", "frames", (
-        MetricSpec("mtwv", True, "qbe", unit="MTWV", decimals=4,
-                   description="query by example, maximum term-weighted value (QUESST 2014)"),))
+    metadata = TaskMetadata(
+        "qbe",
+        "QbE",
+        "quesst14",
+        "frames",
+        (
+            MetricSpec(
+                "mtwv",
+                DETECTION,
+                "qbe",
+                unit="MTWV",
+                decimals=4,
+                description="query by example, maximum term-weighted value (QUESST 2014)",
+                audio_blind=NO_DETECTION,
+            ),
+        ),
+        benchmark=SUPERB,
+    )
     # No sourced official count: the recipe notes give no number of English documents or queries (s3prl filters
     # the language keys at load time), so a short real database is not flagged.
     official_split_sizes: ClassVar[dict[str, int]] = {}
@@ -52,12 +79,16 @@ class QueryByExample(ProtocolTask):
             documents = [file_id(u.uid) for u in splits[DOCUMENTS]]
             absent = [d for d in documents if d not in set(truth.documents)]
             if absent:
-                raise BenchError(f"{DATASET}: {len(absent)} English documents are not in groundtruth_quesst14_{query_set}/"
-                                 f"quesst14.ecf.xml (first: {absent[0]})")
+                raise BenchError(
+                    f"{DATASET}: {len(absent)} English documents are not in groundtruth_quesst14_{query_set}/"
+                    f"quesst14.ecf.xml (first: {absent[0]})"
+                )
             queries = [file_id(u.uid) for u in splits[split]]
             if not truth.targets(queries, documents).any():
-                raise BenchError(f"{DATASET}: no English {query_set} query occurs in an English document according to "
-                                 f"groundtruth_quesst14_{query_set}/quesst14_{query_set}.rttm; MTWV is undefined")
+                raise BenchError(
+                    f"{DATASET}: no English {query_set} query occurs in an English document according to "
+                    f"groundtruth_quesst14_{query_set}/quesst14_{query_set}.rttm; MTWV is undefined"
+                )
             ground_truth[split] = truth
         return QbeData(self.corpus, data_root, splits, [], metadata_files=metadata, ground_truth=ground_truth)
 
@@ -67,12 +98,17 @@ class QueryByExample(ProtocolTask):
         if not isinstance(data, QbeData):
             raise TypeError("QbE drops ground truth: it needs the QbeData that QueryByExample.load returns")
         kept = super().without_files(data, is_dropped)
-        gone = {split: {file_id(u.uid) for u in utterances if is_dropped(u.path)} for split, utterances in data.splits.items()}
+        gone = {
+            split: {file_id(u.uid) for u in utterances if is_dropped(u.path)}
+            for split, utterances in data.splits.items()
+        }
         for split, utterances in kept.splits.items():
             if not utterances:
                 raise BenchError(f"{DATASET}: no English {split} file is left without the missing files; restore them")
-        ground_truth = {split: truth.without(queries=gone[split], documents=gone[DOCUMENTS])
-                        for split, truth in data.ground_truth.items()}
+        ground_truth = {
+            split: truth.without(queries=gone[split], documents=gone[DOCUMENTS])
+            for split, truth in data.ground_truth.items()
+        }
         return dataclasses.replace(kept, ground_truth=ground_truth)
 
     # ---- the protocol ---------------------------------------------------------------------------------------------
@@ -89,14 +125,21 @@ class QueryByExample(ProtocolTask):
     def _dtw(self, queries: list[np.ndarray], documents: list[np.ndarray], settings: Any, progress: bool) -> np.ndarray:
         from downstream_tasks.qbe_dtw import score_queries
 
-        return score_queries(queries, documents, distance=str(settings.distance),
-                             workers=None if settings.workers is None else int(settings.workers),
-                             feature_normalization=bool(settings.feature_normalization),
-                             minmax_norm=bool(settings.minmax_norm), znorm=True, progress=progress,
-                             min_query_frames=int(settings.min_query_frames))
+        return score_queries(
+            queries,
+            documents,
+            distance=str(settings.distance),
+            workers=None if settings.workers is None else int(settings.workers),
+            feature_normalization=bool(settings.feature_normalization),
+            minmax_norm=bool(settings.minmax_norm),
+            znorm=True,
+            progress=progress,
+            min_query_frames=int(settings.min_query_frames),
+        )
 
-    def score_without_training(self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path,
-                               progress: bool) -> UntrainedOutcome:
+    def score_without_training(
+        self, data: TaskData, source: FeatureSource, config: Any, output_dir: Path, progress: bool
+    ) -> UntrainedOutcome:
         if not isinstance(data, QbeData):
             raise TypeError("QbE needs the QbeData that QueryByExample.load returns")
         settings = config.dtw
@@ -123,12 +166,16 @@ class QueryByExample(ProtocolTask):
                 scores = self._dtw(queries[k], docs[k], settings, progress)
                 timings["dtw_dev_s"] += time.perf_counter() - started
                 dev_scores[layer] = scores
-                entry = {"layer": hidden_state[layer], **twv_metrics(scores, ids["dev"], doc_ids, data.ground_truth["dev"],
-                                                                     threshold)}
+                entry = {
+                    "layer": hidden_state[layer],
+                    **twv_metrics(scores, ids["dev"], doc_ids, data.ground_truth["dev"], threshold),
+                }
                 per_layer.append(entry)
                 if progress:
-                    print(f"QbE dev, hidden state {hidden_state[layer]}: MTWV {entry['mtwv']:.4f} "
-                          f"(English trials {entry['mtwv_english']:.4f})")
+                    print(
+                        f"QbE dev, hidden state {hidden_state[layer]}: MTWV {entry['mtwv']:.4f} "
+                        f"(English trials {entry['mtwv_english']:.4f})"
+                    )
             del docs, queries
         chosen = choose_layer(per_layer)
 
@@ -142,13 +189,17 @@ class QueryByExample(ProtocolTask):
         test = twv_metrics(test_scores, ids["test"], doc_ids, data.ground_truth["test"], threshold)
 
         for split, scores in (("dev", dev_scores[chosen]), ("test", test_scores)):
-            write_stdlist(output_dir / f"stdlist_{split}" / "benchmark.stdlist.xml", ids[split], doc_ids, scores, threshold)
+            write_stdlist(
+                output_dir / f"stdlist_{split}" / "benchmark.stdlist.xml", ids[split], doc_ids, scores, threshold
+            )
         dev_lines = prediction_lines(ids["dev"], doc_ids, dev_scores[chosen], data.ground_truth["dev"])
         write_text_atomic(output_dir / "dev_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *dev_lines]) + "\n")
         return UntrainedOutcome(
             dev={key: per_layer[chosen][key] for key in METRIC_KEYS},
-            test=SplitScore({key: test[key] for key in METRIC_KEYS},
-                            prediction_lines(ids["test"], doc_ids, test_scores, data.ground_truth["test"])),
+            test=SplitScore(
+                {key: test[key] for key in METRIC_KEYS},
+                prediction_lines(ids["test"], doc_ids, test_scores, data.ground_truth["test"]),
+            ),
             extra={
                 "layer_weights": [1.0 if k == chosen else 0.0 for k in range(num_layers)],
                 "chosen_layer": hidden_state[chosen],

@@ -28,27 +28,76 @@ cuts chunks and builds their frame labels, :mod:`~downstream_tasks.sd.head` hold
 model, :mod:`~downstream_tasks.sd.scoring` the DER grid, and :mod:`~downstream_tasks.sd.task` the task class. The names
 are re-exported here, so ``downstream_tasks.sd`` is imported as before.
 """
+
 from __future__ import annotations
 
-from downstream_tasks.sd.kaldi import (KALDI_FILES, LAYOUT, ROOT, SPLITS, KaldiRecording, Segment, read_kaldi_dir,
-                                       resolve_wav_path)
-from downstream_tasks.sd.labels import (SAMPLE_RATE, chunk_ranges, decode_label, encode_label, frame_label_spans,
-                                        frame_labels, spans_to_matrix)
-from downstream_tasks.sd.head import (ChunkFeatures, DiarizationHead, DiarizationModel, frame_accuracies, length_mask,
-                                      match_lengths, permutations, pit_loss)
+from downstream_tasks.sd.head import (
+    ChunkFeatures,
+    DiarizationHead,
+    DiarizationModel,
+    frame_accuracies,
+    length_mask,
+    match_lengths,
+    permutations,
+    pit_loss,
+)
+from downstream_tasks.sd.kaldi import (
+    KALDI_FILES,
+    LAYOUT,
+    ROOT,
+    SPLITS,
+    KaldiRecording,
+    Segment,
+    read_kaldi_dir,
+    resolve_wav_path,
+)
+from downstream_tasks.sd.labels import (
+    SAMPLE_RATE,
+    chunk_ranges,
+    decode_label,
+    encode_label,
+    frame_label_spans,
+    frame_labels,
+    spans_to_matrix,
+)
 from downstream_tasks.sd.scoring import GridPoint, best_point, der_grid, point_at, recording_segments
 from downstream_tasks.sd.task import DER_GRID_DECIMALS, DiarizationData, SpeakerDiarization
 
 __all__ = [
     # kaldi
-    "ROOT", "SPLITS", "LAYOUT", "Segment", "KaldiRecording", "resolve_wav_path", "KALDI_FILES", "read_kaldi_dir",
+    "ROOT",
+    "SPLITS",
+    "LAYOUT",
+    "Segment",
+    "KaldiRecording",
+    "resolve_wav_path",
+    "KALDI_FILES",
+    "read_kaldi_dir",
     # labels
-    "SAMPLE_RATE", "chunk_ranges", "frame_label_spans", "spans_to_matrix", "frame_labels", "encode_label", "decode_label",
+    "SAMPLE_RATE",
+    "chunk_ranges",
+    "frame_label_spans",
+    "spans_to_matrix",
+    "frame_labels",
+    "encode_label",
+    "decode_label",
     # head
-    "length_mask", "pit_loss", "permutations", "frame_accuracies", "match_lengths", "DiarizationHead", "ChunkFeatures",
+    "length_mask",
+    "pit_loss",
+    "permutations",
+    "frame_accuracies",
+    "match_lengths",
+    "DiarizationHead",
+    "ChunkFeatures",
     "DiarizationModel",
     # scoring
-    "GridPoint", "recording_segments", "der_grid", "best_point", "point_at",
+    "GridPoint",
+    "recording_segments",
+    "der_grid",
+    "best_point",
+    "point_at",
     # task
-    "DER_GRID_DECIMALS", "DiarizationData", "SpeakerDiarization",
+    "DER_GRID_DECIMALS",
+    "DiarizationData",
+    "SpeakerDiarization",
 ]

@@ -2,11 +2,12 @@
 ``utils.py``), ``_match_length``'s matching of features to label lengths, the LSTM + linear
 :class:`DiarizationHead` and the :class:`DiarizationModel` (weighted sum of hidden states, then the head).
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

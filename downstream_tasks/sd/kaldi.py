@@ -2,6 +2,7 @@
 ``segments``, ``utt2spk``, ``reco2dur``) as s3prl's ``KaldiData`` reads them, one :class:`KaldiRecording` per
 ``wav.scp`` row with its speaker turns; ``wav.scp`` paths absolute or relative to ``LibriMix/``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,15 +13,18 @@ from downstream_tasks.base import require_dir
 
 ROOT = "LibriMix"
 SPLITS = ("train", "dev", "test")
-LAYOUT = (f"{ROOT}/{{train,dev,test}}/ each with wav.scp, segments, utt2spk, reco2dur and rttm, "
-          "as s3prl's LibriMix scripts/prepare_diarization.py writes them")
+LAYOUT = (
+    f"{ROOT}/{{train,dev,test}}/ each with wav.scp, segments, utt2spk, reco2dur and rttm, "
+    "as s3prl's LibriMix scripts/prepare_diarization.py writes them"
+)
 
 Segment = tuple[float, float, str]
 
 
 @dataclass(frozen=True)
 class KaldiRecording:
-    """One recording of a Kaldi folder: its audio, duration (``reco2dur``) and speaker turns (``segments`` + ``utt2spk``)."""
+    """One recording of a Kaldi folder: its audio, duration (``reco2dur``) and speaker turns (``segments`` +
+    ``utt2spk``)."""
 
     recording: str
     path: Path
@@ -74,7 +78,9 @@ def read_kaldi_dir(directory: Path, librimix_root: Path) -> list[KaldiRecording]
         try:
             durations[fields[0]] = float(fields[1])
         except ValueError:
-            raise BenchError(f"{directory / 'reco2dur'}: duration of {fields[0]} is not a number: {fields[1]!r}") from None
+            raise BenchError(
+                f"{directory / 'reco2dur'}: duration of {fields[0]} is not a number: {fields[1]!r}"
+            ) from None
     turns: dict[str, list[Segment]] = {}
     for fields in _table(directory / "segments", 4):
         utterance, recording = fields[0], fields[1]
@@ -87,6 +93,10 @@ def read_kaldi_dir(directory: Path, librimix_root: Path) -> list[KaldiRecording]
         turns.setdefault(recording, []).append((start, end, utt2spk[utterance]))
     missing = [recording for recording in wavs if recording not in durations]
     if missing:
-        raise BenchError(f"{directory / 'reco2dur'}: no duration for {len(missing)} recordings of wav.scp (first: {missing[0]})")
-    return [KaldiRecording(recording, path, durations[recording], tuple(turns.get(recording, ())))
-            for recording, path in wavs.items()]
+        raise BenchError(
+            f"{directory / 'reco2dur'}: no duration for {len(missing)} recordings of wav.scp (first: {missing[0]})"
+        )
+    return [
+        KaldiRecording(recording, path, durations[recording], tuple(turns.get(recording, ())))
+        for recording, path in wavs.items()
+    ]

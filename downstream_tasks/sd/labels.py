@@ -2,10 +2,11 @@
 ``(frames, speakers)`` label matrix from the speaker turns at the upstream's frame stride (s3prl's
 ``_gen_frame_indices`` and ``_get_labeled_speech``), and its compact encoding as ``Utterance.label``.
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,8 +21,9 @@ def chunk_ranges(num_frames: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_size, num_frames)) for start in range(0, max(num_frames, 0), chunk_size)]
 
 
-def frame_label_spans(turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int,
-                      sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int, int]]:
+def frame_label_spans(
+    turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int, sample_rate: int = SAMPLE_RATE
+) -> list[tuple[int, int, int]]:
     """Active ``(first, last + 1, speaker column)`` frame spans of the chunk ``[start, end)``, relative to its start.
 
     A turn covers frames ``np.rint(t * sample_rate / frame_shift)`` (round half to even, as s3prl) from its start to
@@ -45,8 +47,9 @@ def spans_to_matrix(num_frames: int, spans: Sequence[tuple[int, int, int]], num_
     return labels
 
 
-def frame_labels(turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int,
-                 num_speakers: int = 2) -> np.ndarray:
+def frame_labels(
+    turns: Sequence[tuple[float, float, int]], start: int, end: int, frame_shift: int, num_speakers: int = 2
+) -> np.ndarray:
     """The ``(end - start, num_speakers)`` 0/1 label matrix of a chunk (s3prl's ``_get_labeled_speech``)."""
     return spans_to_matrix(end - start, frame_label_spans(turns, start, end, frame_shift), num_speakers)
 

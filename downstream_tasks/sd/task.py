@@ -2,15 +2,17 @@
 the DER grid scored on dev and test with the recipe's test-selected and the dev-selected numbers, and the files a run
 writes: per-setting DER tables, RTTMs, the summary and the posteriors) and its :class:`DiarizationData`.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,10 +20,18 @@ from torch import Tensor, nn
 
 from benchcore.atomic import atomic_path, write_json_atomic, write_text_atomic
 from benchcore.errors import BenchError
-from downstream_tasks.base import (CheckpointRule, FeatureSource, SplitScore, TaskData, TrainedTask, Utterance,
-                                   eval_batches, require_dir)
+from downstream_tasks.base import (
+    CheckpointRule,
+    FeatureSource,
+    SplitScore,
+    TaskData,
+    TrainedTask,
+    Utterance,
+    eval_batches,
+    require_dir,
+)
 from downstream_tasks.chance import ChanceLevel
-from downstream_tasks.metadata import MetricSpec, TaskMetadata
+from downstream_tasks.metadata import ERROR_RATE, SUPERB, MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments, read_rttm, write_rttm
 from downstream_tasks.sd.head import ChunkFeatures, DiarizationHead, DiarizationModel, frame_accuracies, pit_loss
 from downstream_tasks.sd.kaldi import KALDI_FILES, LAYOUT, ROOT, SPLITS, Segment, read_kaldi_dir
@@ -35,7 +45,9 @@ DER_GRID_DECIMALS = 6
 
 
 def _format_turns(turns: Sequence[tuple]) -> str:
-    return " ".join(f"{speaker}:{start:.2f}-{end:.2f}" for start, end, speaker in sorted(turns, key=lambda t: (t[0], t[2])))
+    return " ".join(
+        f"{speaker}:{start:.2f}-{end:.2f}" for start, end, speaker in sorted(turns, key=lambda t: (t[0], t[2]))
+    )
 
 
 def _model_fingerprint(model: nn.Module) -> str:
@@ -60,8 +72,14 @@ class DiarizationData(TaskData):
 
 
 class SpeakerDiarization(TrainedTask):
-    metadata = TaskMetadata("sd", "SD", "librimix", "frames", (
-        MetricSpec("der", False, "sd", description="speaker diarization, diarization error rate (Libri2Mix)"),))
+    metadata = TaskMetadata(
+        "sd",
+        "SD",
+        "librimix",
+        "frames",
+        (MetricSpec("der", ERROR_RATE, "sd", description="speaker diarization, diarization error rate (Libri2Mix)"),),
+        benchmark=SUPERB,
+    )
     # No sourced official count that this reader's splits are comparable with. The HF `superb` card's 13,901 / 3,014
     # / 3,002 (train/dev/test) are not recordings but 2000-frame chunks at a fixed 160-sample shift (datasets'
     # superb.py `SdArgs`, `_generate_chunk_indices`); the chunks here follow the upstream's own stride, so their
@@ -84,9 +102,14 @@ class SpeakerDiarization(TrainedTask):
         chunk_size = int(config.data.chunk_size)
         self.num_speakers = int(config.data.num_speakers)
         shift = self.frame_shift
-        data = DiarizationData(self.corpus, data_root, {}, frame_shift=shift,
-                               median_filters=[int(m) for m in config.scoring.median_filters],
-                               thresholds=[float(t) for t in config.scoring.thresholds])
+        data = DiarizationData(
+            self.corpus,
+            data_root,
+            {},
+            frame_shift=shift,
+            median_filters=[int(m) for m in config.scoring.median_filters],
+            thresholds=[float(t) for t in config.scoring.thresholds],
+        )
         if any(m < 1 or m % 2 == 0 for m in data.median_filters):
             raise BenchError(f"scoring.median_filters must be odd kernel sizes >= 1, got {data.median_filters}")
         for split in SPLITS:
@@ -97,8 +120,10 @@ class SpeakerDiarization(TrainedTask):
             for recording in recordings:
                 speakers = recording.speakers()
                 if len(speakers) > self.num_speakers:
-                    raise BenchError(f"{directory}: recording {recording.recording} has {len(speakers)} speakers "
-                                     f"({', '.join(speakers)}), more than data.num_speakers={self.num_speakers}")
+                    raise BenchError(
+                        f"{directory}: recording {recording.recording} has {len(speakers)} speakers "
+                        f"({', '.join(speakers)}), more than data.num_speakers={self.num_speakers}"
+                    )
                 turns = [(start, end, speakers.index(speaker)) for start, end, speaker in recording.turns]
                 try:
                     relative = str(recording.path.relative_to(data_root))
@@ -110,8 +135,11 @@ class SpeakerDiarization(TrainedTask):
                     segment = (start * shift / SAMPLE_RATE, end * shift / SAMPLE_RATE)
                     label = encode_label(end - start, frame_label_spans(turns, start, end, shift))
                     indices.append(len(utterances))
-                    utterances.append(Utterance(f"{relative}#{segment[0]:.4f}-{segment[1]:.4f}", recording.path, label,
-                                                segment=segment))
+                    utterances.append(
+                        Utterance(
+                            f"{relative}#{segment[0]:.4f}-{segment[1]:.4f}", recording.path, label, segment=segment
+                        )
+                    )
                 grouping.append((recording.recording, indices))
             data.splits[split] = utterances
             data.recordings[split] = grouping
@@ -142,22 +170,29 @@ class SpeakerDiarization(TrainedTask):
                 raise BenchError(f"SD: no {split} recording is left without the missing files; restore them")
             splits[split], recordings[split] = kept_chunks, grouping
             if split in data.references:
-                references[split] = {recording: turns for recording, turns in data.references[split].items()
-                                     if recording not in gone}
+                references[split] = {
+                    recording: turns for recording, turns in data.references[split].items() if recording not in gone
+                }
         return dataclasses.replace(data, splits=splits, recordings=recordings, references=references)
 
     def chance(self, data: DiarizationData) -> ChanceLevel:  # type: ignore[override]
         """The best of three audio-blind answers scored like a run on the test rttm: nobody speaks, one speaker talks
         through every whole recording, both speakers do (62.5%, one speaker, on superb-mini small)."""
-        durations = {recording: max(data.splits["test"][i].segment[1] for i in indices)  # type: ignore[index]
-                     for recording, indices in data.recordings["test"] if indices}
+        durations = {
+            recording: max(data.splits["test"][i].segment[1] for i in indices)  # type: ignore[index]
+            for recording, indices in data.recordings["test"]
+            if indices
+        }
         answers = {
             "nobody speaks": {recording: [] for recording in durations},
             "one speaker through every recording": {rec: [(0.0, end, "a")] for rec, end in durations.items()},
-            "both speakers through every recording": {rec: [(0.0, end, "a"), (0.0, end, "b")]
-                                                      for rec, end in durations.items()},
+            "both speakers through every recording": {
+                rec: [(0.0, end, "a"), (0.0, end, "b")] for rec, end in durations.items()
+            },
         }
-        ders = {name: diarization_error_rate(data.references["test"], answer)["der"] for name, answer in answers.items()}
+        ders = {
+            name: diarization_error_rate(data.references["test"], answer)["der"] for name, answer in answers.items()
+        }
         best = min(ders, key=lambda name: ders[name])
         return ChanceLevel({"der": ders[best]}, f"{best} (the best of nobody, one and both speakers everywhere)")
 
@@ -174,8 +209,9 @@ class SpeakerDiarization(TrainedTask):
 
     # ---- model ----
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
-        head = DiarizationHead(hidden_size, int(config.data.num_speakers), int(config.head.hidden_size),
-                               int(config.head.rnn_layers))
+        head = DiarizationHead(
+            hidden_size, int(config.data.num_speakers), int(config.head.hidden_size), int(config.head.rnn_layers)
+        )
         return DiarizationModel(WeightedSumFeaturizer(num_layers), head)
 
     def collate_labels(self, utterances: Sequence[Utterance]) -> tuple[Tensor, Tensor]:
@@ -199,9 +235,11 @@ class SpeakerDiarization(TrainedTask):
         return {**test["best"], "der_dev_selected": test["der"]["der_dev_selected"]}
 
     # ---- scoring ----
-    def posteriors(self, model: nn.Module, data: DiarizationData, source: FeatureSource, split: str,
-                   batch_size: int) -> tuple[dict[str, np.ndarray], float]:
-        """Sigmoid posteriors per recording (its chunks' valid frames concatenated) and the mean chunk frame accuracy."""
+    def posteriors(
+        self, model: nn.Module, data: DiarizationData, source: FeatureSource, split: str, batch_size: int
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Sigmoid posteriors per recording (its chunks' valid frames concatenated) and the mean chunk frame
+        accuracy."""
         utterances = data.splits[split]
         chunk_posteriors: list[np.ndarray | None] = [None] * len(utterances)
         accuracies: list[float] = []
@@ -214,12 +252,21 @@ class SpeakerDiarization(TrainedTask):
             for row, index in enumerate(indices):
                 chunk_posteriors[index] = probabilities[row, : int(lengths[row])]
         empty = np.zeros((0, self.num_speakers), dtype=np.float32)
-        per_recording = {recording: np.concatenate([chunk_posteriors[i] for i in indices]) if indices else empty
-                         for recording, indices in data.recordings[split]}
+        per_recording = {
+            recording: np.concatenate([chunk_posteriors[i] for i in indices]) if indices else empty
+            for recording, indices in data.recordings[split]
+        }
         return per_recording, (float(np.mean(accuracies)) if accuracies else math.nan)
 
-    def score_split(self, model: nn.Module, data: TaskData, source: FeatureSource, split: str, batch_size: int,
-                    output_dir: Path | None = None) -> SplitScore:
+    def score_split(
+        self,
+        model: nn.Module,
+        data: TaskData,
+        source: FeatureSource,
+        split: str,
+        batch_size: int,
+        output_dir: Path | None = None,
+    ) -> SplitScore:
         """dev: ``der`` = lowest dev DER over the grid, ``acc`` (each selects a checkpoint, see
         :meth:`checkpoint_rules`). test: ``der`` = lowest test DER
         over the grid (the recipe's number, selected on test), ``der_dev_selected`` = test DER at the dev-best grid
@@ -239,43 +286,76 @@ class SpeakerDiarization(TrainedTask):
             fingerprint = _model_fingerprint(model)
             if self._dev_grid is None or self._dev_grid[0] != fingerprint:
                 dev_posteriors, _ = self.posteriors(model, data, source, "dev", batch_size)
-                self._dev_grid = (fingerprint, der_grid(data.references["dev"], dev_posteriors, shift_seconds,
-                                                        data.median_filters, data.thresholds))
+                self._dev_grid = (
+                    fingerprint,
+                    der_grid(
+                        data.references["dev"], dev_posteriors, shift_seconds, data.median_filters, data.thresholds
+                    ),
+                )
             dev_best = best_point(self._dev_grid[1])
             chosen["der_dev_selected"] = point_at(points, dev_best.median, dev_best.threshold)
             metrics["der_dev_selected"] = chosen["der_dev_selected"].der
         if output_dir is not None:
             self._write_outputs(Path(output_dir), split, data, points, chosen, posteriors)
-        lines = []  # per recording at the grid point of ``der``: "<speaker>:<start>-<end>" turns, hypothesis columns 0/1
+        # per recording at the grid point of ``der``: "<speaker>:<start>-<end>" turns, hypothesis columns 0/1
+        lines = []
         for recording, post in posteriors.items():
             hypothesis = posteriors_to_segments(post, shift_seconds, best.threshold, best.median) if len(post) else []
             lines.append(f"{recording}\t{_format_turns(hypothesis)}\t{_format_turns(reference.get(recording, []))}")
         return SplitScore(metrics, lines)
 
-    def _write_outputs(self, directory: Path, split: str, data: DiarizationData, points: list[GridPoint],
-                       chosen: dict[str, GridPoint], posteriors: dict[str, np.ndarray]) -> None:
+    def _write_outputs(
+        self,
+        directory: Path,
+        split: str,
+        data: DiarizationData,
+        points: list[GridPoint],
+        chosen: dict[str, GridPoint],
+        posteriors: dict[str, np.ndarray],
+    ) -> None:
         shift_seconds = data.frame_shift / SAMPLE_RATE
         header = "median\tthreshold\tder\tfalse_alarm_s\tmissed_s\tconfusion_s\tscored_speech_s"
-        rows = [f"{p.median}\t{p.threshold:g}\t{p.der:.{DER_GRID_DECIMALS}f}\t{p.false_alarm:.3f}\t{p.missed:.3f}\t{p.confusion:.3f}\t{p.total:.3f}"
-                for p in points]
+        rows = [
+            f"{p.median}\t{p.threshold:g}\t{p.der:.{DER_GRID_DECIMALS}f}\t{p.false_alarm:.3f}\t{p.missed:.3f}\t{p.confusion:.3f}\t{p.total:.3f}"
+            for p in points
+        ]
         write_text_atomic(directory / f"{split}_der_grid.tsv", "\n".join([header, *rows]) + "\n")
         protocols = {
-            "der": ("lowest test DER over the grid: the grid point is selected on test (s3prl score.sh's reported number)"
-                    if split == "test" else "lowest dev DER over the grid: what selects the checkpoint of der_dev_selected"),
+            "der": (
+                "lowest test DER over the grid: the grid point is selected on test (s3prl score.sh's reported number)"
+                if split == "test"
+                else "lowest dev DER over the grid: what selects the checkpoint of der_dev_selected"
+            ),
             "der_dev_selected": "test DER at the grid point with the lowest dev DER: everything selected on dev",
         }
-        summary = {"split": split, "frame_shift_seconds": shift_seconds, "collar": 0.0, "skip_overlap": False,
-                   "grid": {"median_filters": data.median_filters, "thresholds": data.thresholds}, "chosen": {}}
+        summary = {
+            "split": split,
+            "frame_shift_seconds": shift_seconds,
+            "collar": 0.0,
+            "skip_overlap": False,
+            "grid": {"median_filters": data.median_filters, "thresholds": data.thresholds},
+            "chosen": {},
+        }
         for name, point in chosen.items():
             rttm = f"{split}_hyp_th{point.threshold:g}_med{point.median}.rttm"
-            turns = {recording: recording_segments(post, recording, shift_seconds, point.threshold, point.median)
-                     for recording, post in posteriors.items()}
+            turns = {
+                recording: recording_segments(post, recording, shift_seconds, point.threshold, point.median)
+                for recording, post in posteriors.items()
+            }
             write_text_atomic(directory / rttm, "".join(line + "\n" for line in write_rttm(None, turns)))
-            summary["chosen"][name] = {"protocol": protocols[name], "median": point.median,
-                                       "threshold": point.threshold, "der": point.der, "rttm": rttm}
+            summary["chosen"][name] = {
+                "protocol": protocols[name],
+                "median": point.median,
+                "threshold": point.threshold,
+                "der": point.der,
+                "rttm": rttm,
+            }
         write_json_atomic(directory / f"{split}_der_summary.json", summary)
         with atomic_path(directory / f"{split}_posteriors.npz") as tmp:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, frame_shift_seconds=np.float64(shift_seconds),
-                                **{recording: post.astype(np.float16) for recording, post in posteriors.items()})
+            np.savez_compressed(
+                buffer,
+                frame_shift_seconds=np.float64(shift_seconds),
+                **{recording: post.astype(np.float16) for recording, post in posteriors.items()},
+            )
             tmp.write_bytes(buffer.getvalue())

@@ -6,6 +6,7 @@ Same seed, same batches, same crops: the cache path and the on-the-fly path must
 same logits, to 1e-5. KS exercises the class-balanced sampler and the random 1 s `_silence_` crops (in train and in the
 dev evaluations); SID the random training crops. The recipe's mode, crops encoded alone, is tested in test_crops.py.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -23,26 +24,42 @@ def _fresh_model(run: TaskRun, data, seed: int) -> torch.nn.Module:
     return run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
 
 
-@pytest.mark.parametrize("task_name,overrides", [
-    ("ks", ["total_steps=25", "batch_size=8", "eval_step=10", "save_step=10", "data.crop_mode=block_mean"]),
-    # short crops so the tiny corpus's utterances really get cropped
-    ("sid", ["total_steps=12", "batch_size=4", "eval_step=12", "save_step=6", "data.train_crop_seconds=1.0",
-             "cache.block_seconds=0.5", "data.crop_mode=block_mean"]),
-])
+@pytest.mark.parametrize(
+    "task_name,overrides",
+    [
+        ("ks", ["total_steps=25", "batch_size=8", "eval_step=10", "save_step=10", "data.crop_mode=block_mean"]),
+        # short crops so the tiny corpus's utterances really get cropped
+        (
+            "sid",
+            [
+                "total_steps=12",
+                "batch_size=4",
+                "eval_step=12",
+                "save_step=6",
+                "data.train_crop_seconds=1.0",
+                "cache.block_seconds=0.5",
+                "data.crop_mode=block_mean",
+            ],
+        ),
+    ],
+)
 def test_cache_equals_on_the_fly(task_name, overrides, mini_tiny, tiny_hf_dirs, tmp_path):
     upstream = load_upstream(f"hf:{tiny_hf_dirs['hubert-layer']}")
     # One utterance at a time: the hidden states are then bit-identical however batches are composed, so what is
     # compared is the cache's arithmetic, not float noise of padded batches (Adam amplifies that on tiny gradients).
     upstream.padding_policy = "per_utterance"
-    run = TaskRun(upstream, get_task(task_name), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False)
+    run = TaskRun(
+        upstream, get_task(task_name), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False
+    )
     run.fill_cache()
     data = run.data[None]
     if task_name == "sid":
         assert any(u.random_crop_seconds for u in data.splits["train"])
     cached = run.source_for(data)
     assert isinstance(cached, CachedSource) and run.cache_block_seconds == float(run.config.cache.block_seconds)
-    on_the_fly = OnTheFlySource(upstream, data, float(run.config.data.gain_db), crop_mode="block_mean",
-                                block_seconds=run.cache_block_seconds)
+    on_the_fly = OnTheFlySource(
+        upstream, data, float(run.config.data.gain_db), crop_mode="block_mean", block_seconds=run.cache_block_seconds
+    )
 
     models = {}
     for name, source in [("from_cache", cached), ("on_the_fly", on_the_fly)]:
@@ -55,7 +72,10 @@ def test_cache_equals_on_the_fly(task_name, overrides, mini_tiny, tiny_hf_dirs, 
     fly_params = dict(models["on_the_fly"][0].named_parameters())
     moved = False
     for name, parameter in cache_params.items():
-        assert torch.allclose(parameter, fly_params[name], atol=1e-5), (name, float((parameter - fly_params[name]).abs().max()))
+        assert torch.allclose(parameter, fly_params[name], atol=1e-5), (
+            name,
+            float((parameter - fly_params[name]).abs().max()),
+        )
         moved = moved or not torch.allclose(parameter, _fresh_model(run, data, 3).state_dict()[name])
     assert moved  # training really changed the parameters
     with torch.no_grad():

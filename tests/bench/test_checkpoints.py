@@ -1,5 +1,6 @@
 """Checkpoint rules (bench/checkpoints.py): which evaluations a rule keeps, ESPnet's N-best averaging, and when each
 split is due."""
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,11 @@ def test_n_best_average_is_the_mean_of_the_best_checkpoints(tmp_path):
     assert averaged["steps"] == [4, 6, 2]
     assert torch.allclose(averaged["model"]["weight"], torch.full((1, 2), 4.0))  # (4 + 6 + 2) / 3
     # only the kept evaluations' files remain beside the average
-    assert sorted(path.name for path in tmp_path.glob("best.step*.pt")) == ["best.step2.pt", "best.step4.pt", "best.step6.pt"]
+    assert sorted(path.name for path in tmp_path.glob("best.step*.pt")) == [
+        "best.step2.pt",
+        "best.step4.pt",
+        "best.step6.pt",
+    ]
 
 
 def test_fewer_evaluations_than_n_average_what_there_is(tmp_path):
@@ -62,7 +67,10 @@ def test_fewer_evaluations_than_n_average_what_there_is(tmp_path):
 
 
 def test_integer_tensors_are_summed_as_espnet_does():
-    states = [{"w": torch.tensor([1.0, 3.0]), "count": torch.tensor(2)}, {"w": torch.tensor([3.0, 5.0]), "count": torch.tensor(3)}]
+    states = [
+        {"w": torch.tensor([1.0, 3.0]), "count": torch.tensor(2)},
+        {"w": torch.tensor([3.0, 5.0]), "count": torch.tensor(3)},
+    ]
     averaged = average_state_dicts(states)
     assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0])) and averaged["count"].item() == 5
 

@@ -17,6 +17,7 @@ What the test proves, and how it avoids depending on timing:
 - `result.json` and every unit's `record.json` equal those of one run of the same command into a fresh cache and
   output (exactly: every process runs with one thread), and no temporary file is left.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -35,7 +36,8 @@ from downstream_tasks import get_task
 # The launcher: imports first (their time varies), then waits at the barrier, then runs `bench` with
 # PooledCache.fill wrapped to log how many utterances this process encoded. Test code only: production code has
 # no hook for this.
-LAUNCHER = r"""
+LAUNCHER = (
+    r"""
 import json, os, sys, time
 from pathlib import Path
 
@@ -49,7 +51,8 @@ def logged_fill(self, *args, **kwargs):
     started = time.time()
     encoded = fill(self, *args, **kwargs)
     with open(log, "a") as handle:
-        handle.write(json.dumps({"pid": os.getpid(), "encoded": encoded, "started": started, "ended": time.time()}) + "\n")
+        handle.write(json.dumps("""
+    r"""{"pid": os.getpid(), "encoded": encoded, "started": started, "ended": time.time()}) + "\n")
     return encoded
 
 bench.cache.PooledCache.fill = logged_fill
@@ -58,6 +61,7 @@ while not (barrier / "go").exists():
     time.sleep(0.002)
 sys.exit(bench.cli.main(sys.argv[3:]))
 """
+)
 
 OVERRIDES = ("total_steps=20", "eval_step=10", "save_step=5")
 UNIT_FIELDS = ("metrics", "best_step", "dev_history", "resumed_from_step", "layer_weights", "config", "splits")
@@ -65,22 +69,52 @@ RESULT_FIELDS = ("metrics", "metrics_std", "per_seed", "learning_rate", "layer_w
 
 
 def _command(data_root: Path, output: Path, log: Path, barrier: Path) -> list[str]:
-    return [sys.executable, "-c", LAUNCHER, str(log), str(barrier),
-            "run", "--upstream", "fbank_no_cmvn", "--task", "ic", "--seeds", "2", "--data-root", str(data_root),
-            "--output", str(output), "--profile", "mini", "--device", "cpu", "--quiet", *OVERRIDES]
+    return [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        str(log),
+        str(barrier),
+        "run",
+        "--upstream",
+        "fbank_no_cmvn",
+        "--task",
+        "ic",
+        "--seeds",
+        "2",
+        "--data-root",
+        str(data_root),
+        "--output",
+        str(output),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        *OVERRIDES,
+    ]
 
 
 def _env(cache: Path) -> dict[str, str]:
     # one thread everywhere: CPU results depend on the thread count in the last bits; small shards: several commits
-    return {**os.environ, "BENCH_CACHE_DIR": str(cache), "BENCH_CACHE_SHARD_UTTERANCES": "16", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "BENCH_CACHE_DIR": str(cache),
+        "BENCH_CACHE_SHARD_UTTERANCES": "16",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
-def _start_together(commands: list[list[str]], env: dict[str, str], barrier: Path,
-                    timeout: float = 600.0) -> list[subprocess.CompletedProcess]:
+def _start_together(
+    commands: list[list[str]], env: dict[str, str], barrier: Path, timeout: float = 600.0
+) -> list[subprocess.CompletedProcess]:
     barrier.mkdir(parents=True)
-    children = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for command in commands]
+    children = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in commands
+    ]
     deadline = time.time() + timeout
     while len(list(barrier.glob("ready-*"))) < len(children):
         assert all(child.poll() is None for child in children), [child.communicate() for child in children]
@@ -99,7 +133,9 @@ def _fills(log: Path) -> list[dict]:
 
 
 def _shard_uids(cache: Path) -> list[str]:
-    return [uid for shard in sorted(cache.glob("pooled/*/shards/*.json")) for uid in json.loads(shard.read_text())["uids"]]
+    return [
+        uid for shard in sorted(cache.glob("pooled/*/shards/*.json")) for uid in json.loads(shard.read_text())["uids"]
+    ]
 
 
 def _records(output: Path) -> tuple[dict, dict[str, dict]]:
@@ -114,7 +150,9 @@ def _records(output: Path) -> tuple[dict, dict[str, dict]]:
 def test_two_concurrent_runs_encode_and_train_once_and_match_one_run(mini_tiny, tmp_path):
     corpus = {u.uid for u in get_task("ic").load(mini_tiny, None, load_task_config("ic", "mini")).all_utterances()}
     cache, output, log = tmp_path / "cache", tmp_path / "runs", tmp_path / "fills.jsonl"
-    both = _start_together([_command(mini_tiny, output, log, tmp_path / "barrier")] * 2, _env(cache), tmp_path / "barrier")
+    both = _start_together(
+        [_command(mini_tiny, output, log, tmp_path / "barrier")] * 2, _env(cache), tmp_path / "barrier"
+    )
     for child in both:
         assert child.returncode == 0, child.stderr
 
@@ -129,8 +167,11 @@ def test_two_concurrent_runs_encode_and_train_once_and_match_one_run(mini_tiny, 
         assert log_path.read_text().count(": task ic fold") == 1, log_path.read_text()
 
     reference_log = tmp_path / "reference_fills.jsonl"
-    (reference,) = _start_together([_command(mini_tiny, tmp_path / "reference", reference_log, tmp_path / "barrier_ref")],
-                                   _env(tmp_path / "reference_cache"), tmp_path / "barrier_ref")
+    (reference,) = _start_together(
+        [_command(mini_tiny, tmp_path / "reference", reference_log, tmp_path / "barrier_ref")],
+        _env(tmp_path / "reference_cache"),
+        tmp_path / "barrier_ref",
+    )
     assert reference.returncode == 0, reference.stderr
     result, units = _records(output)
     expected_result, expected_units = _records(tmp_path / "reference")
@@ -141,7 +182,6 @@ def test_two_concurrent_runs_encode_and_train_once_and_match_one_run(mini_tiny, 
         for field in UNIT_FIELDS:
             assert record[field] == expected_units[unit_id][field], (unit_id, field)
     assert not list(tmp_path.rglob(".tmp-*")), "a temporary file was left behind"
-
 
 
 # ---- the locks of a sharded fill (`bench suite`), in one process ----------------------------------------------
@@ -163,8 +203,16 @@ def _ic_cache(mini_tiny: Path, cache_root: Path):
     from bench.runner import TaskRun
     from upstream.registry import load_upstream
 
-    run = TaskRun(load_upstream("fbank_no_cmvn", device="cpu"), get_task("ic"), mini_tiny, cache_root / "runs", "mini", [],
-                  cache_root, False)
+    run = TaskRun(
+        load_upstream("fbank_no_cmvn", device="cpu"),
+        get_task("ic"),
+        mini_tiny,
+        cache_root / "runs",
+        "mini",
+        [],
+        cache_root,
+        False,
+    )
     data = run.data[None]
     return run, run.cache_for(data), data.all_utterances()[:40]
 
@@ -198,7 +246,9 @@ def test_fills_split_different_ways_commit_every_utterance_once(mini_tiny, tmp_p
         return encode(self, *args, **kwargs)
 
     monkeypatch.setattr(PooledCache, "_encode", encode_after_another_worker)
-    outer = cache.fill(utterances, lambda: run.upstream, progress=False, worker_index=0, num_workers=2)  # batches 0, 2, 4
+    outer = cache.fill(
+        utterances, lambda: run.upstream, progress=False, worker_index=0, num_workers=2
+    )  # batches 0, 2, 4
     assert (outer, inner) == (24, [16])  # batch 0 was encoded by both: the locks allow it only here
     assert cache.fill(utterances, lambda: run.upstream, progress=False, worker_index=1, num_workers=2) == 8  # batch 1
     uids = _shard_uids(tmp_path / "raced")

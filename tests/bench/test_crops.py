@@ -8,6 +8,7 @@ from the same window of the whole utterance's encoding). It runs one utterance a
 hidden states do not depend on what else is in a batch and sources can be compared bit for bit. The runs keep a few
 utterances of each split of superb-mini tiny (every cropped one among them), which keeps each test to seconds.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,14 +43,27 @@ def tiny_hubert(tiny_hf_dirs):
     return upstream
 
 
-def _run(upstream, task: str, overrides: list[str], data_root: Path, work: Path, cache: Path | None = None,
-         kept: dict[str, int] = KEPT) -> TaskRun:
+def _run(
+    upstream,
+    task: str,
+    overrides: list[str],
+    data_root: Path,
+    work: Path,
+    cache: Path | None = None,
+    kept: dict[str, int] = KEPT,
+) -> TaskRun:
     """A filled TaskRun on the first ``kept[split]`` utterances of each split plus every marked one (KS's six
     `_silence_` files in train and dev)."""
     run = TaskRun(upstream, get_task(task), data_root, work / "runs", "mini", overrides, cache or work / "cache", False)
     data = run.data[None]
-    splits = {split: [u for i, u in enumerate(utterances) if i < kept.get(split, 0) or u.random_crop_seconds == 1.0
-                      and "_background_noise_" in u.uid] for split, utterances in data.splits.items()}
+    splits = {
+        split: [
+            u
+            for i, u in enumerate(utterances)
+            if i < kept.get(split, 0) or u.random_crop_seconds == 1.0 and "_background_noise_" in u.uid
+        ]
+        for split, utterances in data.splits.items()
+    }
     run.data = {None: dataclasses.replace(data, splits=splits)}
     run.fill_cache()
     return run
@@ -98,7 +112,9 @@ def test_a_crop_is_the_encoder_run_on_its_waveform_alone(tiny_hubert, mini_tiny,
     assert run.cache_for(data).missing([utterance]) == [utterance]
     test_utterance = data.splits["test"][0]
     cached = source.batch("test", [0], None)[0]
-    assert torch.equal(cached, pooled_row(encode_waveforms(tiny_hubert, [encoder_input(test_utterance, 0.0)], None)[0], "fp32"))
+    assert torch.equal(
+        cached, pooled_row(encode_waveforms(tiny_hubert, [encoder_input(test_utterance, 0.0)], None)[0], "fp32")
+    )
 
 
 def test_asv_crops_are_frames_of_the_crop_encoded_alone(tiny_hubert, mini_tiny, tmp_path):
@@ -119,23 +135,27 @@ def test_asv_crops_are_frames_of_the_crop_encoded_alone(tiny_hubert, mini_tiny, 
 
 
 @pytest.mark.parametrize("task,overrides", [("ks", []), ("sid", SID_CROPS)])
-def test_cache_with_crops_in_the_loop_trains_as_the_encoder_on_every_batch(task, overrides, tiny_hubert, mini_tiny,
-                                                                          tmp_path):
+def test_cache_with_crops_in_the_loop_trains_as_the_encoder_on_every_batch(
+    task, overrides, tiny_hubert, mini_tiny, tmp_path
+):
     """KS crops `_silence_` in training and in every dev evaluation; SID crops its training utterances."""
     run = _run(tiny_hubert, task, [*SHORT, *overrides], mini_tiny, tmp_path)
     data = run.data[None]
     cropped = run.cropped_in_loop(data)
     assert cropped and run.cache_for(data).missing(cropped) == cropped  # never cached
-    sources = {"cache + crops": run.source_for(data),
-               "encoder every batch": OnTheFlySource(tiny_hubert, data, float(run.config.data.gain_db), pooled_dtype="fp32")}
+    sources = {
+        "cache + crops": run.source_for(data),
+        "encoder every batch": OnTheFlySource(tiny_hubert, data, float(run.config.data.gain_db), pooled_dtype="fp32"),
+    }
     outcomes, models = {}, {}
     for name, source in sources.items():
         torch.manual_seed(0)
         models[name] = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
         directory = tmp_path / name.replace(" ", "_")
         directory.mkdir()
-        outcomes[name] = train(run.task, data, source, models[name], run.config, lr=1e-2, seed=0, run_dir=directory,
-                               progress=False)
+        outcomes[name] = train(
+            run.task, data, source, models[name], run.config, lr=1e-2, seed=0, run_dir=directory, progress=False
+        )
     assert outcomes["cache + crops"].dev_history == outcomes["encoder every batch"].dev_history
     torch.manual_seed(0)
     initial = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config).state_dict()
@@ -145,8 +165,10 @@ def test_cache_with_crops_in_the_loop_trains_as_the_encoder_on_every_batch(task,
 
 
 def test_a_resumed_unit_with_crops_writes_the_same_record(tiny_hubert, mini_tiny, tmp_path):
-    runs = {name: _run(tiny_hubert, "ks", SHORT, mini_tiny, tmp_path / name, tmp_path / "cache")
-            for name in ("straight", "resumed")}
+    runs = {
+        name: _run(tiny_hubert, "ks", SHORT, mini_tiny, tmp_path / name, tmp_path / "cache")
+        for name in ("straight", "resumed")
+    }
     unit = runs["straight"].unit(None, 0, float(runs["straight"].config.optimizer.lr))
     straight = runs["straight"].run_unit(unit)
     # the interrupted run: the same unit trained to its first checkpoint (step 3), then run as a unit, which resumes
@@ -156,7 +178,9 @@ def test_a_resumed_unit_with_crops_writes_the_same_record(tiny_hubert, mini_tiny
     halfway = OmegaConf.merge(run.config, {"total_steps": 3})
     torch.manual_seed(unit.seed)
     model = run.task.build_model(run.num_layers, run.info.hidden_size, data, halfway)
-    train(run.task, data, run.source_for(data), model, halfway, unit.learning_rate, unit.seed, directory, progress=False)
+    train(
+        run.task, data, run.source_for(data), model, halfway, unit.learning_rate, unit.seed, directory, progress=False
+    )
     resumed = run.run_unit(unit)
     assert resumed["resumed_from_step"] == 3 and straight["resumed_from_step"] == 0
     for field in ("metrics", "dev_history", "best_step", "layer_weights", "crop_mode", "feature_mode"):
@@ -168,8 +192,17 @@ def test_suite_gives_units_with_crops_in_the_loop_the_encoder_device(mini_tiny, 
     from bench.suite.plan import SuiteSpec, build_jobs, fold_caches, plan_groups
 
     def unit_jobs(*overrides: str) -> dict[str, list]:
-        spec = SuiteSpec(("fbank_no_cmvn",), ("ks", "ic"), mini_tiny, tmp_path / "out", (0,), profile="mini",
-                         overrides=overrides, cache_root=tmp_path / "cache", device="cuda")
+        spec = SuiteSpec(
+            ("fbank_no_cmvn",),
+            ("ks", "ic"),
+            mini_tiny,
+            tmp_path / "out",
+            (0,),
+            profile="mini",
+            overrides=overrides,
+            cache_root=tmp_path / "cache",
+            device="cuda",
+        )
         groups = plan_groups(spec, progress=False)
         jobs = build_jobs(spec, groups, slots=1, suite_run="test", cpu_units=True)
         ks = next(group for group in groups if group.task == "ks")
@@ -191,16 +224,36 @@ def test_suite_gives_units_with_crops_in_the_loop_the_encoder_device(mini_tiny, 
 
 def test_the_approximation_stays_selectable_and_the_record_and_report_name_it(mini_tiny, tmp_path, capsys):
     def run(output: str, *overrides: str) -> int:
-        return main(["run", "--upstream", "fbank_no_cmvn", "--task", "ks", "--data-root", str(mini_tiny), "--profile",
-                     "mini", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / output),
-                     *SHORT, *overrides])
+        return main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                "ks",
+                "--data-root",
+                str(mini_tiny),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--output",
+                str(tmp_path / output),
+                *SHORT,
+                *overrides,
+            ]
+        )
 
     assert run("recipe") == 0
     assert "random 1 s crops of 6 utterances encoded in the loop" in capsys.readouterr().out
     assert run("approx", "data.crop_mode=block_mean") == 0
     assert "random crops approximated (data.crop_mode=block_mean" in capsys.readouterr().out
-    records = {name: json.loads(next((tmp_path / name).glob("ks/*/units/*/record.json")).read_text())
-               for name in ("recipe", "approx")}
+    records = {
+        name: json.loads(next((tmp_path / name).glob("ks/*/units/*/record.json")).read_text())
+        for name in ("recipe", "approx")
+    }
     assert records["recipe"]["crop_mode"] == "waveform" and records["approx"]["crop_mode"] == "block_mean"
     assert records["recipe"]["unit_id"] != records["approx"]["unit_id"]
 
@@ -213,5 +266,13 @@ def test_the_approximation_stays_selectable_and_the_record_and_report_name_it(mi
     (note,) = crop_notes("approx")
     assert "data.crop_mode=block_mean" in note and "benchmarks/crop_deviation.py" in note
     with pytest.raises(BenchError, match="data.crop_mode=frames is not one of waveform, block_mean"):
-        TaskRun(load_upstream("fbank_no_cmvn"), get_task("ks"), mini_tiny, tmp_path / "bad", "mini",
-                ["data.crop_mode=frames"], tmp_path / "cache", False).fill_cache()
+        TaskRun(
+            load_upstream("fbank_no_cmvn"),
+            get_task("ks"),
+            mini_tiny,
+            tmp_path / "bad",
+            "mini",
+            ["data.crop_mode=frames"],
+            tmp_path / "cache",
+            False,
+        ).fill_cache()

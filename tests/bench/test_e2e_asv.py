@@ -1,4 +1,5 @@
-"""End to end on superb-mini (small): `bench run --task asv` with `s3prl:fbank_no_cmvn` verifies speakers well above chance.
+"""End to end on superb-mini (small): `bench run --task asv` with `s3prl:fbank_no_cmvn` verifies speakers well above
+chance.
 
 Chance is an EER of 0.5 (scores that ignore the speakers). Threshold: both protocols' test EER <= 0.30, i.e. at most
 60% of chance. Measured with the `mini` profile (400 steps, lr 3e-4; 192 test trials, 120 dev trials): at seed 0 with
@@ -7,6 +8,7 @@ Chance is an EER of 0.5 (scores that ignore the speakers). Threshold: both proto
 protocols stayed within 0.10-0.19, and `s3prl:fbank` within 0.10-0.20. The test EER is 0.43 after 50 steps, so the
 threshold checks that the head learned speaker information, with room for the noise of 192 trials.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +25,27 @@ def asv_run(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e_asv")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-        assert main(["run", "--upstream", "s3prl:fbank_no_cmvn", "--task", "asv", "--data-root", str(mini_small),
-                     "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--upstream",
+                    "s3prl:fbank_no_cmvn",
+                    "--task",
+                    "asv",
+                    "--data-root",
+                    str(mini_small),
+                    "--output",
+                    str(output / "runs"),
+                    "--profile",
+                    "mini",
+                    "--device",
+                    "cpu",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     directory = output / "runs" / "asv" / "s3prl_fbank_no_cmvn"
     result = json.loads((directory / "result.json").read_text())
     unit_dir = directory / result["units"][0]["path"]
@@ -34,8 +55,10 @@ def asv_run(mini_small, tmp_path_factory):
 def test_both_protocols_beat_chance(asv_run):
     result, _, _ = asv_run
     metrics = result["metrics"]
-    print(f"ASV test EER: SUPERB protocol {metrics['eer']:.3f} (step {metrics['superb_step']:.0f}), "
-          f"dev-selected {metrics['eer_dev_selected']:.3f}; chance 0.5")
+    print(
+        f"ASV test EER: SUPERB protocol {metrics['eer']:.3f} (step {metrics['superb_step']:.0f}), "
+        f"dev-selected {metrics['eer_dev_selected']:.3f}; chance 0.5"
+    )
     assert result["metric"] == {"name": "eer", "higher_is_better": False, "unit": "fraction"}
     assert metrics["eer"] <= MAX_EER and metrics["eer_dev_selected"] <= MAX_EER
 
@@ -59,8 +82,11 @@ def test_record_holds_both_protocols_and_the_trial_scores(asv_run, mini_small):
     assert record["splits"]["test"] == len({path for _, *pair in listed for path in pair})
     lines = [line.split() for line in (unit_dir / "test_trial_scores.txt").read_text().splitlines()]
     assert [(label, a, b) for label, a, b, _ in lines] == [
-        (label, f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed]
+        (label, f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed
+    ]
     # the dev-selected checkpoint's files are under selected_by_dev/ (the unit directory holds the SUPERB checkpoint's)
     dev_lines = (unit_dir / "selected_by_dev" / "dev_trial_scores.txt").read_text().splitlines()
     assert (unit_dir / "selected_by_dev" / "test_trial_scores.txt").is_file()
-    assert len(dev_lines) == 2 * record["splits"]["dev"]  # 3 held-out videos per speaker: 3 target + 3 non-target trials
+    assert (
+        len(dev_lines) == 2 * record["splits"]["dev"]
+    )  # 3 held-out videos per speaker: 3 target + 3 non-target trials

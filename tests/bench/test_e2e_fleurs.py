@@ -9,6 +9,7 @@ search): macro CER 45.6%, pooled 39.1%, every language between 20% (id_id) and 9
 (SUPERB's `fbank` cannot do LID here: its per-utterance CMVN makes every time-mean zero, so a mean-pooled head sees
 nothing, as SUPERB's own FBANK row scores chance on KS.)
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,19 @@ from downstream_tasks.fleurs import DEFAULT_LANGUAGES
 @pytest.fixture(scope="module")
 def fleurs_runs(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e_fleurs")
-    common = ["--data-root", str(mini_small), "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu",
-              "--quiet", "--cache-dir", str(output / "cache")]
+    common = [
+        "--data-root",
+        str(mini_small),
+        "--output",
+        str(output / "runs"),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--cache-dir",
+        str(output / "cache"),
+    ]
     assert main(["run", "--task", "mlid", "--upstream", "resemblyzer", *common]) == 0
     assert main(["run", "--task", "mlasr", "--upstream", "fbank", *common]) == 0
     return output / "runs"

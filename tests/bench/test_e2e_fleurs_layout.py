@@ -1,6 +1,7 @@
 """`bench run --task mlid,mlasr` on a FLEURS folder in google/fleurs's own layout, built by hand (not superb-mini):
 packed audio is refused with the command that extracts it, that command works, and the run and the report follow.
 (That both tasks learn is checked on superb-mini, in test_e2e_fleurs.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -8,19 +9,35 @@ import re
 import subprocess
 
 import pytest
+from fixtures.fleurs_layout import build_fleurs_folder
 
 from bench.cli import main
-from fixtures.fleurs_layout import build_fleurs_folder
 from results.report import load_leaderboard
 
 
 def test_a_fleurs_download_runs_after_extraction_and_reports_beside_superb(tmp_path, capsys):
     root = build_fleurs_folder(tmp_path / "download", {"train": 8, "dev": 3, "test": 3}, extract=False)
     runs = tmp_path / "runs"
-    common = ["--upstream", "fbank_no_cmvn", "--data-root", str(root), "--output", str(runs), "--profile", "mini",
-              "--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "cache"),
-              "data.languages=[en_us,cmn_hans_cn,th_th,vi_vn]", "total_steps=20", "eval_step=10", "save_step=10",
-              "lr_sweep=[0.001]"]
+    common = [
+        "--upstream",
+        "fbank_no_cmvn",
+        "--data-root",
+        str(root),
+        "--output",
+        str(runs),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "data.languages=[en_us,cmn_hans_cn,th_th,vi_vn]",
+        "total_steps=20",
+        "eval_step=10",
+        "save_step=10",
+        "lr_sweep=[0.001]",
+    ]
     assert main(["run", "--task", "mlid,mlasr", *common]) == 2
     message = capsys.readouterr().err.strip()
     assert message.count("\n") == 0 and "12 audio archive(s) are not extracted" in message
@@ -34,7 +51,9 @@ def test_a_fleurs_download_runs_after_extraction_and_reports_beside_superb(tmp_p
         assert record["units"] and record["chance"]["metrics"]
     mlid = json.loads((runs / "mlid" / "fbank_no_cmvn" / "result.json").read_text())
     assert {f"acc/{language}" for language in ("en_us", "cmn_hans_cn", "th_th", "vi_vn")} <= set(mlid["metrics"])
-    assert sum(value for key, value in mlid["metrics"].items() if key.startswith("confusion/en_us/")) == pytest.approx(1.0)
+    assert sum(value for key, value in mlid["metrics"].items() if key.startswith("confusion/en_us/")) == pytest.approx(
+        1.0
+    )
     mlasr = json.loads((runs / "mlasr" / "fbank_no_cmvn" / "result.json").read_text())
     assert {"cer", "cer_sd", "cer_pooled", "wer", "cer/th_th", "wer/vi_vn"} <= set(mlasr["metrics"])
 
@@ -48,7 +67,10 @@ def test_a_fleurs_download_runs_after_extraction_and_reports_beside_superb(tmp_p
     hidden = load_leaderboard([runs], "card").row("fbank_no_cmvn")
     assert hidden.cells["mlasr_cer"].value is None and hidden.cells["mlasr_cer_sd"].value is None
     assert hidden.cells["mlasr_cer_sd"].withheld == hidden.cells["mlasr_cer"].withheld  # one footnote for the task
-    assert "Every MLASR column of fbank_no_cmvn left out: its cer 100.00 does not beat" in hidden.cells["mlasr_cer"].withheld
+    assert (
+        "Every MLASR column of fbank_no_cmvn left out: its cer 100.00 does not beat"
+        in hidden.cells["mlasr_cer"].withheld
+    )
     out = tmp_path / "report"
     assert main(["report", "--runs", str(runs), "--out", str(out), "--references", "card", "--show-unlearned"]) == 0
     markdown = (out / "leaderboard.md").read_text()

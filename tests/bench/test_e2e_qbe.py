@@ -1,14 +1,17 @@
-"""End to end on superb-mini (small): `bench run --task qbe --upstream fbank_no_cmvn` finds the query terms well above chance.
+"""End to end on superb-mini (small): `bench run --task qbe --upstream fbank_no_cmvn` finds the query terms well above
+chance.
 
-Chance is measured here with the task's own scoring (``twv_metrics`` over the official QUESST trials) on 500 seeded random
-scorers (i.i.d. normal scores, z-normed per query as the recipe does). Values at corpus seed 0, profile `mini`, in brackets:
-a random scorer's test MTWV has mean [0.003] and 99th percentile [0.042] (it is 0 whenever its top trial is a false alarm:
-beta = 12.49 makes one false alarm cost about as much as 0.4 of a hit here); fbank_no_cmvn reaches test MTWV [0.074]
-(dev 0.021, the single hidden state) and ranks a true document first for [4] of the 10 English test queries, where a random
-ranking expects 0.5 (P(>= 3) < 1 %). Thresholds: MTWV above the random 99th percentile, and at least 3 of 10 top-1 hits.
-Queries are spoken by voices that never speak a document, so cross-speaker DTW on plain filterbanks stays weak (SUPERB's
-fbank row is 0.0058 on the real set); s3prl:fbank, with per-utterance CMVN, reaches 0.116 on the same corpus.
+Chance is measured here with the task's own scoring (``twv_metrics`` over the official QUESST trials) on 500 seeded
+random scorers (i.i.d. normal scores, z-normed per query as the recipe does). Values at corpus seed 0, profile `mini`,
+in brackets: a random scorer's test MTWV has mean [0.003] and 99th percentile [0.042] (it is 0 whenever its top trial is
+a false alarm: beta = 12.49 makes one false alarm cost about as much as 0.4 of a hit here); fbank_no_cmvn reaches test
+MTWV [0.074] (dev 0.021, the single hidden state) and ranks a true document first for [4] of the 10 English test
+queries, where a random ranking expects 0.5 (P(>= 3) < 1 %). Thresholds: MTWV above the random 99th percentile, and at
+least 3 of 10 top-1 hits. Queries are spoken by voices that never speak a document, so cross-speaker DTW on plain
+filterbanks stays weak (SUPERB's fbank row is 0.0058 on the real set); s3prl:fbank, with per-utterance CMVN, reaches
+0.116 on the same corpus.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +29,27 @@ from results.schema import UnitRecord
 
 def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "qbe", "--data-root", str(mini_small),
-                 "--output", str(tmp_path / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                "qbe",
+                "--data-root",
+                str(mini_small),
+                "--output",
+                str(tmp_path / "runs"),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "runs" / "qbe" / "fbank_no_cmvn" / "result.json").read_text())
     (unit,) = result["units"]
     unit_dir = tmp_path / "runs" / "qbe" / "fbank_no_cmvn" / unit["path"]
@@ -38,14 +60,23 @@ def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
     data = get_task("qbe").load(mini_small, None, load_task_config("qbe", "mini"))
     docs = [file_id(u.uid) for u in data.splits[DOCUMENTS]]
     queries = [file_id(u.uid) for u in data.splits["test"]]
-    random_mtwv = np.array([
-        twv_metrics(z_normalise(np.random.default_rng(seed).normal(size=(len(queries), len(docs)))), queries, docs,
-                    data.ground_truth["test"], 2.0)["mtwv"]
-        for seed in range(500)
-    ])
+    random_mtwv = np.array(
+        [
+            twv_metrics(
+                z_normalise(np.random.default_rng(seed).normal(size=(len(queries), len(docs)))),
+                queries,
+                docs,
+                data.ground_truth["test"],
+                2.0,
+            )["mtwv"]
+            for seed in range(500)
+        ]
+    )
     mtwv = result["metrics"]["mtwv"]
-    print(f"test MTWV {mtwv:.4f} (dev {record['metrics']['dev']['mtwv']:.4f}); random mean {random_mtwv.mean():.4f}, "
-          f"p99 {np.percentile(random_mtwv, 99):.4f}")
+    print(
+        f"test MTWV {mtwv:.4f} (dev {record['metrics']['dev']['mtwv']:.4f}); random mean {random_mtwv.mean():.4f}, "
+        f"p99 {np.percentile(random_mtwv, 99):.4f}"
+    )
     assert mtwv > np.percentile(random_mtwv, 99)
 
     lines = (unit_dir / "test_predictions.tsv").read_text().splitlines()

@@ -12,6 +12,7 @@ The run uses one torch thread: the head's LSTM steps through ~900 frames one at 
 shared CPU each step waits for the busier core (training took 569 s with two threads and 46 s with one, both at a
 load average of ~9 on two cores). One thread also fixes the numbers: results differ between thread counts.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,27 @@ def sd_run(mini_small, tmp_path_factory):
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-            assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "sd", "--data-root", str(mini_small),
-                         "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
+            assert (
+                main(
+                    [
+                        "run",
+                        "--upstream",
+                        "fbank_no_cmvn",
+                        "--task",
+                        "sd",
+                        "--data-root",
+                        str(mini_small),
+                        "--output",
+                        str(output / "runs"),
+                        "--profile",
+                        "mini",
+                        "--device",
+                        "cpu",
+                        "--quiet",
+                    ]
+                )
+                == 0
+            )
     finally:
         torch.set_num_threads(threads)
     return output / "runs" / "sd" / "fbank_no_cmvn"
@@ -43,7 +63,9 @@ def sd_run(mini_small, tmp_path_factory):
 
 def trivial_ders(librimix) -> dict[str, float]:
     reference = read_rttm(librimix / "test" / "rttm")
-    durations = {line.split()[0]: float(line.split()[1]) for line in (librimix / "test" / "reco2dur").read_text().splitlines()}
+    durations = {
+        line.split()[0]: float(line.split()[1]) for line in (librimix / "test" / "reco2dur").read_text().splitlines()
+    }
     answers = {
         "nobody": {rec: [] for rec in durations},
         "both everywhere": {rec: [(0.0, d, "a"), (0.0, d, "b")] for rec, d in durations.items()},

@@ -1,10 +1,11 @@
-"""ASR and SF learn on superb-mini small within CI-sized runs (the `mini` profile: 300 steps; ASR 200 here with one BiLSTM
-layer instead of two, which halves its training time), and their decoded hypotheses are saved per split.
+"""ASR and SF learn on superb-mini small within CI-sized runs (the `mini` profile: 300 steps; ASR 200 here with one
+BiLSTM layer instead of two, which halves its training time), and their decoded hypotheses are saved per split.
 
 Chance for these error rates is 100%: a model that has not left CTC's blank phase decodes nothing, which scores a WER,
 CER and slot-value CER of 100% and a slot-type F1 of 0. The thresholds below sit far from that and leave room under
 what was measured on this corpus with SUPERB's `fbank` (CMVN filterbanks), seed 0 [measured: see each assertion].
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,19 @@ def sequence_runs(mini_small, tmp_path_factory):
     lm = write_bigram_arpa(output / "train_bigram.arpa", _train_transcripts(mini_small))  # train text only
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-        common = ["--upstream", "fbank", "--data-root", str(mini_small), "--output", str(output / "runs"), "--profile",
-                  "mini", "--device", "cpu", "--quiet"]
+        common = [
+            "--upstream",
+            "fbank",
+            "--data-root",
+            str(mini_small),
+            "--output",
+            str(output / "runs"),
+            "--profile",
+            "mini",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
         # ASR at 200 of the profile's 300 steps with one BiLSTM layer (the head's code is the same; the suite's time is
         # not), which still leaves a margin under the thresholds below
         assert main(["run", "--task", "asr", *common, "--lm", str(lm), *ASR_OVERRIDES]) == 0
@@ -58,10 +70,13 @@ def test_asr_learns_and_the_lm_decoding_is_reported(sequence_runs):
     print("asr", metrics)
     assert record["metric"] == {"name": "wer", "higher_is_better": False, "unit": "fraction"}
     # [measured, 200 steps, one BiLSTM layer, seed 0, 2 torch threads, test: WER 62.9% / CER 19.0% (s3prl's uer, `|`
-    # counted); with the LM, WER 28.3%, CER 22.9%. With the profile's two layers: WER 49.1% / CER 13.6%, LM 16.2% / 12.3%]
+    # counted); with the LM, WER 28.3%, CER 22.9%.
+    # With the profile's two layers: WER 49.1% / CER 13.6%, LM 16.2% / 12.3%]
     assert metrics["cer"] < 0.35 and metrics["wer"] < 0.75
     assert metrics["wer_lm"] < 0.75 and metrics["cer_lm"] < 0.35
-    assert record["decoding"]["lm_sha256"] and record["decoding"]["beam"] == 5 and record["decoding"]["lm_weight"] == 2.0
+    assert (
+        record["decoding"]["lm_sha256"] and record["decoding"]["beam"] == 5 and record["decoding"]["lm_weight"] == 2.0
+    )
 
 
 def test_asr_hypotheses_and_references_are_saved_per_split(sequence_runs, mini_small):
@@ -97,8 +112,30 @@ def test_lm_change_rescores_without_retraining(sequence_runs, mini_small, tmp_pa
     lm = write_bigram_arpa(tmp_path / "other.arpa", _train_transcripts(mini_small)[:50])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(sequence_runs.parent / "cache"))
-        assert main(["run", "--upstream", "fbank", "--task", "asr", "--data-root", str(mini_small), "--output",
-                     str(sequence_runs), "--profile", "mini", "--device", "cpu", "--quiet", "--lm", str(lm), *ASR_OVERRIDES]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--upstream",
+                    "fbank",
+                    "--task",
+                    "asr",
+                    "--data-root",
+                    str(mini_small),
+                    "--output",
+                    str(sequence_runs),
+                    "--profile",
+                    "mini",
+                    "--device",
+                    "cpu",
+                    "--quiet",
+                    "--lm",
+                    str(lm),
+                    *ASR_OVERRIDES,
+                ]
+            )
+            == 0
+        )
     after = json.loads((unit / "record.json").read_text())
     assert after["unit_id"] == before["unit_id"] and after["rescored"] is True
     assert after["metrics"]["test"]["wer"] == before["metrics"]["test"]["wer"]  # same checkpoint, same greedy output

@@ -1,4 +1,5 @@
 """bench.encode: what every encoder call is checked for, with stand-in encoders (no training)."""
+
 from __future__ import annotations
 
 import pytest

@@ -7,6 +7,7 @@ IC >= 2.5 x chance [27.1% vs 8.3%]. Mean-pooled heads see only each hidden state
 from the spectral probes of tests/bench/superb_mini (mean + std statistics), and SUPERB's own `fbank` (with
 per-utterance CMVN) sits near chance by construction.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,27 @@ def small_run(mini_small, tmp_path_factory):
     output = tmp_path_factory.mktemp("e2e")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE_DIR", str(output / "cache"))
-        assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "ks,sid,er,ic", "--data-root", str(mini_small),
-                     "--output", str(output / "runs"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--upstream",
+                    "fbank_no_cmvn",
+                    "--task",
+                    "ks,sid,er,ic",
+                    "--data-root",
+                    str(mini_small),
+                    "--output",
+                    str(output / "runs"),
+                    "--profile",
+                    "mini",
+                    "--device",
+                    "cpu",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return output / "runs"
 
 
@@ -46,4 +66,7 @@ def test_each_task_beats_chance(task_name, small_run, mini_small):
     accuracy = record["metrics"]["acc"]
     print(f"{task_name}: accuracy {accuracy:.3f}, chance {chance:.3f}")
     assert THRESHOLDS[task_name](accuracy, chance), (task_name, accuracy, chance)
-    assert record["dataset"]["manifest_checksum"] == json.loads((mini_small / "MANIFEST.json").read_text())["overall_sha256"]
+    assert (
+        record["dataset"]["manifest_checksum"]
+        == json.loads((mini_small / "MANIFEST.json").read_text())["overall_sha256"]
+    )

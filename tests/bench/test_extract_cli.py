@@ -1,4 +1,5 @@
 """`bench extract` end to end through the CLI, on a tiny HF model, the tiny MERaLiON model and FBANK."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchcore.audio import load_audio
 from bench.cli import main
 from bench.sample_audio import SAMPLE_DIR
+from benchcore.audio import load_audio
 from upstream.registry import load_upstream
 
 
@@ -31,16 +32,26 @@ def _upstream_names(tiny_hf_dirs, tiny_meralion_dir):
     }
 
 
-@pytest.mark.parametrize("kind", ["hf", "meralion", "fbank"])
+@pytest.mark.parametrize("kind", ["hf", pytest.param("meralion", marks=pytest.mark.slow), "fbank"])
 def test_extract_writes_every_hidden_state(kind, tiny_hf_dirs, tiny_meralion_dir, audio_dir, tmp_path, capsys):
     name = _upstream_names(tiny_hf_dirs, tiny_meralion_dir)[kind]
     out = tmp_path / "features"
-    assert main(["extract", "--upstream", name, "--audio", str(audio_dir), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            ["extract", "--upstream", name, "--audio", str(audio_dir), "--out", str(out), "--device", "cpu", "--quiet"]
+        )
+        == 0
+    )
     assert "4 utterances" in capsys.readouterr().out
     header = json.loads((out / "extraction.json").read_text())
     index = json.loads((out / "index.json").read_text())
     assert header["format_version"] == 1 and header["upstream"]["source"].endswith(name.split(":", 1)[1])
-    assert sorted(entry["audio"] for entry in index["utterances"]) == ["nested/again.wav", "sample_1.wav", "sample_2.wav", "sample_3.wav"]
+    assert sorted(entry["audio"] for entry in index["utterances"]) == [
+        "nested/again.wav",
+        "sample_1.wav",
+        "sample_2.wav",
+        "sample_3.wav",
+    ]
 
     upstream = load_upstream(name)
     for entry in index["utterances"]:
@@ -63,14 +74,31 @@ def test_extract_resumes_and_refuses_mismatched_reuse(audio_dir, tmp_path, capsy
     assert "1 extracted, 3 already there" in capsys.readouterr().out
     assert np.array_equal(np.load(out / "features" / "sample_2.npy"), first)
 
-    assert main(["extract", "--upstream", "fbank_no_cmvn", "--audio", str(audio_dir), "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(["extract", "--upstream", "fbank_no_cmvn", "--audio", str(audio_dir), "--out", str(out), "--quiet"]) == 2
+    )
     assert "already holds an extraction with other settings" in capsys.readouterr().err
 
 
 def test_fp16_arrays(audio_dir, tmp_path):
     out = tmp_path / "half"
-    assert main(["extract", "--upstream", "fbank", "--audio", str(audio_dir / "sample_1.wav"), "--out", str(out),
-                 "--save-dtype", "fp16", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--upstream",
+                "fbank",
+                "--audio",
+                str(audio_dir / "sample_1.wav"),
+                "--out",
+                str(out),
+                "--save-dtype",
+                "fp16",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert np.load(out / "features" / "sample_1.npy").dtype == np.float16
 
 

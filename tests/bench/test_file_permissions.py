@@ -1,16 +1,17 @@
 """Atomic writes honour the umask exactly as a plain ``open(path, "w")`` does (not mkstemp's private 0600)."""
+
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 
-from benchcore.atomic import atomic_path, write_json_atomic, write_npy_atomic, write_text_atomic
 from bench.cli import main
+from benchcore.atomic import atomic_path, write_json_atomic, write_npy_atomic, write_text_atomic
 
 # umask -> (file mode, directory mode) that open() and mkdir() give under it
 MODES = {0o022: (0o644, 0o755), 0o077: (0o600, 0o700), 0o002: (0o664, 0o775)}
@@ -84,8 +85,29 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, umask):
 def test_run_and_report_files_follow_the_umask(mini_tiny, tmp_path, monkeypatch, run_umask, capsys):
     cache, output = tmp_path / "cache", tmp_path / "out"
     monkeypatch.setenv("BENCH_CACHE_DIR", str(cache))
-    assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "ic", "--data-root", str(mini_tiny), "--output",
-                 str(output), "--profile", "mini", "--device", "cpu", "--quiet", "total_steps=4", "eval_step=2"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                "ic",
+                "--data-root",
+                str(mini_tiny),
+                "--output",
+                str(output),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+                "total_steps=4",
+                "eval_step=2",
+            ]
+        )
+        == 0
+    )
     assert main(["report", "--runs", str(output), "--out", str(output / "report")]) == 0
     capsys.readouterr()
     unit = next((output / "ic" / "fbank_no_cmvn" / "units").iterdir())

@@ -6,6 +6,7 @@ against the official ones.
 Runs on copies of superb-mini tiny (only the corpus folders a test needs), never on the shared corpus. ASV, SD and
 QbE have their own tests beside their protocols' (tests/downstream_tasks/).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,16 @@ def corpus_copy(mini_tiny: Path, target: Path, folders: list[str]) -> Path:
 
 
 def task_run(task: str, root: Path, tmp_path: Path, *overrides: str) -> TaskRun:
-    return TaskRun(load_upstream("fbank_no_cmvn"), get_task(task), root, tmp_path / "runs", "mini", list(overrides),
-                   tmp_path / "cache", progress=False)
+    return TaskRun(
+        load_upstream("fbank_no_cmvn"),
+        get_task(task),
+        root,
+        tmp_path / "runs",
+        "mini",
+        list(overrides),
+        tmp_path / "cache",
+        progress=False,
+    )
 
 
 def first_of_split(run: TaskRun, split: str) -> Path:
@@ -67,8 +76,27 @@ def one_file_removed(request, mini_tiny, tmp_path):
 def test_a_missing_file_stops_the_run_before_training(one_file_removed, tmp_path, capsys, monkeypatch):
     task, root, victim, _ = one_file_removed
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["run", "--upstream", "fbank_no_cmvn", "--task", task, "--data-root", str(root),
-                 "--output", str(tmp_path / "out"), "--profile", "mini", "--device", "cpu", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                task,
+                "--data-root",
+                str(root),
+                "--output",
+                str(tmp_path / "out"),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert error.count("\n") == 1, error
     assert "1 file(s) named by the dataset's metadata are missing" in error and victim in error
@@ -93,9 +121,30 @@ def test_er_with_allow_missing_records_it_and_the_report_footnotes_it(mini_tiny,
     victim = first_of_split(task_run("er", root, tmp_path), "test")
     victim.unlink()
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "er", "--data-root", str(root), "--output",
-                 str(tmp_path / "out"), "--profile", "mini", "--device", "cpu", "--quiet", "data.allow_missing=true",
-                 "total_steps=4", "eval_step=2"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                "er",
+                "--data-root",
+                str(root),
+                "--output",
+                str(tmp_path / "out"),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+                "data.allow_missing=true",
+                "total_steps=4",
+                "eval_step=2",
+            ]
+        )
+        == 0
+    )
     assert "ran without 1 missing file(s)" in capsys.readouterr().out
     record = json.loads((tmp_path / "out" / "er" / "fbank_no_cmvn" / "result.json").read_text())
     assert record["dataset"]["missing"]["files"] == [str(victim.relative_to(root))]
@@ -105,11 +154,23 @@ def test_er_with_allow_missing_records_it_and_the_report_footnotes_it(mini_tiny,
     assert "run without 1 file(s)" in table and str(victim.relative_to(root)) in table
 
 
-@pytest.mark.parametrize("task, edit", [
-    ("ic", lambda root: _replace_once(root / "fluent_speech_commands_dataset/data/test_data.csv", "increase", "decrease")),
-    ("er", lambda root: _replace_once(next((root / "IEMOCAP_full_release").glob("Session1/dialog/EmoEvaluation/*.txt")),
-                                      "\tneu\t", "\tsad\t")),
-])
+@pytest.mark.parametrize(
+    "task, edit",
+    [
+        (
+            "ic",
+            lambda root: _replace_once(
+                root / "fluent_speech_commands_dataset/data/test_data.csv", "increase", "decrease"
+            ),
+        ),
+        (
+            "er",
+            lambda root: _replace_once(
+                next((root / "IEMOCAP_full_release").glob("Session1/dialog/EmoEvaluation/*.txt")), "\tneu\t", "\tsad\t"
+            ),
+        ),
+    ],
+)
 def test_an_edited_label_file_changes_the_fingerprint_and_the_unit(task, edit, mini_tiny, tmp_path):
     folders = {"ic": ["fluent_speech_commands_dataset"], "er": ["IEMOCAP_full_release"]}[task]
     root = corpus_copy(mini_tiny, tmp_path / "corpus", folders)
@@ -138,4 +199,5 @@ def test_split_sizes_are_recorded_and_checked_against_the_official_ones_on_real_
     real = task_run("ic", root, tmp_path)
     assert real.dataset["size_warnings"] == [
         f"IC {split}: {sizes[split]} utterances, the official corpus has {official:,}"
-        for split, official in (("train", 23132), ("dev", 3118), ("test", 3793))]
+        for split, official in (("train", 23132), ("dev", 3118), ("test", 3793))
+    ]

@@ -1,12 +1,14 @@
 """Missing audio in the tasks whose data is more than utterances (ASV trials, SD recordings and references, QbE ground
 truth), on a copy of superb-mini tiny with one file the metadata names deleted.
 
-* without ``data.allow_missing``, ``bench run`` stops with one line (count, split, path) before any feature is extracted;
+* without ``data.allow_missing``, ``bench run`` stops with one line (count, split, path) before any feature is
+  extracted;
 * with it, the run finishes, ``dataset.missing`` names the file, and whatever referred to the file (trials, a recording
   and its chunks and DER reference, a query or document and its ground truth) is gone too;
 * an edit of one metadata file (a trial label, an rttm turn, a ground-truth occurrence) changes the record's
   ``dataset.metadata_sha256`` and the unit id, so an old record is not taken for the new data.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +25,11 @@ from upstream.registry import load_upstream
 
 UPSTREAM = "fbank_no_cmvn"
 #: the fewest steps that still train, evaluate and write a record on superb-mini tiny
-TINY_TRAINING = {"asv": ["total_steps=4", "eval_step=2", "save_step=2"],
-                 "sd": ["total_steps=4", "eval_step=2", "save_step=2"],
-                 "qbe": []}
+TINY_TRAINING = {
+    "asv": ["total_steps=4", "eval_step=2", "save_step=2"],
+    "sd": ["total_steps=4", "eval_step=2", "save_step=2"],
+    "qbe": [],
+}
 
 
 @pytest.fixture
@@ -41,8 +45,25 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(task: str, corpus: Path, output: Path, *overrides: str) -> int:
-    return main(["run", "--task", task, "--upstream", UPSTREAM, "--data-root", str(corpus), "--output", str(output),
-                 "--profile", "mini", "--device", "cpu", "--quiet", *overrides])
+    return main(
+        [
+            "run",
+            "--task",
+            task,
+            "--upstream",
+            UPSTREAM,
+            "--data-root",
+            str(corpus),
+            "--output",
+            str(output),
+            "--profile",
+            "mini",
+            "--device",
+            "cpu",
+            "--quiet",
+            *overrides,
+        ]
+    )
 
 
 def _task_run(task: str, corpus: Path, output: Path, *overrides: str) -> TaskRun:
@@ -53,8 +74,9 @@ def _unit_id(run: TaskRun) -> str:
     return run.unit(None, 0, 1e-3).unit_id
 
 
-def _assert_refused(task: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture, split: str,
-                    relative: str) -> None:
+def _assert_refused(
+    task: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture, split: str, relative: str
+) -> None:
     """(a) exit status 2, one stderr line naming the count, the split and the path, and nothing extracted or trained."""
     capsys.readouterr()
     assert _run(task, corpus, tmp_path / "runs") == 2
@@ -150,12 +172,16 @@ def test_sd_runs_without_the_recording_its_chunks_and_its_reference(corpus, tmp_
     assert recording in complete.references["test"]
     assert recording not in data.references["test"] and recording not in dict(data.recordings["test"])
     assert all(u.path != corpus / relative for u in data.splits["test"])
-    kept = [(name, [complete.splits["test"][i].uid for i in indices]) for name, indices in complete.recordings["test"]
-            if name != recording]
+    kept = [
+        (name, [complete.splits["test"][i].uid for i in indices])
+        for name, indices in complete.recordings["test"]
+        if name != recording
+    ]
     # every kept recording still points at its own chunks, in order, after the re-indexing
     assert [(name, [data.splits["test"][i].uid for i in indices]) for name, indices in data.recordings["test"]] == kept
-    assert data.references["test"] == {name: turns for name, turns in complete.references["test"].items()
-                                       if name != recording}
+    assert data.references["test"] == {
+        name: turns for name, turns in complete.references["test"].items() if name != recording
+    }
     assert data.splits["dev"] == complete.splits["dev"] and data.references["dev"] == complete.references["dev"]
 
 
@@ -195,8 +221,11 @@ def _qbe_query_with_a_document(corpus: Path) -> str:
     return next(u.uid for u in data.splits["dev"] if truth.occurrences.get(file_id(u.uid), frozenset()) & documents)
 
 
-@pytest.mark.parametrize("key, split", [("language_key_dev.lst", "dev"),
-                                        ("language_key_utterances.lst", DOCUMENTS)], ids=["query", "document"])
+@pytest.mark.parametrize(
+    "key, split",
+    [("language_key_dev.lst", "dev"), ("language_key_utterances.lst", DOCUMENTS)],
+    ids=["query", "document"],
+)
 def test_qbe_refuses_a_missing_query_or_document(corpus, tmp_path, capsys, key, split):
     relative = _qbe_english(corpus, key)
     (corpus / relative).unlink()

@@ -1,4 +1,5 @@
 """Crash safety and determinism of `bench run`, with a real SIGKILL of a child process."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,23 @@ from bench.cli import main
 
 
 def _run_args(data_root: Path, output: Path, upstream: str, task: str, *overrides: str) -> list[str]:
-    return ["run", "--upstream", upstream, "--task", task, "--data-root", str(data_root), "--output", str(output),
-            "--profile", "mini", "--device", "cpu", "--quiet", *overrides]
+    return [
+        "run",
+        "--upstream",
+        upstream,
+        "--task",
+        task,
+        "--data-root",
+        str(data_root),
+        "--output",
+        str(output),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        *overrides,
+    ]
 
 
 def _unit_dir(output: Path) -> Path:
@@ -47,8 +63,12 @@ def _best_state(output: Path) -> dict[str, torch.Tensor]:
 def test_kill_during_extraction_and_training_then_resume_matches_uninterrupted(mini_tiny, tiny_hf_dirs, tmp_path):
     upstream = f"hf:{tiny_hf_dirs['hubert-layer']}"
     overrides = ("total_steps=1500", "save_step=25", "eval_step=500")
-    env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache_killed"), "BENCH_CACHE_SHARD_UTTERANCES": "8",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "BENCH_CACHE_DIR": str(tmp_path / "cache_killed"),
+        "BENCH_CACHE_SHARD_UTTERANCES": "8",
+        "PYTHONUNBUFFERED": "1",
+    }
     killed_output = tmp_path / "killed"
     command = [sys.executable, "-m", "bench.cli", *_run_args(mini_tiny, killed_output, upstream, "ic", *overrides)]
 
@@ -68,7 +88,12 @@ def test_kill_during_extraction_and_training_then_resume_matches_uninterrupted(m
 
     # uninterrupted reference: same command, fresh cache and output, also in a child process (same thread count)
     clean_env = {**env, "BENCH_CACHE_DIR": str(tmp_path / "cache_clean")}
-    clean_command = [sys.executable, "-m", "bench.cli", *_run_args(mini_tiny, tmp_path / "clean", upstream, "ic", *overrides)]
+    clean_command = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        *_run_args(mini_tiny, tmp_path / "clean", upstream, "ic", *overrides),
+    ]
     reference = subprocess.run(clean_command, env=clean_env, capture_output=True, text=True)
     assert reference.returncode == 0, reference.stderr
     clean = json.loads((_unit_dir(tmp_path / "clean") / "record.json").read_text())
@@ -99,7 +124,10 @@ def test_same_seed_same_record_and_finished_runs_are_not_redone(mini_tiny, tmp_p
     assert unit_record.stat().st_mtime_ns == before  # finished: not redone
     assert main([*args_a, "--force"]) == 0
     assert unit_record.stat().st_mtime_ns != before
-    assert json.loads(unit_record.read_text())["metrics"] == json.loads(next((tmp_path / "b").glob("ks/*/units/*/record.json")).read_text())["metrics"]
+    assert (
+        json.loads(unit_record.read_text())["metrics"]
+        == json.loads(next((tmp_path / "b").glob("ks/*/units/*/record.json")).read_text())["metrics"]
+    )
 
     other_seed = _run_args(mini_tiny, tmp_path / "c", "fbank_no_cmvn", "ks", "total_steps=60", "eval_step=20")
     assert main([*other_seed, "--seed", "1"]) == 0

@@ -1,4 +1,5 @@
 """`bench run` records: seeds, learning-rate sweep, ER folds, config errors, and `bench cache`."""
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,43 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def _run(mini_tiny, output, task, *extra):
-    return main(["run", "--upstream", "fbank_no_cmvn", "--task", task, "--data-root", str(mini_tiny), "--output", str(output),
-                 "--profile", "mini", "--device", "cpu", "--quiet", *extra])
+    return main(
+        [
+            "run",
+            "--upstream",
+            "fbank_no_cmvn",
+            "--task",
+            task,
+            "--data-root",
+            str(mini_tiny),
+            "--output",
+            str(output),
+            "--profile",
+            "mini",
+            "--device",
+            "cpu",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
+@pytest.mark.slow
 def test_seeds_and_lr_sweep(mini_tiny, tmp_path, cache_dir, capsys):
-    assert _run(mini_tiny, tmp_path / "out", "ic", "--seeds", "2", "--lr-sweep", "total_steps=40", "eval_step=20",
-                "lr_sweep=[1e-4,1e-2]") == 0
+    assert (
+        _run(
+            mini_tiny,
+            tmp_path / "out",
+            "ic",
+            "--seeds",
+            "2",
+            "--lr-sweep",
+            "total_steps=40",
+            "eval_step=20",
+            "lr_sweep=[1e-4,1e-2]",
+        )
+        == 0
+    )
     summary = capsys.readouterr().out
     assert "IC" in summary and "±" in summary
     record = json.loads((tmp_path / "out" / "ic" / "fbank_no_cmvn" / "result.json").read_text())
@@ -35,13 +66,29 @@ def test_seeds_and_lr_sweep(mini_tiny, tmp_path, cache_dir, capsys):
     assert record["metrics"]["acc"] == pytest.approx(statistics.fmean(values))
     assert record["metrics_std"]["acc"] == pytest.approx(statistics.stdev(values))
     assert len(record["layer_weights"]) == 1 and record["upstream"]["stride_samples"] == 160
-    assert record["dataset"]["manifest_checksum"] == json.loads((mini_tiny / "MANIFEST.json").read_text())["overall_sha256"]
-    unit = json.loads((tmp_path / "out" / "ic" / "fbank_no_cmvn" / record["units"][0]["path"] / "record.json").read_text())
-    for key in ("unit_id", "metrics", "config", "timings", "peak_memory", "versions", "device", "dev_history", "learning_rate"):
+    assert (
+        record["dataset"]["manifest_checksum"]
+        == json.loads((mini_tiny / "MANIFEST.json").read_text())["overall_sha256"]
+    )
+    unit = json.loads(
+        (tmp_path / "out" / "ic" / "fbank_no_cmvn" / record["units"][0]["path"] / "record.json").read_text()
+    )
+    for key in (
+        "unit_id",
+        "metrics",
+        "config",
+        "timings",
+        "peak_memory",
+        "versions",
+        "device",
+        "dev_history",
+        "learning_rate",
+    ):
         assert key in unit
     assert (tmp_path / "out" / "ic" / "fbank_no_cmvn" / record["units"][0]["path"] / "test_predictions.tsv").exists()
 
 
+@pytest.mark.slow
 def test_er_runs_five_folds_and_averages_them(mini_tiny, tmp_path, cache_dir):
     assert _run(mini_tiny, tmp_path / "out", "er", "total_steps=20", "eval_step=10") == 0
     record = json.loads((tmp_path / "out" / "er" / "fbank_no_cmvn" / "result.json").read_text())
@@ -61,6 +108,7 @@ def test_config_errors_are_one_line(mini_tiny, tmp_path, cache_dir, capsys):
     assert "no such directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cache_ls_and_rm(mini_tiny, tmp_path, cache_dir, capsys):
     assert main(["cache", "ls"]) == 0
     assert "no cached features" in capsys.readouterr().out
@@ -83,11 +131,38 @@ def test_run_and_suite_share_one_declaration_of_the_unit_options():
     run = parser.parse_args(["run", "--upstream", "fbank", "--task", "ks", "--data-root", "x"])
     suite = parser.parse_args(["suite"])
     shared = ("device", "dtype", "profile", "seed", "seeds", "lr_sweep", "force", "cache_dir", "quiet")
-    assert {key: getattr(run, key) for key in shared} == {key: getattr(suite, key) for key in shared} == {
-        "device": "auto", "dtype": "fp32", "profile": "superb", "seed": 0, "seeds": 1, "lr_sweep": False, "force": False,
-        "cache_dir": None, "quiet": False}
-    flags = ["--device", "cuda:1", "--dtype", "bf16", "--profile", "mini", "--seed", "3", "--seeds", "2", "--lr-sweep",
-             "--force", "--cache-dir", "c", "--quiet"]
+    assert (
+        {key: getattr(run, key) for key in shared}
+        == {key: getattr(suite, key) for key in shared}
+        == {
+            "device": "auto",
+            "dtype": "fp32",
+            "profile": "superb",
+            "seed": 0,
+            "seeds": 1,
+            "lr_sweep": False,
+            "force": False,
+            "cache_dir": None,
+            "quiet": False,
+        }
+    )
+    flags = [
+        "--device",
+        "cuda:1",
+        "--dtype",
+        "bf16",
+        "--profile",
+        "mini",
+        "--seed",
+        "3",
+        "--seeds",
+        "2",
+        "--lr-sweep",
+        "--force",
+        "--cache-dir",
+        "c",
+        "--quiet",
+    ]
     run = parser.parse_args(["run", "--upstream", "fbank", "--task", "ks", "--data-root", "x", *flags, "total_steps=5"])
     suite = parser.parse_args(["suite", *flags, "ks:total_steps=5"])
     assert {key: getattr(run, key) for key in shared} == {key: getattr(suite, key) for key in shared}

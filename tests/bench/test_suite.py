@@ -6,6 +6,7 @@ Ray run's feature caches extracted in 2 shards from scratch and one KS unit's wo
 Ray retries it and it resumes from its checkpoint to the same numbers. KS trains 240 steps (a checkpoint every
 10) so the kill lands between a checkpoint and the record; SID trains 20.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,26 +21,51 @@ import pytest
 
 from bench.cache import list_caches, worker_part
 from bench.cli import main
-from benchcore.errors import BenchError
 from bench.suite import estimate_eta, state_dir, task_overrides
+from benchcore.errors import BenchError
 
 UPSTREAMS = ("fbank", "fbank_no_cmvn")
 TASKS = ("ks", "sid")
 SEEDS = "2"
-OVERRIDES = {"ks": ["total_steps=240", "eval_step=80", "save_step=10"], "sid": ["total_steps=20", "eval_step=10", "save_step=10"]}
+OVERRIDES = {
+    "ks": ["total_steps=240", "eval_step=80", "save_step=10"],
+    "sid": ["total_steps=20", "eval_step=10", "save_step=10"],
+}
 SUITE_OVERRIDES = [f"{task}:{override}" for task, overrides in OVERRIDES.items() for override in overrides]
 COMPARED = ("metrics", "metrics_std", "per_seed", "learning_rate", "layer_weights", "units", "dataset", "config")
 
 
 def _suite_args(data_root: Path, output: Path, cache: Path, *extra: str) -> list[str]:
-    return ["suite", "--upstreams", ",".join(UPSTREAMS), "--tasks", ",".join(TASKS), "--seeds", SEEDS,
-            "--data-root", str(data_root), "--output", str(output), "--cache-dir", str(cache), "--profile", "mini",
-            "--device", "cpu", "--quiet", *extra, *SUITE_OVERRIDES]
+    return [
+        "suite",
+        "--upstreams",
+        ",".join(UPSTREAMS),
+        "--tasks",
+        ",".join(TASKS),
+        "--seeds",
+        SEEDS,
+        "--data-root",
+        str(data_root),
+        "--output",
+        str(output),
+        "--cache-dir",
+        str(cache),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        *extra,
+        *SUITE_OVERRIDES,
+    ]
 
 
 def _results(output: Path) -> dict[tuple[str, str], dict]:
-    return {(upstream, task): json.loads((output / task / upstream / "result.json").read_text())
-            for upstream in UPSTREAMS for task in TASKS}
+    return {
+        (upstream, task): json.loads((output / task / upstream / "result.json").read_text())
+        for upstream in UPSTREAMS
+        for task in TASKS
+    }
 
 
 def _unit_records(output: Path) -> dict[str, dict]:
@@ -85,9 +111,32 @@ def reference(mini_tiny, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("suite_reference")
     for upstream in UPSTREAMS:
         for task in TASKS:
-            assert main(["run", "--upstream", upstream, "--task", task, "--seeds", SEEDS, "--data-root", str(mini_tiny),
-                         "--output", str(root / "runs"), "--cache-dir", str(root / "cache"), "--profile", "mini",
-                         "--device", "cpu", "--quiet", *OVERRIDES[task]]) == 0
+            assert (
+                main(
+                    [
+                        "run",
+                        "--upstream",
+                        upstream,
+                        "--task",
+                        task,
+                        "--seeds",
+                        SEEDS,
+                        "--data-root",
+                        str(mini_tiny),
+                        "--output",
+                        str(root / "runs"),
+                        "--cache-dir",
+                        str(root / "cache"),
+                        "--profile",
+                        "mini",
+                        "--device",
+                        "cpu",
+                        "--quiet",
+                        *OVERRIDES[task],
+                    ]
+                )
+                == 0
+            )
     return root
 
 
@@ -109,11 +158,17 @@ def test_worker_parts_split_batches_without_changing_them(mini_tiny):
 
 def test_task_scoped_overrides_and_eta():
     assert task_overrides(["save_step=5", "ks:total_steps=3"], ["ks", "sid"]) == {
-        "ks": ["save_step=5", "total_steps=3"], "sid": ["save_step=5"]}
+        "ks": ["save_step=5", "total_steps=3"],
+        "sid": ["save_step=5"],
+    }
     with pytest.raises(BenchError, match="names task 'er'"):
         task_overrides(["er:total_steps=3"], ["ks"])
-    jobs = [{"kind": "unit", "state": "done", "seconds": 10.0}, {"kind": "unit", "state": "pending"},
-            {"kind": "unit", "state": "running", "started": 96.0}, {"kind": "extract", "state": "pending"}]
+    jobs = [
+        {"kind": "unit", "state": "done", "seconds": 10.0},
+        {"kind": "unit", "state": "pending"},
+        {"kind": "unit", "state": "running", "started": 96.0},
+        {"kind": "extract", "state": "pending"},
+    ]
     assert estimate_eta(jobs, slots=2, clock=100.0) == pytest.approx((10 + 6 + 10) / 2)  # extract: mean of all kinds
     assert estimate_eta(jobs[1:], slots=2, clock=100.0) is None  # nothing finished yet: unknown
 
@@ -153,7 +208,12 @@ def _kill_a_training_worker(output: Path, driver: subprocess.Popen, timeout: flo
 def test_ray_suite_with_a_killed_worker_matches_bench_run(mini_tiny, reference, tmp_path, capsys):
     output, cache = tmp_path / "ray", tmp_path / "cache"
     log = tmp_path / "driver.log"
-    command = [sys.executable, "-m", "bench.cli", *_suite_args(mini_tiny, output, cache, "--executor", "ray", "--num-cpus", "2")]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        *_suite_args(mini_tiny, output, cache, "--executor", "ray", "--num-cpus", "2"),
+    ]
     started = time.time()
     with open(log, "w") as handle:
         driver = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
@@ -180,7 +240,9 @@ def test_ray_suite_with_a_killed_worker_matches_bench_run(mini_tiny, reference, 
     extract = [job for job in state["jobs"] if job["kind"] == "extract"]
     assert len(extract) == 8 and {job["pid"] for job in extract} != {extract[0]["pid"]}  # 4 caches x 2 workers
     for entry in list_caches(cache):  # each utterance cached once, in shards from both workers
-        uids = [uid for shard in Path(entry["path"]).glob("shards/*.json") for uid in json.loads(shard.read_text())["uids"]]
+        uids = [
+            uid for shard in Path(entry["path"]).glob("shards/*.json") for uid in json.loads(shard.read_text())["uids"]
+        ]
         assert len(uids) == len(set(uids)) == entry["utterances"]
         assert len(list(Path(entry["path"]).glob("shards/*.json"))) >= 2  # one fill per worker part
 
@@ -201,17 +263,52 @@ def test_status_without_a_suite_and_bad_arguments(tmp_path, capsys):
     assert "no suite state" in capsys.readouterr().err
     assert main(["suite", "--tasks", "ks", "--data-root", str(tmp_path)]) == 2
     assert "needs --upstreams" in capsys.readouterr().err
-    assert main(["suite", "--upstreams", "fbank", "--tasks", "ks", "--data-root", str(tmp_path), "--executor", "local",
-                 "--address", "auto"]) == 2
+    assert (
+        main(
+            [
+                "suite",
+                "--upstreams",
+                "fbank",
+                "--tasks",
+                "ks",
+                "--data-root",
+                str(tmp_path),
+                "--executor",
+                "local",
+                "--address",
+                "auto",
+            ]
+        )
+        == 2
+    )
     assert "use it with --executor ray" in capsys.readouterr().err
 
 
 def test_failed_jobs_are_reported_and_a_rerun_finishes(mini_tiny, tmp_path, monkeypatch, capsys):
     import bench.suite.worker
 
-    args = ["suite", "--upstreams", "fbank_no_cmvn", "--tasks", "sid", "--seeds", "2", "--data-root", str(mini_tiny),
-            "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--profile", "mini", "--device", "cpu",
-            "--quiet", "total_steps=20", "eval_step=10"]
+    args = [
+        "suite",
+        "--upstreams",
+        "fbank_no_cmvn",
+        "--tasks",
+        "sid",
+        "--seeds",
+        "2",
+        "--data-root",
+        str(mini_tiny),
+        "--output",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        "total_steps=20",
+        "eval_step=10",
+    ]
     real_execute = bench.suite.worker.execute_job
 
     def broken_extraction(job, *dependencies):
@@ -247,9 +344,36 @@ def test_ray_places_extraction_on_gpus_and_units_that_encode_crops_too(mini_tiny
     test_crops.py::test_suite_gives_units_with_crops_in_the_loop_the_encoder_device). The records are still
     `bench run`'s."""
     output = tmp_path / "gpus"
-    assert main(["suite", "--upstreams", "fbank_no_cmvn", "--tasks", "sid", "--seeds", SEEDS, "--data-root", str(mini_tiny),
-                 "--output", str(output), "--cache-dir", str(tmp_path / "cache"), "--profile", "mini", "--quiet",
-                 "--executor", "ray", "--num-cpus", "2", "--num-gpus", "2", *OVERRIDES["sid"]]) == 0
+    assert (
+        main(
+            [
+                "suite",
+                "--upstreams",
+                "fbank_no_cmvn",
+                "--tasks",
+                "sid",
+                "--seeds",
+                SEEDS,
+                "--data-root",
+                str(mini_tiny),
+                "--output",
+                str(output),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--profile",
+                "mini",
+                "--quiet",
+                "--executor",
+                "ray",
+                "--num-cpus",
+                "2",
+                "--num-gpus",
+                "2",
+                *OVERRIDES["sid"],
+            ]
+        )
+        == 0
+    )
     state = json.loads((state_dir(output) / "state.json").read_text())
     assert "2 GPUs; 1 CPU and 1 GPU per job, 2 at once" in state["executor"]
     extract = [job for job in state["jobs"] if job["kind"] == "extract"]

@@ -3,6 +3,7 @@
 The reference is a direct ``sox -D`` run writing 32-bit float, the conversion torchaudio's ``apply_effects_file``
 uses too (``SOX_SAMPLE_TO_FLOAT_32BIT``): the chain's output must equal it bit for bit, from sox and from the cache.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,10 @@ from benchcore.errors import BenchError
 from benchcore.sox_effects import SoxChain, gained_float32, s3prl_sv_chain
 
 RATE = 16_000
-pytestmark = pytest.mark.skipif(not any(Path(d, "sox").exists() for d in os.environ.get("PATH", "").split(os.pathsep)),
-                                reason="the sox command is not installed (setup.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    not any(Path(d, "sox").exists() for d in os.environ.get("PATH", "").split(os.pathsep)),
+    reason="the sox command is not installed (setup.sh installs it)",
+)
 
 
 def _burst(rng: np.random.Generator, seconds: float) -> np.ndarray:
@@ -40,12 +43,19 @@ def write_speech_with_silences(path: Path, seed: int = 0) -> Path:
     0.1 % after -3 dB is 0.141 % before it: noise at 0.13 % is cut only because the gain comes first; 0.16 % is kept.
     """
     rng = np.random.default_rng(seed)
-    parts = [np.zeros(int(0.3 * RATE)),          # leading silence: cut
-             _burst(rng, 0.5), np.zeros(int(0.05 * RATE)),  # a gap shorter than 0.1 s: kept
-             _burst(rng, 0.4), _noise(rng, 0.3, 0.0013),     # below the threshold after the gain: cut
-             _burst(rng, 0.4), _noise(rng, 0.3, 0.0016),     # above it: kept
-             _burst(rng, 0.3), _noise(rng, 0.2, 0.0005),     # well below: cut
-             _burst(rng, 0.3), np.zeros(int(0.4 * RATE))]    # trailing silence: cut
+    parts = [
+        np.zeros(int(0.3 * RATE)),  # leading silence: cut
+        _burst(rng, 0.5),
+        np.zeros(int(0.05 * RATE)),  # a gap shorter than 0.1 s: kept
+        _burst(rng, 0.4),
+        _noise(rng, 0.3, 0.0013),  # below the threshold after the gain: cut
+        _burst(rng, 0.4),
+        _noise(rng, 0.3, 0.0016),  # above it: kept
+        _burst(rng, 0.3),
+        _noise(rng, 0.2, 0.0005),  # well below: cut
+        _burst(rng, 0.3),
+        np.zeros(int(0.4 * RATE)),
+    ]  # trailing silence: cut
     pcm16 = np.clip(np.round(np.concatenate(parts) * 32768), -32768, 32767).astype(np.int16)
     soundfile.write(path, pcm16, RATE, subtype="PCM_16")
     return path
@@ -54,8 +64,21 @@ def write_speech_with_silences(path: Path, seed: int = 0) -> Path:
 def direct_sox(source: Path, effects: list[list[str]], tmp_path: Path) -> np.ndarray:
     """The reference: the sox command itself, no dither, writing a 32-bit float WAV read back as float32."""
     target = tmp_path / f"direct-{source.stem}.wav"
-    subprocess.run(["sox", "-D", str(source), "-e", "floating-point", "-b", "32", str(target),
-                    *(word for effect in effects for word in effect)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "sox",
+            "-D",
+            str(source),
+            "-e",
+            "floating-point",
+            "-b",
+            "32",
+            str(target),
+            *(word for effect in effects for word in effect),
+        ],
+        check=True,
+        capture_output=True,
+    )
     samples, rate = soundfile.read(target, dtype="float32")
     assert rate == RATE
     return samples
@@ -68,14 +91,23 @@ def _effects(chain: SoxChain) -> list[list[str]]:
 def test_chain_equals_a_direct_sox_run_and_cuts_what_the_recipe_cuts(tmp_path):
     source = write_speech_with_silences(tmp_path / "speech.wav")
     chain = s3prl_sv_chain(-3.0, tmp_path / "cache")
-    assert _effects(chain) == [["channels", "1"], ["rate", "16000"], ["gain", "-3.0"],
-                               ["silence", "1", "0.1", "0.1%", "-1", "0.1", "0.1%"]]  # s3prl dataset.py EFFECTS
+    assert _effects(chain) == [
+        ["channels", "1"],
+        ["rate", "16000"],
+        ["gain", "-3.0"],
+        ["silence", "1", "0.1", "0.1%", "-1", "0.1", "0.1%"],
+    ]  # s3prl dataset.py EFFECTS
     trimmed = chain.samples(source)
     reference = direct_sox(source, _effects(chain), tmp_path)
     assert trimmed.dtype == np.float32 and np.array_equal(trimmed, reference)
     assert 2.1 * RATE < len(trimmed) < 2.45 * RATE  # the 2.25 s of bursts and kept stretches, give or take a window
     # the order matters on this file: a trim before the gain keeps the 0.13 % stretch
-    reordered = [["channels", "1"], ["rate", "16000"], ["silence", "1", "0.1", "0.1%", "-1", "0.1", "0.1%"], ["gain", "-3.0"]]
+    reordered = [
+        ["channels", "1"],
+        ["rate", "16000"],
+        ["silence", "1", "0.1", "0.1%", "-1", "0.1", "0.1%"],
+        ["gain", "-3.0"],
+    ]
     assert len(direct_sox(source, reordered, tmp_path)) > len(trimmed) + 0.25 * RATE
     # stored as the kept 16-bit samples: at most one byte per input byte
     entry = chain.entry(source)

@@ -1,5 +1,6 @@
 """ASV (s3prl `sv_voxceleb1`): the x-vector head and AM-softmax against s3prl's own modules, the trial readers, the
 held-out dev trials, the frame crop and the two test protocols."""
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,19 @@ import torch
 from bench.config import load_task_config
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
-from downstream_tasks.asv import (TDNN_SHRINK, AMSoftmax, SpeakerVerification, Trial, VerificationData, XVectorHead,
-                                  am_softmax_loss, hold_out_dev_trials, random_frame_crop, read_trials,
-                                  statistics_pooling)
+from downstream_tasks.asv import (
+    TDNN_SHRINK,
+    AMSoftmax,
+    SpeakerVerification,
+    Trial,
+    VerificationData,
+    XVectorHead,
+    am_softmax_loss,
+    hold_out_dev_trials,
+    random_frame_crop,
+    read_trials,
+    statistics_pooling,
+)
 from downstream_tasks.base import Utterance
 
 
@@ -58,13 +69,27 @@ def test_xvector_matches_s3prls_model_with_the_same_weights():
     sv_model = _s3prl_sv_model()
     torch.manual_seed(0)
     ours = XVectorHead(input_dim=12, connector_dim=16, tdnn_dims=[16, 16, 16, 16, 24], embedding_dim=16)
-    theirs = sv_model.Model(input_dim=16, agg_dim=24, agg_module_name="SP", module_name="XVector",
-                            utterance_module_name="UtteranceExtractor",
-                            hparams={"agg_dim": 24, "dropout_p": 0.0, "batch_norm": False})
+    theirs = sv_model.Model(
+        input_dim=16,
+        agg_dim=24,
+        agg_module_name="SP",
+        module_name="XVector",
+        utterance_module_name="UtteranceExtractor",
+        hparams={"agg_dim": 24, "dropout_p": 0.0, "batch_norm": False},
+    )
     parameters = ("weight", "bias")
-    mapping = {f"framelevel_feature_extractor.module.{i}.kernel.{p}": f"tdnn.{i}.kernel.{p}" for i in range(5) for p in parameters}
-    mapping.update({f"utterancelevel_feature_extractor.{name}.{p}": f"{name}.{p}"
-                    for name in ("linear1", "linear2") for p in parameters})
+    mapping = {
+        f"framelevel_feature_extractor.module.{i}.kernel.{p}": f"tdnn.{i}.kernel.{p}"
+        for i in range(5)
+        for p in parameters
+    }
+    mapping.update(
+        {
+            f"utterancelevel_feature_extractor.{name}.{p}": f"{name}.{p}"
+            for name in ("linear1", "linear2")
+            for p in parameters
+        }
+    )
     assert set(mapping) == set(theirs.state_dict())
     theirs.load_state_dict({key: ours.state_dict()[value] for key, value in mapping.items()})
     features = torch.randn(3, 50, 12)
@@ -103,7 +128,9 @@ def test_am_softmax_loss_hand_computed_and_equal_to_s3prls():
     theirs.W.data.copy_(ours.W.data)
     embeddings, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 4, 0])
     expected = theirs(embeddings, labels)
-    assert am_softmax_loss(ours.cosine(embeddings), labels, 30.0, 0.4).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert am_softmax_loss(ours.cosine(embeddings), labels, 30.0, 0.4).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
 
 
 def test_random_frame_crop_is_a_deterministic_window():
@@ -119,8 +146,10 @@ def test_random_frame_crop_is_a_deterministic_window():
     assert torch.equal(cropped[0], frames[0, start : start + 8]) and 0 <= start <= 12
     assert torch.equal(cropped[1, :6], frames[1, :6])
     assert torch.equal(first[0][1], cropped + 1000)  # every layer gets the same window
-    starts = {int(random_frame_crop(layers, lengths, 8, torch.Generator().manual_seed(seed))[0][0][0, 0, 0]) // 3
-              for seed in range(30)}
+    starts = {
+        int(random_frame_crop(layers, lengths, 8, torch.Generator().manual_seed(seed))[0][0][0, 0, 0]) // 3
+        for seed in range(30)
+    }
     assert len(starts) > 5  # the window moves
 
 
@@ -135,7 +164,9 @@ def test_model_crops_only_when_training_with_a_generator():
     assert model.crop_frames == 50  # 0.5 s * 16000 / 160
     features = ([torch.randn(2, 120, 12)], torch.tensor([120, 90]))
     outputs = model(features, torch.Generator().manual_seed(0))
-    loss = task.loss(outputs, task.collate_labels([Utterance("x", Path("x"), (2,)), Utterance("y", Path("y"), (0,))]), data)
+    loss = task.loss(
+        outputs, task.collate_labels([Utterance("x", Path("x"), (2,)), Utterance("y", Path("y"), (0,))]), data
+    )
     assert outputs.cosine.shape == (2, 3) and torch.isfinite(loss)
     model.eval()
     embeddings = model(features)
@@ -156,7 +187,10 @@ def _touch(root: Path, relatives: list[str]) -> None:
 def test_read_trials_and_its_errors(tmp_path):
     trials = tmp_path / "trials.txt"
     trials.write_text("1 id1/v1/00001.wav id1/v2/00001.wav\n\n0 id1/v1/00001.wav id2/v1/00001.wav\n")
-    assert read_trials(trials) == [(1, "id1/v1/00001.wav", "id1/v2/00001.wav"), (0, "id1/v1/00001.wav", "id2/v1/00001.wav")]
+    assert read_trials(trials) == [
+        (1, "id1/v1/00001.wav", "id1/v2/00001.wav"),
+        (0, "id1/v1/00001.wav", "id2/v1/00001.wav"),
+    ]
     # no audio is looked at: a missing file is the runner's one-line error over every split (or data.allow_missing)
     trials.write_text("1 id1/v1/00001.wav id1/v2/00001.wav\n0 id1/v1/00001.wav id3/v9/00004.wav\n")
     assert read_trials(trials)[1] == (0, "id1/v1/00001.wav", "id3/v9/00004.wav")
@@ -171,7 +205,9 @@ def test_read_trials_and_its_errors(tmp_path):
 
 
 def _pool(speakers: int = 6, videos: int = 4, per_video: int = 3) -> list[str]:
-    return [f"id{s:05d}/vid{v}/{u:05d}.wav" for s in range(speakers) for v in range(videos) for u in range(1, per_video + 1)]
+    return [
+        f"id{s:05d}/vid{v}/{u:05d}.wav" for s in range(speakers) for v in range(videos) for u in range(1, per_video + 1)
+    ]
 
 
 def test_dev_trials_are_deterministic_balanced_and_cross_video():
@@ -227,7 +263,8 @@ def test_load_on_superb_mini(mini_tiny):
     assert not {u.speaker for u in test} & {u.speaker for u in train + dev}
     listed = [line.split() for line in (root / "voxceleb1_test_v2.txt").read_text().splitlines()]
     assert [(t.label, t.enrollment, t.test) for t in data.trials["test"]] == [
-        (int(label), f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed]
+        (int(label), f"VoxCeleb1/test/wav/{a}", f"VoxCeleb1/test/wav/{b}") for label, a, b in listed
+    ]
     assert {u.uid for u in test} == {uid for t in data.trials["test"] for uid in (t.enrollment, t.test)}
     assert {u.uid for u in dev} == {uid for t in data.trials["dev"] for uid in (t.enrollment, t.test)}
     assert data.metadata_files == [root / "voxceleb1_test_v2.txt"]  # the train and dev sets are a glob of dev/wav
@@ -243,14 +280,24 @@ def test_load_lists_test_files_that_are_not_on_disk(tmp_path, mini_tiny):
 
 
 def _verification_data() -> VerificationData:
-    names = {"test": ["a/v1/1.wav", "a/v2/1.wav", "b/v1/1.wav", "c/v1/1.wav"], "dev": ["d/v1/1.wav", "d/v2/1.wav", "e/v1/1.wav"],
-             "train": ["d/v3/1.wav", "e/v2/1.wav"]}
-    splits = {split: [Utterance(f"VoxCeleb1/{split}/{n}", Path("/data/VoxCeleb1") / split / n, ()) for n in files]
-              for split, files in names.items()}
+    names = {
+        "test": ["a/v1/1.wav", "a/v2/1.wav", "b/v1/1.wav", "c/v1/1.wav"],
+        "dev": ["d/v1/1.wav", "d/v2/1.wav", "e/v1/1.wav"],
+        "train": ["d/v3/1.wav", "e/v2/1.wav"],
+    }
+    splits = {
+        split: [Utterance(f"VoxCeleb1/{split}/{n}", Path("/data/VoxCeleb1") / split / n, ()) for n in files]
+        for split, files in names.items()
+    }
     uid = {split: [u.uid for u in utterances] for split, utterances in splits.items()}
-    trials = {"test": [Trial(1, uid["test"][0], uid["test"][1]), Trial(0, uid["test"][0], uid["test"][2]),
-                       Trial(0, uid["test"][2], uid["test"][3])],
-              "dev": [Trial(1, uid["dev"][0], uid["dev"][1]), Trial(0, uid["dev"][0], uid["dev"][2])]}
+    trials = {
+        "test": [
+            Trial(1, uid["test"][0], uid["test"][1]),
+            Trial(0, uid["test"][0], uid["test"][2]),
+            Trial(0, uid["test"][2], uid["test"][3]),
+        ],
+        "dev": [Trial(1, uid["dev"][0], uid["dev"][1]), Trial(0, uid["dev"][0], uid["dev"][2])],
+    }
     return VerificationData("voxceleb1", Path("/data"), splits, [["d", "e"]], trials=trials)
 
 
@@ -258,12 +305,16 @@ def test_without_files_drops_the_trials_naming_a_file_and_the_files_only_they_na
     data = _verification_data()
     # c/v1 is named by one trial only; b/v1 by that one and another: dropping c leaves b, a
     kept = _task().without_files(data, lambda path: path.as_posix().endswith("test/c/v1/1.wav"))
-    assert [(t.enrollment, t.test) for t in kept.trials["test"]] == [(t.enrollment, t.test) for t in data.trials["test"][:2]]
+    assert [(t.enrollment, t.test) for t in kept.trials["test"]] == [
+        (t.enrollment, t.test) for t in data.trials["test"][:2]
+    ]
     assert [u.uid for u in kept.splits["test"]] == [u.uid for u in data.splits["test"][:3]]
     assert kept.trials["dev"] == data.trials["dev"] and kept.splits["dev"] == data.splits["dev"]
     # dropping b/v1 takes two trials, and c/v1 goes with them (no trial left names it)
     kept = _task().without_files(data, lambda path: path.as_posix().endswith("test/b/v1/1.wav"))
-    assert [u.uid for u in kept.splits["test"]] == [u.uid for u in data.splits["test"][:2]] and len(kept.trials["test"]) == 1
+    assert [u.uid for u in kept.splits["test"]] == [u.uid for u in data.splits["test"][:2]] and len(
+        kept.trials["test"]
+    ) == 1
     # a training file is dropped as a plain utterance
     kept = _task().without_files(data, lambda path: path.as_posix().endswith("train/d/v3/1.wav"))
     assert [u.uid for u in kept.splits["train"]] == [data.splits["train"][1].uid] and kept.trials == data.trials
@@ -281,7 +332,7 @@ def test_missing_trial_list_is_a_one_line_error(tmp_path):
         _task().load(tmp_path / "elsewhere", None, load_task_config("asv", "mini"))
 
 
-# ---- scoring and the two protocols -------------------------------------------------------------------------------------
+# ---- scoring and the two protocols -----------------------------------------------------------------------------------
 
 
 class _OneHotSpeakers(torch.nn.Module):
@@ -293,8 +344,10 @@ class _OneHotSpeakers(torch.nn.Module):
 
 class _Source:
     def __init__(self, utterances, speakers):
-        self.rows = {i: torch.nn.functional.one_hot(torch.tensor(speakers.index(u.speaker)), len(speakers)).float()
-                     for i, u in enumerate(utterances)}
+        self.rows = {
+            i: torch.nn.functional.one_hot(torch.tensor(speakers.index(u.speaker)), len(speakers)).float()
+            for i, u in enumerate(utterances)
+        }
 
     def batch(self, split, indices, generator):
         return torch.stack([self.rows[i] for i in indices])
@@ -320,7 +373,9 @@ def test_checkpoint_rules_follow_the_recipe_and_the_held_out_option():
 
     superb = _task().checkpoint_rules(load_task_config("asv", "superb"))
     # test_expdir.sh scores states-20000 ... states-200000 on test: one rule, on test, every 20,000 updates
-    assert [(r.name, r.metric, r.split, r.every, r.higher_is_better) for r in superb] == [("superb", "eer", "test", 20000, False)]
+    assert [(r.name, r.metric, r.split, r.every, r.higher_is_better) for r in superb] == [
+        ("superb", "eer", "test", 20000, False)
+    ]
     mini = _task().checkpoint_rules(load_task_config("asv", "mini"))
     assert [(r.name, r.split, r.every) for r in mini] == [("superb", "test", 50), ("dev", "dev", None)]
 
@@ -330,7 +385,10 @@ def test_report_test_gives_both_protocols():
     reported = _task().report_test({"superb": {"eer": 0.22}, "dev": {"eer": 0.24}}, selected)
     assert reported == {"eer": 0.22, "superb_step": 20.0, "eer_dev_selected": 0.24}
     # the superb profile holds no dev trials out: the SUPERB number alone
-    assert _task().report_test({"superb": {"eer": 0.3}}, {"superb": {"steps": [40]}}) == {"eer": 0.3, "superb_step": 40.0}
+    assert _task().report_test({"superb": {"eer": 0.3}}, {"superb": {"steps": [40]}}) == {
+        "eer": 0.3,
+        "superb_step": 40.0,
+    }
 
 
 class _FrameSource:
@@ -338,8 +396,13 @@ class _FrameSource:
 
     def __init__(self, data: VerificationData, dim: int = 6) -> None:
         generator = torch.Generator().manual_seed(0)
-        self.frames = {split: [torch.randn(40 + 7 * (i % 5), dim, generator=generator) + (hash(u.speaker) % 7)
-                               for i, u in enumerate(utterances)] for split, utterances in data.splits.items()}
+        self.frames = {
+            split: [
+                torch.randn(40 + 7 * (i % 5), dim, generator=generator) + (hash(u.speaker) % 7)
+                for i, u in enumerate(utterances)
+            ]
+            for split, utterances in data.splits.items()
+        }
 
     def batch(self, split, indices, generator):
         rows = [self.frames[split][i] for i in indices]
@@ -350,16 +413,35 @@ def test_training_with_frame_crops_resumes_to_the_same_result(tmp_path):
     from bench.trainer import train
 
     speakers = ["s0", "s1", "s2"]
-    utterances = {split: [Utterance(f"{split}/{s}/{i}", tmp_path / f"{split}{s}{i}", (speakers.index(s),), s)
-                          for s in speakers for i in range(3)] for split in ("train", "dev", "test")}
-    trials = {split: [Trial(int(a.speaker == b.speaker), a.uid, b.uid) for a, b in zip(utterances[split], utterances[split][1:])]
-              for split in ("dev", "test")}
+    utterances = {
+        split: [
+            Utterance(f"{split}/{s}/{i}", tmp_path / f"{split}{s}{i}", (speakers.index(s),), s)
+            for s in speakers
+            for i in range(3)
+        ]
+        for split in ("train", "dev", "test")
+    }
+    trials = {
+        split: [
+            Trial(int(a.speaker == b.speaker), a.uid, b.uid) for a, b in zip(utterances[split], utterances[split][1:])
+        ]
+        for split in ("dev", "test")
+    }
     data = VerificationData("voxceleb1", tmp_path, utterances, [speakers], trials=trials)
     for utterance in data.all_utterances():
         utterance.path.write_bytes(b"x" * len(utterance.uid))
-    overrides = ["head.connector_dim=8", "head.tdnn_dims=[8,8,8,8,12]", "head.embedding_dim=8", "batch_size=4",
-                 "data.train_crop_seconds=0.2", "data.crop_mode=frames", "eval_step=2", "save_step=2", "test_eval_step=2",
-                 "total_steps=4"]
+    overrides = [
+        "head.connector_dim=8",
+        "head.tdnn_dims=[8,8,8,8,12]",
+        "head.embedding_dim=8",
+        "batch_size=4",
+        "data.train_crop_seconds=0.2",
+        "data.crop_mode=frames",
+        "eval_step=2",
+        "save_step=2",
+        "test_eval_step=2",
+        "total_steps=4",
+    ]
     task, source = _task(stride=160), _FrameSource(data)
 
     def run(directory: Path, steps: list[int]) -> dict:

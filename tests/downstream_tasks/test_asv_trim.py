@@ -1,6 +1,7 @@
 """ASV's silence trim (s3prl sv_voxceleb1/dataset.py): the 2-s rule on the trimmed length, checked against s3prl's own
 ``SpeakerVerifi_train``; trimmed utterances carry the chain; trimmed and untrimmed features never share a cache.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,10 @@ from downstream_tasks.asv import SpeakerVerification
 from downstream_tasks.base import Utterance
 
 RATE = 16_000
-pytestmark = pytest.mark.skipif(not any(Path(d, "sox").exists() for d in os.environ.get("PATH", "").split(os.pathsep)),
-                                reason="the sox command is not installed (setup.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    not any(Path(d, "sox").exists() for d in os.environ.get("PATH", "").split(os.pathsep)),
+    reason="the sox command is not installed (setup.sh installs it)",
+)
 
 
 def _speech(rng: np.random.Generator, seconds: float) -> np.ndarray:
@@ -50,14 +53,17 @@ def voxceleb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for speaker in ("id10001", "id10002"):
         for video in ("v1", "v2", "v3", "v4"):
             _write(root / "dev" / "wav" / speaker / video / "00001.wav", _speech(rng, 3.0))
-    _write(root / "dev" / "wav" / "id10001" / "v1" / "00002.wav",
-           np.concatenate([_speech(rng, 0.75), np.zeros(RATE), _speech(rng, 0.75)]))
+    _write(
+        root / "dev" / "wav" / "id10001" / "v1" / "00002.wav",
+        np.concatenate([_speech(rng, 0.75), np.zeros(RATE), _speech(rng, 0.75)]),
+    )
     _write(root / "dev" / "wav" / "id10002" / "v1" / "00002.wav", _speech(rng, 2.5))
     for speaker in ("id10003", "id10004"):
         for video in ("v1", "v2"):
             _write(root / "test" / "wav" / speaker / video / "00001.wav", _speech(rng, 3.0))
-    (root / "voxceleb1_test_v2.txt").write_text("1 id10003/v1/00001.wav id10003/v2/00001.wav\n"
-                                                "0 id10003/v1/00001.wav id10004/v1/00001.wav\n")
+    (root / "voxceleb1_test_v2.txt").write_text(
+        "1 id10003/v1/00001.wav id10003/v2/00001.wav\n0 id10003/v1/00001.wav id10004/v1/00001.wav\n"
+    )
     return tmp_path / "data"
 
 
@@ -103,8 +109,11 @@ def test_training_set_is_s3prls_speaker_verifi_train(voxceleb, tmp_path, monkeyp
 
     def apply_effects_file(path, effects):
         words = [word for effect in effects for word in effect]
-        out = subprocess.run(["sox", "-D", str(path), "-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-", *words],
-                             check=True, capture_output=True).stdout
+        out = subprocess.run(
+            ["sox", "-D", str(path), "-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-", *words],
+            check=True,
+            capture_output=True,
+        ).stdout
         return torch.from_numpy(np.frombuffer(out, dtype="<f4").copy())[None], RATE
 
     monkeypatch.setattr(s3prl_dataset, "apply_effects_file", apply_effects_file)
@@ -126,8 +135,16 @@ def test_trimmed_and_untrimmed_features_never_share_a_cache(voxceleb, tmp_path):
     upstream = load_upstream("fbank_no_cmvn")
     keys = {}
     for trim in ("true", "false"):
-        run = TaskRun(upstream, get_task("asv"), voxceleb, tmp_path / f"runs-{trim}", "mini",
-                      [f"data.trim_silence={trim}"], tmp_path / "features", False)
+        run = TaskRun(
+            upstream,
+            get_task("asv"),
+            voxceleb,
+            tmp_path / f"runs-{trim}",
+            "mini",
+            [f"data.trim_silence={trim}"],
+            tmp_path / "features",
+            False,
+        )
         data = run.data[None]
         keys[trim] = (run.cache_for(data), run.loader_gain_db(data))
     (trimmed, trimmed_gain), (plain, plain_gain) = keys["true"], keys["false"]
@@ -142,7 +159,9 @@ def test_trimmed_and_untrimmed_features_never_share_a_cache(voxceleb, tmp_path):
     from bench.cache import list_caches
 
     (listed,) = [entry for entry in list_caches(tmp_path / "features") if entry["kind"] == "sox"]  # `bench cache ls`
-    assert listed["utterances"] == len(stored) and listed["upstream_name"].startswith("sox channels 1 rate 16000 gain -3.0")
+    assert listed["utterances"] == len(stored) and listed["upstream_name"].startswith(
+        "sox channels 1 rate 16000 gain -3.0"
+    )
 
 
 def test_a_key_without_effects_keeps_its_digest_and_mixed_audio_is_refused():

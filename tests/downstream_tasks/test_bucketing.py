@@ -1,5 +1,6 @@
 """s3prl's length bucketing: ASR's fixed buckets equal s3prl's own `SequenceDataset`, PR/SF's windows follow
 `ctc/corpus/*.py`, and the trainer draws every bucket once per epoch."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -33,8 +34,9 @@ def test_asr_buckets_equal_s3prl_sequence_dataset(mini_tiny, tmp_path):
     for symbol in "|ABCDEFGHIJKLMNOPQRSTUVWXYZ'":
         dictionary.add_symbol(symbol)
     for bucket_size in (4, 5):
-        theirs = SequenceDataset("train", bucket_size, dictionary, str(libri), str(tmp_path / "len_for_bucket"),
-                                 train=["train-clean-100"]).X
+        theirs = SequenceDataset(
+            "train", bucket_size, dictionary, str(libri), str(tmp_path / "len_for_bucket"), train=["train-clean-100"]
+        ).X
         ours = fixed_length_buckets(lengths, bucket_size)
         assert [[files[i] for i in bucket] for bucket in ours] == theirs
         full = len(lengths) // bucket_size
@@ -66,7 +68,9 @@ def test_pr_and_sf_use_label_windows_and_the_switch_turns_bucketing_off(mini_tin
         assert len(buckets) == len(utterances)
         assert all(len(bucket) == min(int(config.batch_size), len(utterances)) for bucket in buckets)
         first = buckets[0]
-        assert [len(utterances[i].label) for i in first] == sorted((len(u.label) for u in utterances), reverse=True)[:len(first)]
+        assert [len(utterances[i].label) for i in first] == sorted((len(u.label) for u in utterances), reverse=True)[
+            : len(first)
+        ]
         assert task.train_batches(utterances, load_task_config(name, "mini", ["data.bucketing=false"])) is None
 
 

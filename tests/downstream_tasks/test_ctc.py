@@ -1,6 +1,7 @@
 """The CTC machinery PR, ASR and SF share, against s3prl 0.4.18's own code on the same inputs: greedy decoding
 (`downstream/ctc/expert.py` `forward`, `downstream/asr/expert.py` `_decode`), the BiLSTM head with its dropout
 (`downstream/asr/model.py` `RNNs`) and SpecAugment (`downstream/specaug.py` `SpecAug`)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -20,15 +21,21 @@ from upstream.s3prl_compat import import_s3prl_nn
 @pytest.fixture(scope="module")
 def s3prl():
     import_s3prl_nn()  # the torchaudio shims s3prl's modules need
+    from s3prl.downstream import specaug
     from s3prl.downstream.asr import expert as asr_expert
     from s3prl.downstream.asr import model as asr_model
     from s3prl.downstream.asr.dictionary import Dictionary
     from s3prl.downstream.ctc import expert as ctc_expert
     from s3prl.downstream.ctc import text
-    from s3prl.downstream import specaug
 
-    return SimpleNamespace(asr_expert=asr_expert, asr_model=asr_model, Dictionary=Dictionary, ctc_expert=ctc_expert,
-                           text=text, specaug=specaug)
+    return SimpleNamespace(
+        asr_expert=asr_expert,
+        asr_model=asr_model,
+        Dictionary=Dictionary,
+        ctc_expert=ctc_expert,
+        text=text,
+        specaug=specaug,
+    )
 
 
 def _logits(frames: list[int], vocab_size: int) -> torch.Tensor:
@@ -39,7 +46,8 @@ def _logits(frames: list[int], vocab_size: int) -> torch.Tensor:
 
 
 def _random_logits(generator: torch.Generator, frames: int, vocab_size: int, favoured: list[int]) -> torch.Tensor:
-    """Random frames where the ``favoured`` ids (blank, end of sentence, unknown) often win, so they occur mid-utterance."""
+    """Random frames where the ``favoured`` ids (blank, end of sentence, unknown) often win, so they occur
+    mid-utterance."""
     logits = torch.randn(1, frames, vocab_size, generator=generator)
     logits[..., favoured] += 1.5
     return logits
@@ -60,14 +68,20 @@ def test_pr_and_sf_decoding_equal_s3prl_ctc_expert(s3prl):
     size 1, as `ctc/data.py` `EVAL_BATCH_SIZE`), for random frames full of mid-utterance <eos>, blanks and <unk>."""
     slots = [f"{edge}-{name}" for name in ("artist", "playlist", "") for edge in ("B", "E")]
     sf_characters = [" ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'"]
-    cases = {"pr": (s3prl.text.WordTextEncoder(list(PHONES)), SPECIALS + PHONES),
-             "sf": (s3prl.text.CharacterTextSlotEncoder(sf_characters, slots), SPECIALS + sf_characters + slots)}
+    cases = {
+        "pr": (s3prl.text.WordTextEncoder(list(PHONES)), SPECIALS + PHONES),
+        "sf": (s3prl.text.CharacterTextSlotEncoder(sf_characters, slots), SPECIALS + sf_characters + slots),
+    }
     generator = torch.Generator().manual_seed(0)
     for name, (tokenizer, vocabulary) in cases.items():
         assert tokenizer.vocab_size == len(vocabulary)
         task, data = get_task(name), SimpleNamespace(label_names=[vocabulary])
-        expert = SimpleNamespace(projector=nn.Identity(), model=lambda features, lengths: (features, lengths),
-                                 objective=nn.CTCLoss(blank=tokenizer.pad_idx, zero_infinity=True), tokenizer=tokenizer)
+        expert = SimpleNamespace(
+            projector=nn.Identity(),
+            model=lambda features, lengths: (features, lengths),
+            objective=nn.CTCLoss(blank=tokenizer.pad_idx, zero_infinity=True),
+            tokenizer=tokenizer,
+        )
         cut_short = 0
         for _ in range(30):
             logits = _random_logits(generator, 40, len(vocabulary), [0, EOS, 2])
@@ -84,12 +98,18 @@ def test_asr_decoding_and_scores_equal_s3prl_asr_expert(s3prl):
     and our `wer` and `cer` are its `wer` and `uer` (percent there), on random frames where `<s>`, `<pad>`, `</s>` and
     `<unk>` all occur."""
     dictionary = s3prl.Dictionary()
-    for symbol in VOCABULARY[len(FAIRSEQ_SPECIALS):]:  # char.dict's symbols, as Dictionary.load adds them
+    for symbol in VOCABULARY[len(FAIRSEQ_SPECIALS) :]:  # char.dict's symbols, as Dictionary.load adds them
         dictionary.add_symbol(symbol)
     assert dictionary.symbols == VOCABULARY and dictionary.bos() == BOS
-    expert = SimpleNamespace(dictionary=dictionary, blank=dictionary.bos(), decoder=None, training=False,
-                             projector=nn.Identity(), model=lambda features, lengths: (features, lengths),
-                             objective=nn.CTCLoss(blank=dictionary.bos(), zero_infinity=True))
+    expert = SimpleNamespace(
+        dictionary=dictionary,
+        blank=dictionary.bos(),
+        decoder=None,
+        training=False,
+        projector=nn.Identity(),
+        model=lambda features, lengths: (features, lengths),
+        objective=nn.CTCLoss(blank=dictionary.bos(), zero_infinity=True),
+    )
     expert._decode = lambda *args: s3prl.asr_expert.DownstreamExpert._decode(expert, *args)
     expert._get_log_probs = lambda *args: s3prl.asr_expert.DownstreamExpert._get_log_probs(expert, *args)
     task = get_task("asr")
@@ -106,7 +126,8 @@ def test_asr_decoding_and_scores_equal_s3prl_asr_expert(s3prl):
     assert [task.render(p, data) for p in predictions] == [" ".join(words) for words in records["pred_words"]]
     assert any("<pad>" in p or "<unk>" in p for p in records["pred_tokens"])  # shown as written, as s3prl does
     uer, wer = s3prl.asr_expert.DownstreamExpert._compute_metrics(
-        expert, records["pred_tokens"], records["pred_words"], records["target_tokens"], records["target_words"])
+        expert, records["pred_tokens"], records["pred_words"], records["target_tokens"], records["target_words"]
+    )
     ours = task.metrics(predictions, utterances, data)
     assert ours["wer"] * 100 == pytest.approx(wer) and ours["cer"] * 100 == pytest.approx(uer)
 
@@ -114,10 +135,20 @@ def test_asr_decoding_and_scores_equal_s3prl_asr_expert(s3prl):
 def _s3prl_rnns(s3prl, ours: RNNCTCHead, layers: int, dropout: float) -> nn.Module:
     """s3prl's `RNNs` as `asr/config.yaml` and `ctc/snips.yaml` configure it, with our head's weights."""
     hidden = ours.rnns[0].forward_rnn.hidden_size
-    theirs = s3prl.asr_model.RNNs(ours.projector.out_features, ours.output.out_features, 160, module="LSTM",
-                                  bidirection=True, dim=[hidden] * layers, dropout=[dropout] * layers,
-                                  layer_norm=[False] * layers, proj=[False] * layers, sample_rate=[1] * layers,
-                                  sample_style="concat", total_rate=-1)
+    theirs = s3prl.asr_model.RNNs(
+        ours.projector.out_features,
+        ours.output.out_features,
+        160,
+        module="LSTM",
+        bidirection=True,
+        dim=[hidden] * layers,
+        dropout=[dropout] * layers,
+        layer_norm=[False] * layers,
+        proj=[False] * layers,
+        sample_rate=[1] * layers,
+        sample_style="concat",
+        total_rate=-1,
+    )
     with torch.no_grad():
         for layer, rnn in zip(theirs.rnns, ours.rnns):
             for suffix, direction in (("", rnn.forward_rnn), ("_reverse", rnn.backward_rnn)):
@@ -129,7 +160,8 @@ def _s3prl_rnns(s3prl, ours: RNNCTCHead, layers: int, dropout: float) -> nn.Modu
 
 def test_rnn_head_equals_s3prl_rnns_with_dropout_after_every_layer(s3prl):
     """Same weights: equal in eval mode, and equal in train mode with the same seed, which needs a dropout after each
-    BiLSTM layer (also the last, before the output linear) drawn in s3prl's order (`asr/model.py` `RNNLayer.forward`)."""
+    BiLSTM layer (also the last, before the output linear) drawn in s3prl's order (`asr/model.py`
+    `RNNLayer.forward`)."""
     torch.manual_seed(0)
     ours = RNNCTCHead(12, 9, projector_dim=10, rnn_hidden=6, rnn_layers=2, dropout=0.2)
     theirs = _s3prl_rnns(s3prl, ours, 2, 0.2)
@@ -151,9 +183,20 @@ def test_rnn_head_equals_s3prl_rnns_with_dropout_after_every_layer(s3prl):
 
 
 # s3prl asr/config.yaml and ctc/snips.yaml `specaug:` blocks (what SpecAugment() defaults to)
-RECIPE_SPECAUG = dict(adaptive=False, adaptive_number_ratio=0.04, adaptive_size_ratio=0.04, max_n_time_masks=20,
-                      apply_time_warp=True, apply_time_mask=True, apply_freq_mask=True, time_warp_window=5,
-                      time_mask_width_range=[0, 40], freq_mask_width_range=[0, 50], num_freq_mask=4, num_time_mask=2)
+RECIPE_SPECAUG = dict(
+    adaptive=False,
+    adaptive_number_ratio=0.04,
+    adaptive_size_ratio=0.04,
+    max_n_time_masks=20,
+    apply_time_warp=True,
+    apply_time_mask=True,
+    apply_freq_mask=True,
+    time_warp_window=5,
+    time_mask_width_range=[0, 40],
+    freq_mask_width_range=[0, 50],
+    num_freq_mask=4,
+    num_time_mask=2,
+)
 
 
 def test_specaugment_draws_s3prl_specaug_masks_and_warps(s3prl):

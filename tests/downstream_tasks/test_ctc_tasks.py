@@ -1,6 +1,8 @@
 """PR, ASR and SF vocabularies and targets as s3prl 0.4.18 builds them: ASR's fairseq dictionary and targets against
 s3prl's own `SequenceDataset`, SF's vocabulary against its `CharacterTextSlotEncoder.load_from_file`, and PR's two G2P
-lexicons read as `ctc/corpus/libriphone.py` reads them (that module is not in the installed package: worked examples)."""
+lexicons read as `ctc/corpus/libriphone.py` reads them (that module is not in the installed package: worked
+examples)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,9 +41,15 @@ def test_asr_targets_and_vocabulary_equal_s3prl_sequence_dataset(mini_tiny, tmp_
     (tmp_path / "len_for_bucket").mkdir()
     for split, folder in (("train", "train-clean-100"), ("dev", "dev-clean")):
         utterances = data.splits[split]
-        pd.DataFrame({"file_path": [str(u.path.relative_to(libri)) for u in utterances],
-                      "length": [num_samples(u) for u in utterances]}).to_csv(tmp_path / "len_for_bucket" / f"{folder}.csv")
-        theirs = SequenceDataset(split, 2, dictionary, str(libri), str(tmp_path / "len_for_bucket"), **{split: [folder]}).Y
+        pd.DataFrame(
+            {
+                "file_path": [str(u.path.relative_to(libri)) for u in utterances],
+                "length": [num_samples(u) for u in utterances],
+            }
+        ).to_csv(tmp_path / "len_for_bucket" / f"{folder}.csv")
+        theirs = SequenceDataset(
+            split, 2, dictionary, str(libri), str(tmp_path / "len_for_bucket"), **{split: [folder]}
+        ).Y
         assert {u.path.stem: list(u.label) for u in utterances} == {uid: ids.tolist() for uid, ids in theirs.items()}
         # the LM's words spelled as units (`cer_lm`) are the target tokens s3prl's `forward` scores `uer` against
         for utterance in utterances:
@@ -107,8 +115,9 @@ def _write_recipe_lexicons(folder: Path, words: list[str]) -> list[Path]:
 
 
 def test_pr_reads_both_lexicons_in_order_first_pronunciation_wins(mini_tiny, tmp_path):
-    """`ctc/corpus/libriphone.py:41-57`: every line of every file in order is kept per word, then `phonemes_all[0]`; so a
-    word of the first file takes its first line there (`SIL` + CMU phones here), the others come from the second file."""
+    """`ctc/corpus/libriphone.py:41-57`: every line of every file in order is kept per word, then `phonemes_all[0]`; so
+    a word of the first file takes its first line there (`SIL` + CMU phones here), the others come from the second
+    file."""
     words = _words(mini_tiny)
     paths = _write_recipe_lexicons(tmp_path / "lexicon", words)
     task = get_task("pr")
@@ -118,7 +127,9 @@ def test_pr_reads_both_lexicons_in_order_first_pronunciation_wins(mini_tiny, tmp
     assert vocabulary[3:] == PHONES
     in_first = set(words[: len(words) // 2])
     for utterance in data.splits["train"] + data.splits["test"]:
-        expected = [phone for word in utterance.text.split() for phone in (["SIL"] if word in in_first else []) + _cmu(word)]
+        expected = [
+            phone for word in utterance.text.split() for phone in (["SIL"] if word in in_first else []) + _cmu(word)
+        ]
         assert [vocabulary[t] for t in utterance.label] == expected + ["<eos>"]
     assert set(paths) <= set(data.metadata_files)  # the record's fingerprint hashes the lexicons
     # the other order gives other targets: the order is honoured
@@ -141,8 +152,11 @@ def test_pr_without_the_recipe_lexicons_stops_in_one_line_naming_both(mini_tiny,
 def test_pr_uses_the_installed_packages_lexicons_when_it_ships_them(mini_tiny, monkeypatch, tmp_path):
     package = tmp_path / "site" / "s3prl"
     paths = _write_recipe_lexicons(package / "downstream" / "ctc" / "lexicon", _words(mini_tiny))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(submodule_search_locations=[str(package)])
-                        if name == "s3prl" else None)
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name: SimpleNamespace(submodule_search_locations=[str(package)]) if name == "s3prl" else None,
+    )
     assert pr_module.installed_recipe_lexicons() == paths
     data = get_task("pr").load(mini_tiny, None, load_task_config("pr", "superb"))
     assert set(paths) <= set(data.metadata_files)

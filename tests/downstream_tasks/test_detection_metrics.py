@@ -1,4 +1,6 @@
-"""EER, DER (+ posteriors -> RTTM) and MTWV/ATWV against s3prl's code (executed from its source) and hand-worked examples."""
+"""EER, DER (+ posteriors -> RTTM) and MTWV/ATWV against s3prl's code (executed from its source) and hand-worked
+examples."""
+
 from __future__ import annotations
 
 import ast
@@ -27,7 +29,8 @@ S3PRL = Path(importlib.util.find_spec("s3prl").submodule_search_locations[0])  #
 
 
 def exec_from_source(path: Path, names: set[str], namespace: dict) -> dict:
-    """Execute only the top-level functions / assignments ``names`` of an s3prl file (its own imports may not load here)."""
+    """Execute only the top-level functions / assignments ``names`` of an s3prl file (its own imports may not load
+    here)."""
     tree = ast.parse(path.read_text())
     nodes = [
         node
@@ -54,9 +57,9 @@ def s3prl_eer():
 
 
 def test_eer_hand_worked():
-    # targets 0.9 0.8 0.7 0.2, non-targets 0.6 0.5 0.4 0.3. ROC points (fpr, tpr) after sklearn drops the collinear ones:
-    # (0, 0), (0, .75) [threshold 0.7], (1, .75) [0.3], (1, 1) [0.2]. On the segment (0, .75)-(1, .75) tpr = .75, so
-    # 1 - x - tpr(x) = .25 - x = 0 at x = .25: FPR = miss rate = 0.25.
+    # targets 0.9 0.8 0.7 0.2, non-targets 0.6 0.5 0.4 0.3. ROC points (fpr, tpr) after sklearn drops the collinear
+    # ones: (0, 0), (0, .75) [threshold 0.7], (1, .75) [0.3], (1, 1) [0.2]. On the segment (0, .75)-(1, .75) tpr = .75,
+    # so 1 - x - tpr(x) = .25 - x = 0 at x = .25: FPR = miss rate = 0.25.
     labels = [1, 1, 1, 1, 0, 0, 0, 0]
     scores = [0.9, 0.8, 0.7, 0.2, 0.6, 0.5, 0.4, 0.3]
     assert equal_error_rate(labels, scores) == pytest.approx(0.25, abs=1e-9)
@@ -92,7 +95,8 @@ HYPOTHESIS = [(0.0, 3.5, "s1"), (3.5, 7.5, "s2"), (8.0, 9.0, "s1"), (9.0, 10.0, 
 
 
 def test_der_hand_worked():
-    # Optimal mapping: s1->A (overlap 3.5 + 1 = 4.5 s), s2->B (3.5 s); s3 stays unmapped (s3->A would give 1 + 3.5 = 4.5 < 8).
+    # Optimal mapping: s1->A (overlap 3.5 + 1 = 4.5 s), s2->B (3.5 s); s3 stays unmapped
+    # (s3->A would give 1 + 3.5 = 4.5 < 8).
     # Scored region = extent of all turns = [0, 10). Per piece (reference speakers, hypothesis speakers):
     #   [0, 3)    {A}    {s1=A}  correct                                      total 3
     #   [3, 3.5)  {A,B}  {s1=A}  1 speaker missing for 0.5 s -> missed 0.5    total 2 x 0.5 = 1
@@ -137,7 +141,12 @@ def test_der_from_rttm_lines_and_several_recordings(tmp_path):
 
 def test_read_rttm_accepts_s3prl_lines():
     # s3prl's make_rttm prints 9 fields: "SPEAKER {rec} 1 {start:7.2f} {dur:7.2f} <NA> <NA> {rec}_{k} <NA>"
-    lines = ["SPEAKER mix1 1    0.50    1.25 <NA> <NA> mix1_0 <NA>", "", ";; comment", "SPKR-INFO x 1 <NA> <NA> <NA> y z <NA>"]
+    lines = [
+        "SPEAKER mix1 1    0.50    1.25 <NA> <NA> mix1_0 <NA>",
+        "",
+        ";; comment",
+        "SPKR-INFO x 1 <NA> <NA> <NA> y z <NA>",
+    ]
     assert read_rttm(lines) == {"mix1": [(0.5, 1.75, "mix1_0")]}
 
 
@@ -157,8 +166,8 @@ def test_posteriors_to_segments_small_array():
     assert posteriors_to_segments(posteriors, 0.5, threshold=0.5) == [
         (0.0, 1.0, 0), (1.5, 2.5, 0), (3.5, 4.0, 0), (1.0, 2.0, 1), (3.0, 4.0, 1)
     ]  # fmt: skip
-    # median over 3 frames, zero-padded: spk0 -> 1 1 1 1 1 0 0 0; spk1 -> 0 0 1 1 0 0 1 1 ->
-    # med(0,0,0)=0 med(0,0,1)=0 med(0,1,1)=1 med(1,1,0)=1 med(1,0,0)=0 med(0,0,1)=0 med(0,1,1)=1 med(1,1,0)=1 (unchanged)
+    # median over 3 frames, zero-padded: spk0 -> 1 1 1 1 1 0 0 0; spk1 -> 0 0 1 1 0 0 1 1 -> med(0,0,0)=0 med(0,0,1)=0
+    # med(0,1,1)=1 med(1,1,0)=1 med(1,0,0)=0 med(0,0,1)=0 med(0,1,1)=1 med(1,1,0)=1 (unchanged)
     assert posteriors_to_segments(posteriors, 0.5, threshold=0.5, median_filter=3) == [
         (0.0, 2.5, 0), (1.0, 2.0, 1), (3.0, 4.0, 1)
     ]  # fmt: skip
@@ -174,15 +183,18 @@ def test_posteriors_to_segments_matches_s3prl_make_rttm(tmp_path):
     from scipy.signal import medfilt
 
     namespace = {"np": np, "medfilt": medfilt, "torch": torch, "os": os, "Path": Path}
-    make_rttm = exec_from_source(
-        S3PRL / "problem/diarization/util.py", {"make_rttm", "RTTM_FORMAT"}, namespace
-    )["make_rttm"]  # same arithmetic as the legacy downstream/diarization/make_rttm.py script
+    make_rttm = exec_from_source(S3PRL / "problem/diarization/util.py", {"make_rttm", "RTTM_FORMAT"}, namespace)[
+        "make_rttm"
+    ]  # same arithmetic as the legacy downstream/diarization/make_rttm.py script
     rng = np.random.default_rng(3)
     predictions = tmp_path / "predictions"
     predictions.mkdir()
     for name in ("recA", "recB"):
         t = np.arange(400)
-        wave = [np.clip(0.5 + 0.4 * np.sin(t / (9 + 4 * k) + rng.uniform(0, 6)) + rng.normal(0, 0.15, 400), 0, 1) for k in (0, 1)]
+        wave = [
+            np.clip(0.5 + 0.4 * np.sin(t / (9 + 4 * k) + rng.uniform(0, 6)) + rng.normal(0, 0.15, 400), 0, 1)
+            for k in (0, 1)
+        ]
         torch.save(torch.tensor(np.stack(wave, axis=1)), predictions / f"{name}.pt")
     frame_shift, subsampling, rate = 320, 1, 16000  # 20 ms frames
     for threshold in (0.3, 0.5, 0.7):
@@ -193,7 +205,9 @@ def test_posteriors_to_segments_matches_s3prl_make_rttm(tmp_path):
             ours = []
             for name in ("recA", "recB"):
                 posteriors = torch.load(predictions / f"{name}.pt").numpy()
-                for start, end, spk in posteriors_to_segments(posteriors, frame_shift * subsampling / rate, threshold, median):
+                for start, end, spk in posteriors_to_segments(
+                    posteriors, frame_shift * subsampling / rate, threshold, median
+                ):
                     ours.append(f"SPEAKER {name} 1 {start:.2f} {end - start:.2f} <NA> <NA> {name}_{spk} <NA>")
             assert ours == expected and len(ours) > 20
 
@@ -222,7 +236,8 @@ def test_twv_constants():
 
 
 def test_twv_hand_worked_beta_one():
-    # P_target 0.5, C_miss = C_fa = 1 -> beta = 1. Q = 2 scored queries; q0: N_true 2, N_nontarget 3; q1: N_true 1, N_nt 4.
+    # P_target 0.5, C_miss = C_fa = 1 -> beta = 1. Q = 2 scored queries;
+    # q0: N_true 2, N_nontarget 3; q1: N_true 1, N_nt 4.
     # TWV(theta) = 1 - mean_q[P_miss + P_FA], YES when score >= theta. Sweeping theta down the distinct scores:
     #  theta  new YES            q0 P_miss P_FA   q1 P_miss P_FA   TWV
     #  0.95   q1 d1 (hit)        1      0         0      0         1 - (1 + 0)/2             = 0.5
@@ -243,15 +258,17 @@ def test_twv_hand_worked_beta_one():
     )
     result = term_weighted_value(SCORES, TARGETS, decision_threshold=0.75, **costs)
     assert result["mtwv"] == pytest.approx(5 / 6) and result["mtwv_threshold"] == 0.7
-    # ATWV at YES = score > 0.75: q0 {d0 hit, d1 FA} -> P_miss 1/2, P_FA 1/3; q1 {d1 hit} -> 0, 0. 1 - (1/2 + 1/3)/2 = 7/12
+    # ATWV at YES = score > 0.75: q0 {d0 hit, d1 FA} -> P_miss 1/2, P_FA 1/3; q1 {d1 hit} -> 0, 0.
+    # 1 - (1/2 + 1/3)/2 = 7/12
     assert result["atwv"] == pytest.approx(7 / 12)
     assert result["num_queries"] == 2 and result["num_documents"] == 5
 
 
 def test_twv_hand_worked_quesst_constants():
-    # beta = 12.49. Same sweep: a hit of q0 adds 1/(2*2) = .25, of q1 1/(2*1) = .5; a FA of q0 subtracts beta/(2*3) = 2.081667,
-    # of q1 beta/(2*4) = 1.56125. theta 0.95: .5; 0.9: .75; 0.8: .75 - 2.081667 < 0; ... everything below stays lower
-    # (0.7: 1 - 2.081667). So MTWV = 0.75 at theta 0.9 (q0 P_miss 1/2, no FA anywhere: 1 - (1/2)/2).
+    # beta = 12.49. Same sweep: a hit of q0 adds 1/(2*2) = .25, of q1 1/(2*1) = .5; a FA of q0 subtracts
+    # beta/(2*3) = 2.081667, of q1 beta/(2*4) = 1.56125. theta 0.95: .5; 0.9: .75; 0.8: .75 - 2.081667 < 0; ...
+    # everything below stays lower (0.7: 1 - 2.081667). So MTWV = 0.75 at theta 0.9 (q0 P_miss 1/2, no FA anywhere:
+    # 1 - (1/2)/2).
     result = term_weighted_value(SCORES, TARGETS, decision_threshold=0.75)
     assert result["beta"] == pytest.approx(12.49)
     assert result["mtwv"] == pytest.approx(0.75) and result["mtwv_threshold"] == 0.9
@@ -276,9 +293,9 @@ def test_twv_hand_worked_incomplete_system():
     # English-only stdlist) and q0 has no score for d2. Missing trials get the default score -10 and decision NO.
     # Q = 2, N_true 1 each, N_nontarget 2 each, beta = 12.49: a hit adds 1/(2*1) = 0.5, a false alarm subtracts
     # 12.49/(2*2) = 3.1225. Down the distinct scores:
-    #   0.9  q0 d0 (hit)                                  0.5                      <- MTWV (q1's miss caps it at 0.5)
-    #   0.2  q0 d1 (FA)                                   0.5 - 3.1225 = -2.6225
-    #   -10  q0 d2, q1 d0, q1 d1 (FA), q1 d2 (hit)        -2.6225 - 3 * 3.1225 + 0.5 = -11.49 (= 1 - beta: everything YES)
+    #   0.9  q0 d0 (hit)                                0.5                      <- MTWV (q1's miss caps it at 0.5)
+    #   0.2  q0 d1 (FA)                                 0.5 - 3.1225 = -2.6225
+    #   -10  q0 d2, q1 d0, q1 d1 (FA), q1 d2 (hit)      -2.6225 - 3 * 3.1225 + 0.5 = -11.49 (= 1 - beta: everything YES)
     scores = np.array([[0.9, 0.2, np.nan], [np.nan, np.nan, np.nan]])
     targets = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)
     thresholds, curve = twv_curve(scores, targets)

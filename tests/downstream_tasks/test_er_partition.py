@@ -4,20 +4,20 @@ The real ids come from s3prl's committed meta_data JSONs (tests/fixtures/iemocap
 holding just those label files is read by our reader, and s3prl 0.4.18's ``DownstreamExpert`` (emotion/expert.py,
 imported from the installed package) is built on the JSONs themselves, for every fold.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
+from fixtures.iemocap_s3prl import dialog_of, s3prl_sessions, wav_path, write_iemocap_label_files, write_s3prl_meta_data
 
 from bench.config import load_task_config
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.er import ROOT
 from downstream_tasks.er_partition import S3PRL_SESSIONS, session_digest
-from fixtures.iemocap_s3prl import (dialog_of, s3prl_sessions, wav_path, write_iemocap_label_files,
-                                    write_s3prl_meta_data)
 
 FOLDS = ("fold1", "fold2", "fold3", "fold4", "fold5")
 
@@ -44,13 +44,25 @@ def _s3prls(meta_data: Path, fold: str, monkeypatch) -> dict[str, list[str]]:
 
     # IEMOCAPDataset reads its first wav only for the sampling rate; there is no audio here.
     monkeypatch.setattr(s3prl_dataset.torchaudio, "load", lambda path: (torch.zeros(1, 160), 16000))
-    recipe = {"datarc": {"root": "unused", "meta_data": str(meta_data), "test_fold": fold, "pre_load": False,
-                         "train_batch_size": 4, "eval_batch_size": 4, "num_workers": 0, "valid_ratio": 0.2},
-              "modelrc": {"projector_dim": 256, "select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}}}
+    recipe = {
+        "datarc": {
+            "root": "unused",
+            "meta_data": str(meta_data),
+            "test_fold": fold,
+            "pre_load": False,
+            "train_batch_size": 4,
+            "eval_batch_size": 4,
+            "num_workers": 0,
+            "valid_ratio": 0.2,
+        },
+        "modelrc": {"projector_dim": 256, "select": "UtteranceLevel", "UtteranceLevel": {"pooling": "MeanPooling"}},
+    }
     with torch.random.fork_rng():  # the expert calls torch.manual_seed(0); leave other tests' global RNG alone
         expert = DownstreamExpert(8, recipe, "unused")
-    lists = {split: [subset.dataset.meta_data[i]["path"] for i in subset.indices]
-             for split, subset in (("train", expert.train_dataset), ("dev", expert.dev_dataset))}
+    lists = {
+        split: [subset.dataset.meta_data[i]["path"] for i in subset.indices]
+        for split, subset in (("train", expert.train_dataset), ("dev", expert.dev_dataset))
+    }
     lists["test"] = [entry["path"] for entry in expert.test_dataset.meta_data]
     return lists
 
@@ -85,7 +97,9 @@ def test_shipped_listing_is_the_meta_datas():
         for utterance, _ in entries:
             dialogs[dialog_of(utterance)] = dialogs.get(dialog_of(utterance), 0) + 1
         assert S3PRL_SESSIONS[name].dialogs == tuple(dialogs.items())
-        utterances = [Utterance(wav_path(name, u), Path(wav_path(name, u)), (LABELS.index(label),)) for u, label in entries]
+        utterances = [
+            Utterance(wav_path(name, u), Path(wav_path(name, u)), (LABELS.index(label),)) for u, label in entries
+        ]
         assert S3PRL_SESSIONS[name].sha256 == session_digest(utterances, LABELS)
 
 
@@ -102,8 +116,15 @@ def _edited(sessions: dict[str, list[tuple[str, str]]], edit: str) -> dict[str, 
     return {**sessions, "Session3": turns}
 
 
-@pytest.mark.parametrize("edit,message", [("relabelled", "labels or line order"), ("reordered", "labels or line order"),
-                                          ("turn dropped", "s3prl lists"), ("dialog dropped", "missing or empty")])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        ("relabelled", "labels or line order"),
+        ("reordered", "labels or line order"),
+        ("turn dropped", "s3prl lists"),
+        ("dialog dropped", "missing or empty"),
+    ],
+)
 def test_a_corpus_that_is_not_s3prls_is_refused(tmp_path, edit, message):
     sessions = s3prl_sessions()
     assert dialog_of(sessions["Session3"][5][0]) == dialog_of(sessions["Session3"][6][0])

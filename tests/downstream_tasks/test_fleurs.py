@@ -1,4 +1,5 @@
 """FLEURS's reader, budget and text normalisation, and the metrics and head of `mlid` / `mlasr`, on small inputs."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,6 +9,7 @@ from pathlib import Path
 import jiwer
 import pytest
 import torch
+from fixtures.fleurs_layout import build_fleurs_folder
 from omegaconf import OmegaConf
 
 from benchcore.errors import BenchError
@@ -16,7 +18,6 @@ from downstream_tasks.ctc import EOS, SPECIALS, UNK
 from downstream_tasks.fleurs import DEFAULT_LANGUAGES, load_fleurs, normalise, read_split, within_budget
 from downstream_tasks.mlid import confusion_matrix
 from downstream_tasks.transformer_ctc import TransformerCTCHead, subsampled_lengths
-from fixtures.fleurs_layout import build_fleurs_folder
 
 LANGUAGES = ["en_us", "cmn_hans_cn", "th_th", "vi_vn"]
 
@@ -92,7 +93,9 @@ def test_budget_is_a_fixed_hash_ordered_subset(fleurs_root):
     assert chosen == within_budget(list(reversed(utterances)), hours)  # independent of the line order
     assert 0 < sum(u.num_samples for u in chosen) <= 3 * 16000 < sum(u.num_samples for u in utterances)
     assert within_budget(utterances, None) == utterances
-    with pytest.raises(BenchError, match=r"less than data.train_hours_per_language=1; pass data.train_hours_per_language=null"):
+    with pytest.raises(
+        BenchError, match=r"less than data.train_hours_per_language=1; pass data.train_hours_per_language=null"
+    ):
         within_budget(utterances, 1.0)
 
 
@@ -124,8 +127,7 @@ def test_mlasr_shares_one_vocabulary_and_scores_each_language(fleurs_root):
     metrics = task.metrics(predictions, test, data)
     vi = [u for u in test if u.uid.startswith("fleurs/vi_vn")]
     vi_hypotheses = [" ".join(["đi", *u.text.split()[1:]]) for u in vi]
-    expected = {"en_us": 0.0, "cmn_hans_cn": 1.0, "th_th": 0.0,
-                "vi_vn": jiwer.cer([u.text for u in vi], vi_hypotheses)}
+    expected = {"en_us": 0.0, "cmn_hans_cn": 1.0, "th_th": 0.0, "vi_vn": jiwer.cer([u.text for u in vi], vi_hypotheses)}
     for language, value in expected.items():
         assert metrics[f"cer/{language}"] == pytest.approx(value)
     assert metrics["wer/vi_vn"] == pytest.approx(jiwer.wer([u.text for u in vi], vi_hypotheses))
@@ -137,7 +139,9 @@ def test_mlasr_shares_one_vocabulary_and_scores_each_language(fleurs_root):
     assert chance.metrics["cer"] == 1.0 and chance.metrics["cer/th_th"] == 1.0 and "wer/th_th" not in chance.metrics
     references = [u.text for u in test]
     hypotheses = [task.hypothesis(p, u, data) for p, u in zip(predictions, test)]
-    assert metrics["cer_pooled"] == pytest.approx(jiwer.cer(references, hypotheses))  # all languages' characters at once
+    assert metrics["cer_pooled"] == pytest.approx(
+        jiwer.cer(references, hypotheses)
+    )  # all languages' characters at once
 
 
 def test_mlasr_maps_unseen_characters_to_unk(fleurs_root, tmp_path):
@@ -170,8 +174,9 @@ def test_mlid_records_per_language_accuracy_and_a_confusion_matrix(fleurs_root):
 
 def test_transformer_head_subsamples_by_two_and_ignores_padding():
     torch.manual_seed(0)
-    head = TransformerCTCHead(12, 9, preencoder_dim=20, d_model=16, attention_heads=4, linear_units=32, num_blocks=2,
-                              dropout=0.0).eval()
+    head = TransformerCTCHead(
+        12, 9, preencoder_dim=20, d_model=16, attention_heads=4, linear_units=32, num_blocks=2, dropout=0.0
+    ).eval()
     long, short = torch.randn(1, 40, 12), torch.randn(1, 25, 12)
     batch = torch.zeros(2, 40, 12)
     batch[0], batch[1, :25] = long[0], short[0]

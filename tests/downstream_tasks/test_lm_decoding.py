@@ -1,4 +1,6 @@
-"""ASR LM decoding: the lexicon-constrained beam search fixes what greedy decoding gets wrong, with the recipe's settings."""
+"""ASR LM decoding: the lexicon-constrained beam search fixes what greedy decoding gets wrong, with the recipe's
+settings."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 ESPnet's CTC loss and validation loss, targets without <eos>, the train/dev duration filter, sorted batches, ESPnet's
 SpecAugment, the pooled CER, and the width-1 CTC prefix search decoding. ESPnet is not installed here: each expected
 value is a hand computation or an independent reference whose comment cites the ESPnet file it follows."""
+
 from __future__ import annotations
 
 import itertools
@@ -11,25 +12,26 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from fixtures.fleurs_layout import build_fleurs_folder
 from omegaconf import OmegaConf
 
 from downstream_tasks import get_task
-from downstream_tasks.base import TaskData, Utterance
+from downstream_tasks.base import Utterance
 from downstream_tasks.ctc import EOS, greedy_decode
 from downstream_tasks.ctc_prefix_search import ctc_prefix_search
-from downstream_tasks.espnet_specaug import ESPnetSpecAug, mask_along_axis, time_warp
+from downstream_tasks.espnet_specaug import ESPnetSpecAug, mask_along_axis
 from downstream_tasks.fleurs import FleursUtterance
 from downstream_tasks.mlasr import sorted_batches, within_durations
 from downstream_tasks.transformer_ctc import espnet_ctc_loss, utterance_ctc_losses, utterance_mean_normalise
-from fixtures.fleurs_layout import build_fleurs_folder
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.fixture(scope="module")
 def fleurs_root(tmp_path_factory) -> Path:
-    return build_fleurs_folder(tmp_path_factory.mktemp("fleurs"), {"train": 6, "dev": 2, "test": 3},
-                               languages=("en_us", "th_th"))
+    return build_fleurs_folder(
+        tmp_path_factory.mktemp("fleurs"), {"train": 6, "dev": 2, "test": 3}, languages=("en_us", "th_th")
+    )
 
 
 def config(**data) -> OmegaConf:
@@ -61,8 +63,9 @@ def test_espnet_ctc_loss_sums_utterances_over_the_batch_size():
     logits = torch.randn(3, 12, 6)
     lengths = torch.tensor([12, 10, 7])
     targets, target_lengths = torch.tensor([3, 4, 5, 2, 2, 3, 5, 4, 3]), torch.tensor([4, 2, 3])
-    per_utterance = F.ctc_loss(logits.log_softmax(-1).transpose(0, 1), targets, lengths, target_lengths,
-                               reduction="none", zero_infinity=True)
+    per_utterance = F.ctc_loss(
+        logits.log_softmax(-1).transpose(0, 1), targets, lengths, target_lengths, reduction="none", zero_infinity=True
+    )
     # espnet2/asr/ctc.py CTC.loss_fn (builtin): loss.sum() / size, size the batch size; no division by target length
     expected = (per_utterance[0] + per_utterance[1] + per_utterance[2]) / 3
     assert torch.allclose(espnet_ctc_loss(logits, lengths, targets, target_lengths), expected)
@@ -127,8 +130,20 @@ def test_pooled_cer_weights_languages_by_their_characters(fleurs_root):
 
 def _tiny_model(task, data, dropout: float, specaug: bool, seed: int) -> torch.nn.Module:
     """MLASR's model on one 6-dim hidden state, a one-block Transformer of 16 dims, initialised under ``seed``."""
-    head = OmegaConf.create({"head": {"preencoder_dim": 8, "d_model": 16, "attention_heads": 2, "linear_units": 16,
-                                      "num_blocks": 1, "dropout": dropout, "conv_channels": 4}, "specaug": specaug})
+    head = OmegaConf.create(
+        {
+            "head": {
+                "preencoder_dim": 8,
+                "d_model": 16,
+                "attention_heads": 2,
+                "linear_units": 16,
+                "num_blocks": 1,
+                "dropout": dropout,
+                "conv_channels": 4,
+            },
+            "specaug": specaug,
+        }
+    )
     torch.manual_seed(seed)
     return task.build_model(1, 6, data, head)
 
@@ -152,8 +167,13 @@ def test_dev_loss_is_the_mean_utterance_loss_whatever_the_batch_size(fleurs_root
     data = task.load(fleurs_root, None, config())
     model = _tiny_model(task, data, dropout=0.1, specaug=True, seed=0)
     generator = torch.Generator().manual_seed(0)
-    frames = {split: [torch.randn(int(torch.randint(20, 40, (1,), generator=generator)), 6, generator=generator)
-                      for _ in utterances] for split, utterances in data.splits.items()}
+    frames = {
+        split: [
+            torch.randn(int(torch.randint(20, 40, (1,), generator=generator)), 6, generator=generator)
+            for _ in utterances
+        ]
+        for split, utterances in data.splits.items()
+    }
     source = _Frames(frames)
     model.train()  # score_split must switch to eval itself (no dropout, no SpecAugment)
     losses = [task.score_split(model, data, source, "dev", size).metrics["loss"] for size in (1, 3)]
@@ -203,6 +223,7 @@ def test_mask_widths_stay_below_the_exclusive_bound_and_time_masks_scale_with_th
 
 # --- decoding: conf/decode_asr.yaml (beam_size 1, ctc_weight 1.0, no LM) through espnet2/bin/asr_inference.py ---
 
+
 def _brute_force_prefix_search(log_probs: torch.Tensor, blank: int, eos: int, labels: list[int]) -> list[int]:
     """The definition ESPnet's CTCPrefixScore implements (espnet/nets/ctc_prefix_score.py): psi(g) is the total
     probability of every label sequence that starts with g, <eos> scores P(g) itself; one hypothesis extended by the
@@ -212,8 +233,14 @@ def _brute_force_prefix_search(log_probs: torch.Tensor, blank: int, eos: int, la
     for length in range(frames + 1):
         for sequence in itertools.product(labels, repeat=length):
             target = torch.tensor(sequence, dtype=torch.long)
-            nll = F.ctc_loss(log_probs[:, None], target[None], torch.tensor([frames]), torch.tensor([length]),
-                             blank=blank, reduction="none")
+            nll = F.ctc_loss(
+                log_probs[:, None],
+                target[None],
+                torch.tensor([frames]),
+                torch.tensor([length]),
+                blank=blank,
+                reduction="none",
+            )
             probability[sequence] = math.exp(-float(nll)) if math.isfinite(float(nll)) else 0.0
     prefix: tuple[int, ...] = ()
     while len(prefix) < frames:
@@ -253,7 +280,14 @@ def _looped_prefix_search(log_probs: torch.Tensor, blank: int, eos: int) -> list
     prefix (r_b alone for a repeated label); r starts at -inf except r_n[0] = x[0, c] for the first label."""
     x = log_probs.double().tolist()
     frames, vocabulary = len(x), len(x[0])
-    lse = lambda *values: max(values) + math.log(sum(math.exp(v - max(values)) for v in values)) if max(values) > -math.inf else -math.inf  # noqa: E731
+
+    def lse(*values: float) -> float:
+        return (
+            max(values) + math.log(sum(math.exp(v - max(values)) for v in values))
+            if max(values) > -math.inf
+            else -math.inf
+        )
+
     r_n, r_b = [-math.inf] * frames, list(itertools.accumulate(row[blank] for row in x))
     prefix: list[int] = []
     for _ in range(frames):
@@ -296,7 +330,10 @@ def test_final_scoring_decodes_with_the_prefix_search(fleurs_root, tmp_path):
     data = task.load(fleurs_root, None, config())
     model = _tiny_model(task, data, dropout=0.0, specaug=False, seed=1)
     generator = torch.Generator().manual_seed(1)
-    frames = {split: [torch.randn(30, 6, generator=generator) for _ in utterances] for split, utterances in data.splits.items()}
+    frames = {
+        split: [torch.randn(30, 6, generator=generator) for _ in utterances]
+        for split, utterances in data.splits.items()
+    }
     final = task.score_split(model, data, _Frames(frames), "test", 4, output_dir=tmp_path)
     during_training = task.score_split(model, data, _Frames(frames), "test", 4)  # best-path, as ESPnet's cer_ctc
     model.eval()

@@ -1,4 +1,6 @@
-"""QbE subsequence-DTW scoring: synthetic behaviour, and equality with s3prl's quesst14_dtw code executed from its source."""
+"""QbE subsequence-DTW scoring: synthetic behaviour, and equality with s3prl's quesst14_dtw code executed from its
+source."""
+
 from __future__ import annotations
 
 import ast
@@ -20,7 +22,8 @@ RECIPE_DTWRC = {"dist_method": "cosine_exp", "step_pattern": "asymmetric", "minm
 
 
 class _LxmlShim:
-    """The part of lxml.etree that expert.py uses (lxml is not installed here): stdlib ElementTree, ``pretty_print`` ignored."""
+    """The part of lxml.etree that expert.py uses (lxml is not installed here): stdlib ElementTree, ``pretty_print``
+    ignored."""
 
     Element = staticmethod(ET.Element)
     SubElement = staticmethod(ET.SubElement)
@@ -32,10 +35,11 @@ class _LxmlShim:
 
 @pytest.fixture(scope="module")
 def s3prl_expert():
-    """``match``, ``cosine_exp``, ``cosine_neg_log`` and ``DownstreamExpert.log_records`` compiled from s3prl's expert.py.
+    """``match``, ``cosine_exp``, ``cosine_neg_log`` and ``DownstreamExpert.log_records`` compiled from s3prl's
+    expert.py.
 
-    ``ProcessPoolExecutor`` is bound to ``ThreadPoolExecutor`` (functions compiled here cannot be pickled into worker processes;
-    the results do not depend on the pool) and ``etree`` to the stdlib shim above.
+    ``ProcessPoolExecutor`` is bound to ``ThreadPoolExecutor`` (functions compiled here cannot be pickled into worker
+    processes; the results do not depend on the pool) and ``etree`` to the stdlib shim above.
     """
     import torch
     from dtw import dtw
@@ -45,7 +49,9 @@ def s3prl_expert():
     tree = ast.parse(EXPERT.read_text())
     wanted = {"match", "cosine_exp", "cosine_neg_log"}
     nodes = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in wanted]
-    expert_class = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "DownstreamExpert")
+    expert_class = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "DownstreamExpert"
+    )
     nodes += [node for node in expert_class.body if isinstance(node, ast.FunctionDef) and node.name == "log_records"]
     assert len(nodes) == 4
     namespace = {
@@ -58,7 +64,8 @@ def s3prl_expert():
 
 
 def s3prl_raw_scores(expert, queries, docs, dist_method="cosine_exp", feature_normalization=True):
-    """s3prl's ``log_records`` arithmetic up to (not including) the z-norm, step by step from its source, with its ``match``."""
+    """s3prl's ``log_records`` arithmetic up to (not including) the z-norm, step by step from its source, with its
+    ``match``."""
     import torch
 
     features = [torch.from_numpy(x) for x in queries + docs]
@@ -87,10 +94,13 @@ def s3prl_raw_scores(expert, queries, docs, dist_method="cosine_exp", feature_no
 
 
 def synthetic(seed=0, dim=8, dtype=np.float64):
-    """Documents of random frames; query k is a noisy copy of frames [10, 10 + L) of document k (k < 3); query 3 is 3 frames."""
+    """Documents of random frames; query k is a noisy copy of frames [10, 10 + L) of document k (k < 3); query 3 is 3
+    frames."""
     rng = np.random.default_rng(seed)
     docs = [rng.normal(size=(int(rng.integers(25, 45)), dim)) for _ in range(12)]
-    queries = [docs[k][10 : 10 + length] + rng.normal(scale=0.1, size=(length, dim)) for k, length in enumerate((8, 12, 10))]
+    queries = [
+        docs[k][10 : 10 + length] + rng.normal(scale=0.1, size=(length, dim)) for k, length in enumerate((8, 12, 10))
+    ]
     queries.append(rng.normal(size=(3, dim)))
     return [q.astype(dtype) for q in queries], [d.astype(dtype) for d in docs]
 
@@ -106,7 +116,8 @@ def test_embedded_query_scores_highest_and_short_query_is_zero():
     # < 5 frames: never aligned, 0 everywhere, before and after the z-norm
     assert np.all(scores[3] == 0.0)
     assert np.all(score_queries(queries, docs, workers=1, znorm=False)[3] == 0.0)
-    # the limit is configurable (config dtw.min_query_frames): at 9 frames the 8-frame query 0 is skipped too, in both paths
+    # the limit is configurable (config dtw.min_query_frames): at 9 frames the 8-frame query 0 is skipped too, in both
+    # paths
     for workers in (1, 2):
         raw = score_queries(queries, docs, workers=workers, znorm=False, min_query_frames=9)
         assert np.all(raw[0] == 0.0) and np.all(raw[3] == 0.0) and np.all(raw[1:3].min(axis=1) < 0.0)

@@ -1,4 +1,5 @@
 """Task readers on the tiny superb-mini corpus (the real datasets' layouts) against the s3prl recipes."""
+
 from __future__ import annotations
 
 import ast
@@ -31,13 +32,19 @@ def _s3prl_function(relative: str, name: str, namespace: dict):
 
 
 def test_ks_split_is_s3prls(mini_tiny):
-    from typing import List, Tuple, Union
+    from typing import Union
 
-    split_dataset = _s3prl_function("speech_commands/expert.py", "split_dataset",
-                                    {"Path": Path, "re": re, "hashlib": hashlib, "List": List, "Tuple": Tuple, "Union": Union})
+    split_dataset = _s3prl_function(
+        "speech_commands/expert.py",
+        "split_dataset",
+        {"Path": Path, "re": re, "hashlib": hashlib, "List": list, "Tuple": tuple, "Union": Union},
+    )
     theirs_train, theirs_dev = split_dataset(mini_tiny / "speech_commands_v0.01")
     data = _load("ks", mini_tiny)
-    ours = {split: sorted(str(u.path) for u in data.splits[split] if u.random_crop_seconds is None) for split in ("train", "dev")}
+    ours = {
+        split: sorted(str(u.path) for u in data.splits[split] if u.random_crop_seconds is None)
+        for split in ("train", "dev")
+    }
     assert ours["train"] == sorted(str(path) for _, path in theirs_train)
     assert ours["dev"] == sorted(str(path) for _, path in theirs_dev)
     assert data.label_names == [CLASSES]
@@ -87,8 +94,13 @@ def test_er_dev_split_reproduces_random_split(mini_tiny):
     from downstream_tasks.er import read_session
 
     root = mini_tiny / "IEMOCAP_full_release"
-    pool = [u for s in sorted(root.glob("Session*")) if s.name != "Session1"
-            for dialog, utterances in sorted(read_session(mini_tiny, s).items()) for u in utterances]
+    pool = [
+        u
+        for s in sorted(root.glob("Session*"))
+        if s.name != "Session1"
+        for dialog, utterances in sorted(read_session(mini_tiny, s).items())
+        for u in utterances
+    ]
     train_count = int(0.8 * len(pool))
     torch.manual_seed(0)
     train_subset, dev_subset = random_split(pool, [train_count, len(pool) - train_count])
@@ -124,19 +136,28 @@ def test_ic_vocabularies_follow_train_order_and_all_slots_must_match(mini_tiny):
     sizes = task.output_sizes(data)
     labels = torch.tensor([[0, 1, 2], [1, 1, 1]])
     logits = torch.full((2, sum(sizes)), -5.0)
-    for row, (a, o, l) in enumerate([(0, 1, 2), (1, 0, 1)]):  # second row gets the object wrong
-        logits[row, a] = logits[row, sizes[0] + o] = logits[row, sizes[0] + sizes[1] + l] = 5.0
+    for row, (action, obj, location) in enumerate([(0, 1, 2), (1, 0, 1)]):  # second row gets the object wrong
+        logits[row, action] = logits[row, sizes[0] + obj] = logits[row, sizes[0] + sizes[1] + location] = 5.0
     from downstream_tasks.base import Utterance
 
     references = [Utterance(f"u{i}", Path(f"u{i}.wav"), tuple(row)) for i, row in enumerate(labels.tolist())]
     assert task.metrics(task.predict(logits, data), references, data) == {"acc": 0.5}
-    expected_loss = sum(torch.nn.functional.cross_entropy(part, target)
-                        for part, target in zip(torch.split(logits, sizes, dim=1), labels.T))
+    expected_loss = sum(
+        torch.nn.functional.cross_entropy(part, target)
+        for part, target in zip(torch.split(logits, sizes, dim=1), labels.T)
+    )
     assert torch.allclose(task.loss(logits, labels, data), expected_loss)
 
 
-@pytest.mark.parametrize("task,folder", [("ks", "speech_commands_v0.01"), ("sid", "VoxCeleb1"),
-                                         ("er", "IEMOCAP_full_release"), ("ic", "fluent_speech_commands_dataset")])
+@pytest.mark.parametrize(
+    "task,folder",
+    [
+        ("ks", "speech_commands_v0.01"),
+        ("sid", "VoxCeleb1"),
+        ("er", "IEMOCAP_full_release"),
+        ("ic", "fluent_speech_commands_dataset"),
+    ],
+)
 def test_missing_dataset_names_the_expected_layout(task, folder, tmp_path):
     with pytest.raises(BenchError) as caught:
         _load(task, tmp_path, get_task(task).folds[0])

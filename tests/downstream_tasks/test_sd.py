@@ -1,6 +1,7 @@
 """SD (s3prl `downstream/diarization`): frame labels, chunks and the PIT loss against s3prl's own code and hand-computed
 values, the Kaldi reader (relative and absolute wav.scp paths, its errors), and the scoring protocol (the recipe's
 test-selected DER and the dev-selected one) on hand-made Libri2Mix folders."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,19 @@ from omegaconf import OmegaConf
 
 from benchcore.errors import BenchError
 from downstream_tasks.metrics.detection import read_rttm
-from downstream_tasks.sd import (DER_GRID_DECIMALS, DiarizationData, DiarizationHead, DiarizationModel,
-                                 SpeakerDiarization, chunk_ranges, decode_label, frame_accuracies, frame_labels,
-                                 match_lengths, pit_loss)
+from downstream_tasks.sd import (
+    DER_GRID_DECIMALS,
+    DiarizationData,
+    DiarizationHead,
+    DiarizationModel,
+    SpeakerDiarization,
+    chunk_ranges,
+    decode_label,
+    frame_accuracies,
+    frame_labels,
+    match_lengths,
+    pit_loss,
+)
 from upstream.base import UpstreamInfo
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -26,9 +37,13 @@ TURNS = [(0.30, 1.00, "1089"), (0.75, 1.25, "2961"), (1.30, 1.42, "1089")]
 
 
 def _config(**data):
-    return OmegaConf.create({"data": {"gain_db": 0.0, "chunk_size": 2000, "num_speakers": 2, **data},
-                             "scoring": {"median_filters": [1, 11], "thresholds": [0.3, 0.4, 0.5, 0.6, 0.7]},
-                             "head": {"rnn_layers": 1, "hidden_size": 8}})
+    return OmegaConf.create(
+        {
+            "data": {"gain_db": 0.0, "chunk_size": 2000, "num_speakers": 2, **data},
+            "scoring": {"median_filters": [1, 11], "thresholds": [0.3, 0.4, 0.5, 0.6, 0.7]},
+            "head": {"rnn_layers": 1, "hidden_size": 8},
+        }
+    )
 
 
 def _info(stride: int) -> UpstreamInfo:
@@ -44,7 +59,9 @@ def _write_split(librimix: Path, split: str, recordings: dict[str, tuple[float, 
     for recording, (duration, turns) in recordings.items():
         relative = Path("wav16k/max") / split / "mix_both" / f"{recording}.wav"
         (librimix / relative).parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(librimix / relative, (0.01 * rng.standard_normal(int(duration * 16000))).astype(np.float32), 16000)
+        soundfile.write(
+            librimix / relative, (0.01 * rng.standard_normal(int(duration * 16000))).astype(np.float32), 16000
+        )
         wav_lines.append(f"{recording} {librimix / relative if absolute else relative}")
         reco2dur.append(f"{recording} {duration}")
         for start, end, speaker in turns:
@@ -52,8 +69,14 @@ def _write_split(librimix: Path, split: str, recordings: dict[str, tuple[float, 
             segments.append(f"{utterance} {recording} {start} {end}")
             utt2spk.append(f"{utterance} {speaker}")
             rttm.append(f"SPEAKER\t{recording}\t1\t{start}\t{round(end - start, 4)}\t<NA>\t<NA>\t{speaker}\t<NA>")
-    for name, lines in {"wav.scp": wav_lines, "segments": segments, "utt2spk": utt2spk, "rttm": rttm,
-                        "reco2dur": reco2dur, "spk2utt": []}.items():
+    for name, lines in {
+        "wav.scp": wav_lines,
+        "segments": segments,
+        "utt2spk": utt2spk,
+        "rttm": rttm,
+        "reco2dur": reco2dur,
+        "spk2utt": [],
+    }.items():
         (folder / name).write_text("".join(line + "\n" for line in lines))
 
 
@@ -123,8 +146,17 @@ def test_loaded_chunks_carry_s3prl_labels_and_their_own_audio(tmp_path):
     assert [u.segment for u in chunks] == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.5)]
     assert len({u.uid for u in chunks}) == 3 and all("#" in u.uid for u in chunks)
     assert chunks[1].audio().shape[0] == 8000
-    reference = DiarizationDataset("train", str(root / "LibriMix" / "train"), chunk_size=50, frame_shift=160,
-                                   subsampling=1, rate=16000, use_last_samples=True, label_delay=0, num_speakers=2)
+    reference = DiarizationDataset(
+        "train",
+        str(root / "LibriMix" / "train"),
+        chunk_size=50,
+        frame_shift=160,
+        subsampling=1,
+        rate=16000,
+        use_last_samples=True,
+        label_delay=0,
+        num_speakers=2,
+    )
     assert len(reference) == len(chunks)
     for index, chunk in enumerate(chunks):
         waveform, labels = reference[index]
@@ -235,13 +267,18 @@ def test_reader_lists_missing_audio_and_names_what_it_read(tmp_path):
     folders = {split: root / "LibriMix" / split for split in ("train", "dev", "test")}
     assert sorted(data.metadata_files) == sorted(
         [folder / name for folder in folders.values() for name in ("wav.scp", "segments", "utt2spk", "reco2dur")]
-        + [folders["dev"] / "rttm", folders["test"] / "rttm"])
+        + [folders["dev"] / "rttm", folders["test"] / "rttm"]
+    )
 
 
 def test_without_files_drops_a_recording_its_chunks_and_its_reference(tmp_path):
     librimix = tmp_path / "LibriMix"
     for split in ("train", "dev", "test"):
-        _write_split(librimix, split, {f"{split}-a": (1.5, TURNS), f"{split}-b": (1.0, TURNS[:2]), f"{split}-c": (0.7, TURNS[:1])})
+        _write_split(
+            librimix,
+            split,
+            {f"{split}-a": (1.5, TURNS), f"{split}-b": (1.0, TURNS[:2]), f"{split}-c": (0.7, TURNS[:1])},
+        )
     data = _load(tmp_path, chunk_size=50)  # 3, 2 and 2 chunks
     gone = librimix / "wav16k/max/test/mix_both/test-b.wav"
     kept = SpeakerDiarization().without_files(data, lambda path: path == gone)
@@ -270,7 +307,10 @@ def test_reader_rejects_pipes_unknown_recordings_and_extra_speakers(tmp_path):
         _load(root)
 
     root = _corpus(tmp_path / "c")
-    with (root / "LibriMix" / "dev" / "utt2spk").open("a") as utt2spk, (root / "LibriMix" / "dev" / "segments").open("a") as seg:
+    with (
+        (root / "LibriMix" / "dev" / "utt2spk").open("a") as utt2spk,
+        (root / "LibriMix" / "dev" / "segments").open("a") as seg,
+    ):
         seg.write("dev-a_dev-b_x dev-a_dev-b 0.1 0.2\n")
         utt2spk.write("dev-a_dev-b_x 3000\n")
     with pytest.raises(BenchError, match="3 speakers"):
@@ -312,8 +352,14 @@ def _identity_model() -> DiarizationModel:
 
 def _scoring_corpus(root: Path) -> Path:
     recordings = {
-        "dev": {"d1_d2": (3.0, [(0.20, 1.50, "1"), (1.00, 2.70, "2")]), "d3_d4": (2.0, [(0.10, 0.90, "3"), (1.20, 1.90, "4")])},
-        "test": {"t1_t2": (3.0, [(0.30, 1.80, "5"), (1.50, 2.80, "6")]), "t3_t4": (2.5, [(0.25, 1.00, "7"), (0.90, 2.20, "8")])},
+        "dev": {
+            "d1_d2": (3.0, [(0.20, 1.50, "1"), (1.00, 2.70, "2")]),
+            "d3_d4": (2.0, [(0.10, 0.90, "3"), (1.20, 1.90, "4")]),
+        },
+        "test": {
+            "t1_t2": (3.0, [(0.30, 1.80, "5"), (1.50, 2.80, "6")]),
+            "t3_t4": (2.5, [(0.25, 1.00, "7"), (0.90, 2.20, "8")]),
+        },
         "train": {"r1_r2": (2.0, [(0.2, 1.0, "9"), (0.8, 1.8, "10")])},
     }
     for split, content in recordings.items():

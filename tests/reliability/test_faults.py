@@ -4,6 +4,7 @@ a record with a wrong number (the README's "Reliability" table, row by row).
 Every case runs `bench run` on superb-mini tiny's KS with the FBANK baseline (seconds per run) and compares with one
 undamaged run of the same command; damaged caches, outputs and corpora are copies, never the shared session corpus.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,25 @@ OVERRIDES = ("total_steps=60", "eval_step=20", "save_step=20")
 
 
 def _args(data_root: Path, output: Path, cache: Path, upstream: str = "fbank_no_cmvn") -> list[str]:
-    return ["run", "--upstream", upstream, "--task", "ks", "--data-root", str(data_root), "--output", str(output),
-            "--cache-dir", str(cache), "--profile", "mini", "--device", "cpu", "--quiet", *OVERRIDES]
+    return [
+        "run",
+        "--upstream",
+        upstream,
+        "--task",
+        "ks",
+        "--data-root",
+        str(data_root),
+        "--output",
+        str(output),
+        "--cache-dir",
+        str(cache),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        *OVERRIDES,
+    ]
 
 
 def _result(output: Path) -> dict:
@@ -133,8 +151,9 @@ def test_nan_samples_stop_the_run_naming_the_file(clean_run, mini_tiny, tmp_path
     assert main(_args(corpus, tmp_path / "out", tmp_path / "cache")) == 0
 
 
-def test_a_clip_shorter_than_the_receptive_field_is_refused_for_every_upstream(tiny_hf_dirs, mini_tiny, tmp_path,
-                                                                                 capsys):
+def test_a_clip_shorter_than_the_receptive_field_is_refused_for_every_upstream(
+    tiny_hf_dirs, mini_tiny, tmp_path, capsys
+):
     corpus = _ks_copy(mini_tiny, tmp_path / "corpus")
     victim = sorted((corpus / "speech_commands_test_set_v0.01" / "no").glob("*.wav"))[0]
     with wave.open(str(victim), "wb") as handle:  # 10 samples: wav2vec 2.0's conv front end cannot take them
@@ -150,11 +169,18 @@ def test_a_clip_shorter_than_the_receptive_field_is_refused_for_every_upstream(t
 def _limited_run(args: list[str], file_size_limit: int) -> subprocess.CompletedProcess:
     """`bench run` in a child whose files cannot grow past ``file_size_limit`` bytes (a full disk, as the kernel tells a
     writer: EFBIG; Python ignores SIGXFSZ)."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          preexec_fn=limit, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(clean_run, mini_tiny, tmp_path):
@@ -171,10 +197,12 @@ def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(clean_run, mini
     # space freed: the same command completes with the undamaged run's numbers, and raises no warning from the
     # harness's own modules (PyTorch's one-time "NumPy array is not writable" warning on memory-mapped shards among
     # them): those are errors in this child, a fresh process since PyTorch shows that warning once per process
-    script = ("import sys, warnings\n"
-              "warnings.filterwarnings('error', module=r'(bench|benchcore|upstream|downstream_tasks|results)(\\..*)?$')\n"
-              "from bench.cli import main\n"
-              f"sys.exit(main({args!r}))\n")
+    script = (
+        "import sys, warnings\n"
+        "warnings.filterwarnings('error', module=r'(bench|benchcore|upstream|downstream_tasks|results)(\\..*)?$')\n"
+        "from bench.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
     finished = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Warning" not in finished.stderr, finished.stderr[-3000:]

@@ -4,6 +4,7 @@
 - fbank_no_cmvn, IC: one seed;
 - a tiny random HuBERT (3 hidden states), KS: learned layer weights for the heatmap.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,21 +17,48 @@ from bench.cli import main
 
 @dataclass(frozen=True)
 class ReportRuns:
-    runs: Path           # --output of every run
-    hubert_name: str     # the tiny HuBERT's upstream name (hf:<dir>)
+    runs: Path  # --output of every run
+    hubert_name: str  # the tiny HuBERT's upstream name (hf:<dir>)
 
 
 @pytest.fixture(scope="session")
 def report_runs(mini_tiny, tmp_path_factory) -> ReportRuns:
-    from fixtures.hf_models import build_tiny_hf
+    from upstream.testing import build_tiny_hf
 
     root = tmp_path_factory.mktemp("report_runs")
     runs, cache = root / "runs", root / "cache"
-    common = ["--data-root", str(mini_tiny), "--output", str(runs), "--profile", "mini", "--device", "cpu", "--quiet",
-              "--cache-dir", str(cache)]
+    common = [
+        "--data-root",
+        str(mini_tiny),
+        "--output",
+        str(runs),
+        "--profile",
+        "mini",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--cache-dir",
+        str(cache),
+    ]
     short = ["total_steps=20", "eval_step=10", "save_step=10"]
-    assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "ks", "--seeds", "2", "--lr-sweep", *common, *short,
-                 "lr_sweep=[1e-3,1e-2]"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                "fbank_no_cmvn",
+                "--task",
+                "ks",
+                "--seeds",
+                "2",
+                "--lr-sweep",
+                *common,
+                *short,
+                "lr_sweep=[1e-3,1e-2]",
+            ]
+        )
+        == 0
+    )
     assert main(["run", "--upstream", "fbank_no_cmvn", "--task", "ic", *common, *short]) == 0
     hubert = build_tiny_hf("hubert-group", root / "tiny_hubert")
     hubert_name = f"hf:{hubert}"

@@ -1,4 +1,6 @@
-"""`bench report` on real records: cells, seeds, missing cells, the four formats, --explain, figures, HTML in Chromium."""
+"""`bench report` on real records: cells, seeds, missing cells, the four formats, --explain, figures, HTML in
+Chromium."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +14,10 @@ import pandas
 import pytest
 
 from bench.cli import main
+from downstream_tasks.chance import margin as chance_margin
 from results.columns import column_by_key
 from results.records import load_records, read_record, records_frame
 from results.references import select_references
-from downstream_tasks.chance import margin as chance_margin
 from results.report import load_leaderboard
 
 
@@ -25,14 +27,19 @@ def report_dir(report_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     # The fixture's 20-step heads sit at chance on superb-mini tiny; --show-unlearned keeps their values in the cells
     # so that every format and figure has numbers to show (leaving them out is tested on its own below).
-    assert main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all",
-                 "--show-unlearned"]) == 0
+    assert (
+        main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all", "--show-unlearned"])
+        == 0
+    )
     return out
 
 
 def _record(report_runs, task, upstream="fbank_no_cmvn"):
-    return next(record for record in load_records([report_runs.runs]).records
-                if record.task == task and record.upstream_name == upstream)
+    return next(
+        record
+        for record in load_records([report_runs.runs]).records
+        if record.task == task and record.upstream_name == upstream
+    )
 
 
 def test_cells_come_from_the_records(report_runs):
@@ -44,7 +51,7 @@ def test_cells_come_from_the_records(report_runs):
     cell = row.cells["ks"]
     per_seed = [100 * entry["acc"] for entry in ks.per_seed]
     assert cell.value == pytest.approx(sum(per_seed) / 2) and cell.n_seeds == 2
-    assert cell.std == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
+    assert cell.std == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2**0.5)
     assert cell.text() == f"{cell.value:.2f} ± {cell.std:.2f}"
     assert row.cells["ic"].value == pytest.approx(100 * ic.metrics["acc"]) and "±" not in row.cells["ic"].text()
     # missing tasks: "–", left out of both scores, which are then partial and footnoted
@@ -77,7 +84,9 @@ def test_report_writes_the_four_formats(report_runs, report_dir):
     assert wide.loc["fbank_no_cmvn", "ks_n_seeds"] == 2 and pandas.isna(wide.loc["fbank_no_cmvn", "pr"])
     assert wide.loc["card:meralion2", "overall_score_card"] == pytest.approx(82.7164, abs=1e-4)
     assert wide.loc["superb:wavlm_base_plus", "superb_s"] == pytest.approx(1106.2, abs=0.05)
-    assert bool(wide.loc["fbank_no_cmvn", "superb_s_partial"]) and not bool(wide.loc["superb:fbank", "superb_s_partial"])
+    assert bool(wide.loc["fbank_no_cmvn", "superb_s_partial"]) and not bool(
+        wide.loc["superb:fbank", "superb_s_partial"]
+    )
     cells = pandas.read_csv(report_dir / "cells.csv")
     ks_cell = cells[(cells.row_id == "fbank_no_cmvn") & (cells.column == "ks")].iloc[0]
     assert ks_cell.source == str(ks.path) and ks_cell.seeds == "0 1" and ks_cell.lr_sweep == "0.001 0.01"
@@ -90,7 +99,7 @@ def test_report_writes_the_four_formats(report_runs, report_dir):
     assert re.search(r"(?<!\\)[_%#]", body.replace("$^{", "").replace(r"\_", "").replace(r"\%", "")) is None
 
     html = (report_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "src=\"http" not in html and "<link" not in html
+    assert html.count("data:image/png;base64,") == 3 and 'src="http' not in html and "<link" not in html
     assert str(ks.path) in html  # provenance of the measured cells
 
 
@@ -136,9 +145,17 @@ def test_figures_are_written_readable(report_runs, report_dir):
 def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tmp_path):
     """Schema-level: an ASV-style record carrying `eer_dev_selected`, and the same (upstream, task) in two folders."""
     ks = json.loads(_record(report_runs, "ks").path.read_text())
-    asv = dict(ks, task="asv", task_title="ASV", metric={"name": "eer", "higher_is_better": False, "unit": "fraction"},
-               metrics={"eer": 0.25, "eer_dev_selected": 0.3}, metrics_std={"eer": 0.0}, lr_sweep=None, seeds=[0],
-               per_seed=[{"seed": 0, "eer": 0.25, "eer_dev_selected": 0.3, "per_fold": None}])
+    asv = dict(
+        ks,
+        task="asv",
+        task_title="ASV",
+        metric={"name": "eer", "higher_is_better": False, "unit": "fraction"},
+        metrics={"eer": 0.25, "eer_dev_selected": 0.3},
+        metrics_std={"eer": 0.0},
+        lr_sweep=None,
+        seeds=[0],
+        per_seed=[{"seed": 0, "eer": 0.25, "eer_dev_selected": 0.3, "per_fold": None}],
+    )
     (tmp_path / "a" / "asv" / "fbank_no_cmvn").mkdir(parents=True)
     (tmp_path / "a" / "asv" / "fbank_no_cmvn" / "result.json").write_text(json.dumps(asv))
     older = dict(ks, created="2000-01-01T00:00:00+00:00", metrics={"acc": 0.99})
@@ -156,7 +173,9 @@ def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tm
 
 def test_bad_records_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "result.json").write_text(json.dumps({"schema": "superb-bench/result-record", "schema_version": 9}))
+    (tmp_path / "x" / "result.json").write_text(
+        json.dumps({"schema": "superb-bench/result-record", "schema_version": 9})
+    )
     assert main(["report", "--runs", str(tmp_path)]) == 2
     assert "schema version 9 is not supported" in capsys.readouterr().err
     assert main(["report", "--runs", str(tmp_path / "none")]) == 2
@@ -166,16 +185,27 @@ def test_bad_records_are_one_line_errors(tmp_path, capsys):
     assert len(select_references("superb")) == 8
 
 
-CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian package `chromium`; setup.sh installs it)")
 def test_html_report_renders_offline_in_headless_chromium(report_dir, tmp_path):
     page = (report_dir / "report.html").resolve().as_uri()
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1600"]
-    dom = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom", page], capture_output=True, text=True,
-                         timeout=120).stdout
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1400,1600",
+    ]
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=5000", "--dump-dom", page], capture_output=True, text=True, timeout=120
+    ).stdout
     # the page's own check: every embedded figure decoded (naturalWidth > 0) once the page loaded
     assert 'data-images-loaded="3/3"' in dom
     assert "Overall Score (card)" in dom and "fbank_no_cmvn" in dom
@@ -187,8 +217,23 @@ def test_html_report_renders_offline_in_headless_chromium(report_dir, tmp_path):
 
 
 def test_markdown_is_printed(report_runs, capsys, tmp_path):
-    assert main(["report", "--runs", str(report_runs.runs), "--out", str(tmp_path), "--format", "md", "--no-plots",
-                 "--references", "none"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--runs",
+                str(report_runs.runs),
+                "--out",
+                str(tmp_path),
+                "--format",
+                "md",
+                "--no-plots",
+                "--references",
+                "none",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 2  # header, rule, fbank_no_cmvn, the tiny HuBERT
@@ -223,26 +268,43 @@ def test_a_value_at_chance_is_left_out_with_its_reason(report_runs, tmp_path):
 
     shown = load_leaderboard([tmp_path / "blind"], "none", show_unlearned=True).row("fbank_no_cmvn").cells["ks"]
     assert shown.value == pytest.approx(100 * at_chance["acc"])
-    assert load_leaderboard([tmp_path / "learned"], "none").row("fbank_no_cmvn").cells["ks"].value == pytest.approx(100.0)
+    assert load_leaderboard([tmp_path / "learned"], "none").row("fbank_no_cmvn").cells["ks"].value == pytest.approx(
+        100.0
+    )
 
 
 def test_a_decoding_nothing_asr_row_is_left_out(report_runs, tmp_path):
     """The audio-blind answer of a CTC task does not depend on the data: decoding nothing is a WER of 100%."""
-    _copy_record(report_runs, tmp_path, "ks", task="asr", task_title="ASR",
-                 metric={"name": "wer", "higher_is_better": False, "unit": "fraction"},
-                 metrics={"wer": 0.97, "cer": 0.9}, metrics_std={"wer": 0.0}, seeds=[0],
-                 chance={"metrics": {"wer": 1.0, "cer": 1.0}, "basis": "decoding nothing", "n_items": None})
+    _copy_record(
+        report_runs,
+        tmp_path,
+        "ks",
+        task="asr",
+        task_title="ASR",
+        metric={"name": "wer", "higher_is_better": False, "unit": "fraction"},
+        metrics={"wer": 0.97, "cer": 0.9},
+        metrics_std={"wer": 0.0},
+        seeds=[0],
+        chance={"metrics": {"wer": 1.0, "cer": 1.0}, "basis": "decoding nothing", "n_items": None},
+    )
     board = load_leaderboard([tmp_path], "none")
     cell = board.row("fbank_no_cmvn").cells["asr"]
-    assert cell.value is None and "97.00 does not beat the audio-blind answer (decoding nothing: 100.00)" in cell.withheld
+    assert (
+        cell.value is None and "97.00 does not beat the audio-blind answer (decoding nothing: 100.00)" in cell.withheld
+    )
 
 
 def test_superb_mini_rows_do_not_take_the_bold_from_published_rows(report_runs, tmp_path):
     """A superb-mini QbE of 0.5 is above every published MTWV, yet the published best (WavLM large) keeps the bold;
     among the superb-mini rows the better one has it."""
-    qbe = dict(task="qbe", task_title="QbE", metric={"name": "mtwv", "higher_is_better": True, "unit": "fraction"},
-               metrics_std={"mtwv": 0.0}, seeds=[0], chance={"metrics": {"mtwv": 0.0}, "basis": "no detection",
-                                                             "n_items": None})
+    qbe = dict(
+        task="qbe",
+        task_title="QbE",
+        metric={"name": "mtwv", "higher_is_better": True, "unit": "fraction"},
+        metrics_std={"mtwv": 0.0},
+        seeds=[0],
+        chance={"metrics": {"mtwv": 0.0}, "basis": "no detection", "n_items": None},
+    )
     _copy_record(report_runs, tmp_path / "a", "ks", metrics={"mtwv": 0.5}, **qbe)
     other = dict(_record(report_runs, "ks").upstream, name="other_smoke_row")
     _copy_record(report_runs, tmp_path / "b", "ks", metrics={"mtwv": 0.3}, upstream=other, **qbe)

@@ -1,4 +1,5 @@
 """The record types of :mod:`results.schema` round-trip the JSON that `bench run` writes, unit and result alike."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +15,7 @@ def _written(report_runs, name: str) -> list[tuple[str, dict]]:
     return [(str(path), json.loads(path.read_text())) for path in sorted(report_runs.runs.rglob(name))]
 
 
+@pytest.mark.slow
 def test_result_records_written_by_bench_run_round_trip(report_runs):
     written = _written(report_runs, "result.json")
     assert len(written) == 3  # ks and ic on fbank, ks on the tiny HuBERT

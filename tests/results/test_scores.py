@@ -1,4 +1,5 @@
 """The card's Overall Score and SUPERB_s on the published rows, and the reference data itself."""
+
 from __future__ import annotations
 
 import statistics
@@ -33,14 +34,18 @@ def test_card_hubert_large_score_comes_from_the_leaderboard_numbers():
 def test_other_plausible_rules_do_not_reproduce_the_card():
     """The rule is pinned down: averaging SF's two metrics first, or QbE without the x100, misses at least one of the
     card's printed scores (HuBERT large taken with the leaderboard's numbers, as above)."""
-    rows = [(ROWS[row_id].values, ROWS[row_id].printed_overall_score) for row_id in ("card:wavlm_large", "card:meralion1",
-                                                                                      "card:meralion2")]
+    rows = [
+        (ROWS[row_id].values, ROWS[row_id].printed_overall_score)
+        for row_id in ("card:wavlm_large", "card:meralion1", "card:meralion2")
+    ]
     rows.append((ROWS["superb:hubert_large"].values, ROWS["card:hubert_large"].printed_overall_score))
 
     def sf_first(values):
         points = {key: card_points(key, value) for key, value in values.items()}
-        return statistics.fmean([value for key, value in points.items() if not key.startswith("sf")]
-                                + [(points["sf_f1"] + points["sf_cer"]) / 2])
+        return statistics.fmean(
+            [value for key, value in points.items() if not key.startswith("sf")]
+            + [(points["sf_f1"] + points["sf_cer"]) / 2]
+        )
 
     def qbe_raw(values):
         points = {key: card_points(key, value) for key, value in values.items()}
@@ -53,9 +58,16 @@ def test_other_plausible_rules_do_not_reproduce_the_card():
 
 # SUPERB_s of the published rows as computed from the leaderboard's own code and reference points (reference notes §3b)
 PUBLISHED_SUPERB_S = {
-    "superb:fbank": 0.0, "superb:wav2vec2_base": 818.1, "superb:wav2vec2_large": 913.6, "superb:hubert_base": 941.0,
-    "superb:hubert_large": 918.6, "superb:wavlm_base": 1018.8, "superb:wavlm_base_plus": 1106.2,
-    "superb:wavlm_large": 1144.5, "card:meralion1": 986.6, "card:meralion2": 1037.5,
+    "superb:fbank": 0.0,
+    "superb:wav2vec2_base": 818.1,
+    "superb:wav2vec2_large": 913.6,
+    "superb:hubert_base": 941.0,
+    "superb:hubert_large": 918.6,
+    "superb:wavlm_base": 1018.8,
+    "superb:wavlm_base_plus": 1106.2,
+    "superb:wavlm_large": 1144.5,
+    "card:meralion1": 986.6,
+    "card:meralion2": 1037.5,
 }
 
 
@@ -99,7 +111,11 @@ def test_reference_rows_are_complete_and_sourced():
         for column in superb_columns():
             assert row.source_of(column.key).url.startswith("https://"), (row.id, column.key)
     assert {row_id for row_id in ROWS if row_id.startswith("card:")} == {
-        "card:hubert_large", "card:wavlm_large", "card:meralion1", "card:meralion2"}
+        "card:hubert_large",
+        "card:wavlm_large",
+        "card:meralion1",
+        "card:meralion2",
+    }
 
 
 def test_the_two_sources_differ_only_where_the_notes_say():
@@ -118,3 +134,16 @@ def test_select_references():
     assert [row.id for row in select_references("superb:fbank,card:meralion2")] == ["card:meralion2", "superb:fbank"]
     with pytest.raises(BenchError, match="unknown name 'nope'"):
         select_references("card,nope")
+
+
+def test_the_two_scores_list_exactly_the_registrys_superb_columns():
+    """The Overall Score and SUPERB_s name their columns; a task that joins the `superb` benchmark without being added
+    there fails here instead of entering (or breaking) the scores silently."""
+    from downstream_tasks.metadata import SUPERB
+    from results.columns import columns_of_task, superb_columns, task_order
+    from results.scores import CARD_OVERALL_POINTS, SUPERB_S_TASKS
+
+    assert list(CARD_OVERALL_POINTS) == [column.key for column in superb_columns()]
+    assert SUPERB_S_TASKS == {
+        task: tuple(column.key for column in columns_of_task(task)) for task in task_order(SUPERB)
+    }

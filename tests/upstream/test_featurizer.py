@@ -1,4 +1,5 @@
 """The weighted-sum featurizer matches s3prl.nn.Featurizer numerically."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -17,7 +18,9 @@ def _hidden_states(num_layers: int = 5, batch: int = 3, frames: int = 7, dim: in
 
 
 def _s3prl_featurizer(num_layers: int, **kwargs):
-    fake_upstream = SimpleNamespace(num_layers=num_layers, hidden_sizes=[4] * num_layers, downsample_rates=[320] * num_layers)
+    fake_upstream = SimpleNamespace(
+        num_layers=num_layers, hidden_sizes=[4] * num_layers, downsample_rates=[320] * num_layers
+    )
     return import_s3prl_nn().Featurizer(fake_upstream, **kwargs)
 
 

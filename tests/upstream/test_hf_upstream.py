@@ -1,13 +1,14 @@
 """transformers encoders through `hf:<dir>`: the s3prl contract, padding correctness, frozen state, errors."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from fixtures.signals import noise
 
 from benchcore.errors import BenchError
-from fixtures.hf_models import FAMILIES
-from fixtures.signals import noise
 from upstream.registry import load_upstream
+from upstream.testing import FAMILIES
 
 TOLERANCE = 1e-4  # max abs difference, fp32, between an utterance alone and inside a padded batch
 
@@ -59,7 +60,7 @@ def test_frozen_eval_and_layerdrop_off(tiny_hf_dirs):
 
 
 def test_weights_hash_identifies_the_weights(tiny_hf_dirs, tmp_path):
-    from fixtures.hf_models import build_tiny_hf
+    from upstream.testing import build_tiny_hf
 
     same = load_upstream(f"hf:{tiny_hf_dirs['hubert-layer']}").weights_hash()
     again = load_upstream(f"hf:{build_tiny_hf('hubert-layer', tmp_path / 'a', seed=0)}").weights_hash()

@@ -7,6 +7,7 @@ only what the checkpoint holds, so plain ``AutoModel.from_pretrained`` gets that
 upstream must rebuild it, so that its hidden states equal those of the same weights in a directly built model, for
 utterances shorter and longer than the table. A missing learned weight must stop the load with one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixtures.meralion_fixture import build_directly, build_tiny_meralion
+from fixtures.signals import noise
 from safetensors.torch import load_file, save_file
-from transformers import AutoFeatureExtractor, AutoModel, PreTrainedModel, PretrainedConfig
+from transformers import AutoFeatureExtractor, AutoModel, PretrainedConfig, PreTrainedModel
 
 from bench.cli import main
 from benchcore.errors import BenchError
-from fixtures.meralion_fixture import build_directly, build_tiny_meralion
-from fixtures.signals import noise
 from upstream.load_integrity import repair_loaded_model, tensors_on_meta
 from upstream.probe import probe
 from upstream.registry import load_upstream
@@ -34,17 +35,25 @@ TABLE_KEY = "encoder.embed_positions.pe"
 
 @pytest.fixture(scope="module", params=["buffer", "attribute"])
 def table_variant_dir(request, tmp_path_factory) -> Path:
-    return build_tiny_meralion(tmp_path_factory.mktemp(f"meralion_{request.param}") / "model",
-                               positional_table=request.param, max_source_positions=TABLE_FRAMES)
+    return build_tiny_meralion(
+        tmp_path_factory.mktemp(f"meralion_{request.param}") / "model",
+        positional_table=request.param,
+        max_source_positions=TABLE_FRAMES,
+    )
 
 
 def card_call(model: torch.nn.Module, model_dir: Path, wav: torch.Tensor):
     extractor = AutoFeatureExtractor.from_pretrained(model_dir, trust_remote_code=True)
-    inputs = extractor([wav.numpy()], sampling_rate=16000, return_attention_mask=True, return_tensors="pt",
-                       do_normalize=False)
+    inputs = extractor(
+        [wav.numpy()], sampling_rate=16000, return_attention_mask=True, return_tensors="pt", do_normalize=False
+    )
     with torch.no_grad():
-        return model(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"],
-                     output_hidden_states=True, return_dict=True)
+        return model(
+            input_values=inputs["input_values"],
+            attention_mask=inputs["attention_mask"],
+            output_hidden_states=True,
+            return_dict=True,
+        )
 
 
 def edited_copy(source: Path, target: Path, edit) -> Path:
@@ -59,6 +68,7 @@ def without(*keys: str):
     def edit(tensors: dict) -> dict:
         assert all(key in tensors for key in keys), keys
         return {key: value for key, value in tensors.items() if key not in keys}
+
     return edit
 
 
@@ -133,8 +143,11 @@ def test_missing_parameter_the_forward_never_reads_is_a_warning(tiny_hf_dirs, tm
 
 
 def test_unexpected_checkpoint_tensor_is_listed(tiny_hf_dirs, tmp_path, caplog):
-    extra = edited_copy(tiny_hf_dirs["hubert-layer"], tmp_path / "extra",
-                        lambda tensors: {**tensors, "final_proj.weight": torch.ones(4, 32)})
+    extra = edited_copy(
+        tiny_hf_dirs["hubert-layer"],
+        tmp_path / "extra",
+        lambda tensors: {**tensors, "final_proj.weight": torch.ones(4, 32)},
+    )
     with caplog.at_level("WARNING"):
         upstream = load_upstream(f"hf:{extra}")
     assert upstream.load_report.unexpected == ("final_proj.weight",)
@@ -160,11 +173,19 @@ def test_complete_transformers_checkpoints_need_no_repair(tiny_hf_dirs):
 def test_probe_prints_the_first_load_checklist(tiny_meralion_dir, capsys):
     assert main(["upstreams", "--probe", f"meralion:{tiny_meralion_dir}"]) == 0
     out = capsys.readouterr().out
-    for expected in (f"rebuilt               {TABLE_KEY}", "feature_size=80", "do_normalize=False",
-                     "hop 160 samples (10.0 ms)", "truncates long audio  no", "stride                640 samples (40 ms)",
-                     "hidden states         25 x 32", "1 s -> 23 frames, 0.5 s -> 11 frames",
-                     "max abs difference 0 over all hidden states (per_utterance)", "weights float32",
-                     "=> all checks as expected"):
+    for expected in (
+        f"rebuilt               {TABLE_KEY}",
+        "feature_size=80",
+        "do_normalize=False",
+        "hop 160 samples (10.0 ms)",
+        "truncates long audio  no",
+        "stride                640 samples (40 ms)",
+        "hidden states         25 x 32",
+        "1 s -> 23 frames, 0.5 s -> 11 frames",
+        "max abs difference 0 over all hidden states (per_utterance)",
+        "weights float32",
+        "=> all checks as expected",
+    ):
         assert expected in out, (expected, out)
 
 
@@ -191,9 +212,29 @@ def test_probe_flags_an_extractor_that_truncates_long_audio(tiny_meralion_dir):
 
 def test_result_records_carry_the_load_report(tiny_meralion_dir, mini_tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["run", "--upstream", f"meralion:{tiny_meralion_dir}", "--task", "ic", "--data-root", str(mini_tiny),
-                 "--output", str(tmp_path / "runs"), "--profile", "mini", "--device", "cpu", "--quiet",
-                 "total_steps=4", "eval_step=2"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--upstream",
+                f"meralion:{tiny_meralion_dir}",
+                "--task",
+                "ic",
+                "--data-root",
+                str(mini_tiny),
+                "--output",
+                str(tmp_path / "runs"),
+                "--profile",
+                "mini",
+                "--device",
+                "cpu",
+                "--quiet",
+                "total_steps=4",
+                "eval_step=2",
+            ]
+        )
+        == 0
+    )
     [result] = (tmp_path / "runs" / "ic").glob("*/result.json")
     record = json.loads(result.read_text())
     unit = json.loads((result.parent / record["units"][0]["path"] / "record.json").read_text())
@@ -202,6 +243,7 @@ def test_result_records_carry_the_load_report(tiny_meralion_dir, mini_tiny, tmp_
 
 
 # ---- repair_loaded_model on small models whose buffers are built in each of the ways a model can build them ----
+
 
 class _BufferConfig(PretrainedConfig):
     model_type = "buffer_probe"
@@ -249,8 +291,10 @@ def _load_without_table(how: str, tmp_path: Path):
     return _BufferModel.from_pretrained(directory, output_loading_info=True)
 
 
-@pytest.mark.parametrize("how, expected", [("computed", torch.sin(torch.arange(6.0))),
-                                           ("init_weights_computed", torch.cos(torch.arange(6.0)))])
+@pytest.mark.parametrize(
+    "how, expected",
+    [("computed", torch.sin(torch.arange(6.0))), ("init_weights_computed", torch.cos(torch.arange(6.0)))],
+)
 def test_missing_deterministic_buffer_is_rebuilt(how, expected, tmp_path):
     model, loading_info = _load_without_table(how, tmp_path)
     assert "table" in loading_info["missing_keys"]

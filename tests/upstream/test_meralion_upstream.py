@@ -1,11 +1,12 @@
 """`meralion:<dir>` on the tiny remote-code stand-in: same trust_remote_code path as the hub id."""
+
 from __future__ import annotations
 
 import torch
-from transformers import AutoFeatureExtractor
-
 from fixtures.meralion_fixture import build_directly
 from fixtures.signals import noise
+from transformers import AutoFeatureExtractor
+
 from upstream.registry import load_upstream
 
 
@@ -23,10 +24,16 @@ def test_matches_the_model_card_call(tiny_meralion_dir):
     wav = noise(1.0, 11)
     extractor = AutoFeatureExtractor.from_pretrained(tiny_meralion_dir, trust_remote_code=True)
     model = build_directly(tiny_meralion_dir)
-    inputs = extractor([wav.numpy()], sampling_rate=16000, return_attention_mask=True, return_tensors="pt", do_normalize=False)
+    inputs = extractor(
+        [wav.numpy()], sampling_rate=16000, return_attention_mask=True, return_tensors="pt", do_normalize=False
+    )
     with torch.no_grad():
-        reference = model(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"],
-                          output_hidden_states=True, return_dict=True)
+        reference = model(
+            input_values=inputs["input_values"],
+            attention_mask=inputs["attention_mask"],
+            output_hidden_states=True,
+            return_dict=True,
+        )
     output = load_upstream(f"meralion:{tiny_meralion_dir}")([wav])
     assert output["hidden_states_lengths"].tolist() == reference["output_lengths"].tolist() == [23]
     for ours, theirs in zip(output["hidden_states"], reference.hidden_states, strict=True):

@@ -4,6 +4,7 @@ huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when it is imported, so the
 subprocess with an environment of their own. The hub endpoint is made unreachable on purpose (a local port
 that is bound but never listens), so nothing here depends on whether this machine has a network.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,14 +14,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import pytest
 
-from fixtures.hf_models import build_tiny_hf
 from upstream import hub
+from upstream.testing import build_tiny_hf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAIL_FAST_S = 20.0  # before upstream/hub.py this took about 51 s (huggingface_hub's five retries)
@@ -43,9 +44,12 @@ def _listening_port() -> Iterator[int]:
 
 
 def _clean_env(hf_home: Path, endpoint: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
-           and "PROXY" not in key.upper()}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
+        and "PROXY" not in key.upper()
+    }
     env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, PYTHONPATH=str(ROOT), **extra)
     return env
 
@@ -58,17 +62,25 @@ def _python(code: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess
 
 # --- end to end: `bench upstreams --probe` and load_upstream in a fresh process ---------------------------------
 
+
 @pytest.mark.parametrize("offline", [None, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
 def test_uncached_hub_id_fails_fast_with_one_line(tmp_path, offline):
     with _closed_port() as port:
         env = _clean_env(tmp_path / "hf_home", f"http://127.0.0.1:{port}", **({offline: "1"} if offline else {}))
-        done, seconds = _python("import sys; from bench.cli import main; "
-                                "sys.exit(main(['upstreams', '--probe', 'hf:someorg/not-cached-model']))", env)
+        done, seconds = _python(
+            "import sys; from bench.cli import main; "
+            "sys.exit(main(['upstreams', '--probe', 'hf:someorg/not-cached-model']))",
+            env,
+        )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and "Retrying" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and "Retrying" not in done.stderr, (
+        done.stderr
+    )
     assert "cannot fetch 'someorg/not-cached-model' from the Hugging Face hub" in done.stderr
     assert "not in the local cache" in done.stderr and "hf:/path/to/model" in done.stderr
-    expected = f"offline mode is set: {offline}=1" if offline else f"hub unreachable: no connection to http://127.0.0.1:{port}"
+    expected = (
+        f"offline mode is set: {offline}=1" if offline else f"hub unreachable: no connection to http://127.0.0.1:{port}"
+    )
     assert expected in done.stderr
     assert seconds < FAIL_FAST_S, f"took {seconds:.1f} s"
 
@@ -83,8 +95,10 @@ def _as_hub_cache(model_dir: Path, hf_home: Path, repo_id: str) -> Path:
     return repo / "snapshots" / commit
 
 
-LOAD = ("from upstream.registry import load_upstream; u = load_upstream('hf:org/name'); "
-        "print(u.source, u.num_hidden_states, u.hidden_size, u.get_downsample_rates())")
+LOAD = (
+    "from upstream.registry import load_upstream; u = load_upstream('hf:org/name'); "
+    "print(u.source, u.num_hidden_states, u.hidden_size, u.get_downsample_rates())"
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +130,7 @@ def test_a_cached_model_that_does_not_load_says_so(tmp_path):
 
 
 # --- upstream.hub.load_pretrained in this process -----------------------------------------------------------------
+
 
 class _Loader:
     """Records the kwargs of every call; fails the calls with local_files_only=True when ``cached`` is False."""
@@ -176,7 +191,9 @@ def test_an_unreachable_hub_fails_within_the_connect_timeout(online):
 def test_a_hanging_endpoint_counts_as_unreachable(online):
     # a DNS lookup or SYN that never answers: the thread-and-join wait gives up at the timeout
     # (what the hanging call finally returns must have a close(): the abandoned thread calls it after the test)
-    online.setattr(socket, "create_connection", lambda *args, **kwargs: time.sleep(5) or SimpleNamespace(close=lambda: None))
+    online.setattr(
+        socket, "create_connection", lambda *args, **kwargs: time.sleep(5) or SimpleNamespace(close=lambda: None)
+    )
     online.setattr(hub, "CONNECT_TIMEOUT_S", 0.2)
     online.setattr(hub, "hub_endpoint", lambda: "https://hub.example")
     start = time.monotonic()

@@ -1,15 +1,16 @@
 """The pretrained GE2E speaker encoder (`resemblyzer`): the package's own functions give the same mels, frames and
 embeddings; every layer is a hidden state; a damaged checkpoint stops the load with one line."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from fixtures.signals import noise
 
+from bench.sample_audio import SAMPLE_DIR
 from benchcore.audio import load_audio
 from benchcore.errors import BenchError
-from bench.sample_audio import SAMPLE_DIR
-from fixtures.signals import noise
 from upstream.registry import load_upstream
 from upstream.resemblyzer import HOP_SAMPLES, ResemblyzerUpstream, normalize_volume, packaged_weights
 
@@ -81,8 +82,11 @@ def test_hidden_states_contract(ours):
     frames = int(alone["hidden_states_lengths"][0])
     for batched, single in zip(out["hidden_states"], alone["hidden_states"], strict=True):
         assert torch.allclose(batched[1, :frames], single[0], atol=1e-5)  # causal LSTM, zero-padded mel: exact
-    assert ours.info().load_report == {"rebuilt": [], "missing_unused": [],
-                                       "unexpected": ["similarity_bias", "similarity_weight"]}
+    assert ours.info().load_report == {
+        "rebuilt": [],
+        "missing_unused": [],
+        "unexpected": ["similarity_bias", "similarity_weight"],
+    }
     assert not any(parameter.requires_grad for parameter in ours.parameters())
 
 

@@ -1,16 +1,18 @@
 """Our upstreams can be handed to s3prl code as is."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from fixtures.signals import noise
+
 from upstream.registry import load_upstream, register_with_s3prl
 from upstream.s3prl_compat import import_s3prl_nn
 
 
-@pytest.mark.parametrize("prefix,fixture", [("hf", "hubert-group"), ("hf", "wav2vec2-bert"), ("meralion", None),
-                                            ("alias", "resemblyzer")])
+@pytest.mark.parametrize(
+    "prefix,fixture", [("hf", "hubert-group"), ("hf", "wav2vec2-bert"), ("meralion", None), ("alias", "resemblyzer")]
+)
 def test_s3prl_upstream_wraps_ours(prefix, fixture, tiny_hf_dirs, tiny_meralion_dir):
     if prefix == "alias":  # a built-in name: the pretrained resemblyzer encoder
         name = fixture

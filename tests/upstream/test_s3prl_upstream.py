@@ -1,13 +1,14 @@
 """s3prl's own upstreams by name: FBANK (SUPERB's baseline) offline."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from fixtures.signals import noise
 
 from benchcore.errors import BenchError
-from fixtures.signals import noise
 from upstream.registry import load_upstream
 from upstream.s3prl_compat import import_s3prl_nn
 

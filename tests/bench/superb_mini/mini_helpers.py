@@ -4,6 +4,7 @@ They live in the tests on purpose: the generator must not be checked by its own 
 follows the corresponding s3prl/torchaudio loader (file names, split rules, label parsing), so a
 corpus that satisfies them satisfies the real loaders.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from fixtures.corpora import small_corpus, tiny_corpus  # noqa: F401  (re-exported for the test modules)
 
 KS_CLASSES = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
@@ -131,8 +131,14 @@ def read_kaldi_dir(root: Path, split: str) -> dict:
     spk2utt = {line.split()[0]: line.split()[1:] for line in (d / "spk2utt").read_text().splitlines()}
     reco2dur = {k: float(v) for k, v in (line.split() for line in (d / "reco2dur").read_text().splitlines())}
     rttm = [line.split("\t") for line in (d / "rttm").read_text().splitlines()]
-    return {"wavs": {k: root / "LibriMix" / v for k, v in wavs.items()}, "segments": dict(segments),
-            "utt2spk": utt2spk, "spk2utt": spk2utt, "reco2dur": reco2dur, "rttm": rttm}
+    return {
+        "wavs": {k: root / "LibriMix" / v for k, v in wavs.items()},
+        "segments": dict(segments),
+        "utt2spk": utt2spk,
+        "spk2utt": spk2utt,
+        "reco2dur": reco2dur,
+        "rttm": rttm,
+    }
 
 
 # --- IEMOCAP -------------------------------------------------------------------------------------------
@@ -150,8 +156,16 @@ def read_iemocap(root: Path) -> list[dict]:
                 if fields[2] not in ["neu", "hap", "ang", "sad", "exc"] or fields[1] not in wav_paths:
                     continue
                 path = wav_paths[fields[1]]
-                meta.append({"path": path, "label": fields[2].replace("exc", "hap"), "session": session.name,
-                             "speaker": re.split("_", path.name)[0], "utt": fields[1], "times": fields[0]})
+                meta.append(
+                    {
+                        "path": path,
+                        "label": fields[2].replace("exc", "hap"),
+                        "session": session.name,
+                        "speaker": re.split("_", path.name)[0],
+                        "utt": fields[1],
+                        "times": fields[0],
+                    }
+                )
     return meta
 
 
@@ -165,8 +179,7 @@ def read_fsc(root: Path, split: str) -> list[dict]:
         rows = []
         for row in reader:
             _, path, spk, text, action, obj, location = row
-            rows.append({"path": base / path, "speaker": spk, "text": text,
-                         "intent": (action, obj, location)})
+            rows.append({"path": base / path, "speaker": spk, "text": text, "intent": (action, obj, location)})
     return rows
 
 
@@ -193,9 +206,16 @@ def read_snips(root: Path, split: str) -> list[dict]:
         if speaker not in SNIPS_SPEAKERS[split]:
             continue
         text, iob = transcripts[uid].split("\t")
-        rows.append({"path": wav, "uid": uid, "speaker": speaker,
-                     "transcription": " ".join(text.strip().split(" ")[1:-1]),
-                     "iob": " ".join(iob.strip().split(" ")[1:-1]), "intent": iob.strip().split(" ")[-1]})
+        rows.append(
+            {
+                "path": wav,
+                "uid": uid,
+                "speaker": speaker,
+                "transcription": " ".join(text.strip().split(" ")[1:-1]),
+                "iob": " ".join(iob.strip().split(" ")[1:-1]),
+                "intent": iob.strip().split(" ")[-1],
+            }
+        )
     return rows
 
 
@@ -226,8 +246,7 @@ def trivial_cues(path: Path) -> dict[str, np.ndarray]:
 
     x, sr = sf.read(str(path), dtype="float32")
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9)
-    return {"duration": np.array([len(x) / sr]),
-            "loudness": np.array([20 * np.log10(rms)])}
+    return {"duration": np.array([len(x) / sr]), "loudness": np.array([20 * np.log10(rms)])}
 
 
 def accuracy(train_x, train_y, test_x, test_y) -> float:
@@ -280,8 +299,13 @@ def task_folds(task: str, root: Path) -> list[tuple[list[tuple[str, Path]], list
     """(train, test) pairs of (label, path) lists, split the way the recipe splits them."""
     if task == "ER":  # five folds: Session k is the test set, the other four sessions train
         meta = read_iemocap(root)
-        return [([(m["label"], m["path"]) for m in meta if m["session"] != f"Session{k}"],
-                 [(m["label"], m["path"]) for m in meta if m["session"] == f"Session{k}"]) for k in range(1, 6)]
+        return [
+            (
+                [(m["label"], m["path"]) for m in meta if m["session"] != f"Session{k}"],
+                [(m["label"], m["path"]) for m in meta if m["session"] == f"Session{k}"],
+            )
+            for k in range(1, 6)
+        ]
     return [task_examples(task, root)]
 
 
@@ -293,8 +317,7 @@ def task_examples(task: str, root: Path) -> tuple[list[tuple[str, Path]], list[t
         return data["train"], [(label, path) for label, path in data["test"] if label != "_silence_"]
     if task == "SID":
         rows = read_voxceleb_iden(root)
-        return ([(spk, p) for part, p, spk in rows if part == 1],
-                [(spk, p) for part, p, spk in rows if part == 3])
+        return ([(spk, p) for part, p, spk in rows if part == 1], [(spk, p) for part, p, spk in rows if part == 3])
     if task == "IC":
         train = read_fsc(root, "train") + read_fsc(root, "valid")
         test = read_fsc(root, "test")

@@ -1,4 +1,5 @@
 """The FLEURS replica: google/fleurs's extracted layout, transcripts, speakers, parallel ids, espeak coverage."""
+
 from __future__ import annotations
 
 import re
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from mini_helpers import tiny_corpus
 
 from bench.superb_mini import fleurs, fleurs_texts, read_manifest
 from bench.superb_mini.plan import BuildContext
 from bench.superb_mini.sizes import SIZES
-from mini_helpers import tiny_corpus
 
 LANGS = ("en_us", "cmn_hans_cn", "ms_my", "ta_in", "id_id", "th_th", "vi_vn")
 SPLITS = ("train", "dev", "test")
@@ -173,8 +174,16 @@ def test_espeak_reads_every_slot_value_in_its_own_language() -> None:
             continue
         values = fleurs_texts.slot_values(lang)
         assert all("\n" not in v for v in values)
-        out = subprocess.run(["espeak-ng", "-q", "-v", voice, "--ipa"], input="\n".join(values).encode("utf-8"),
-                             capture_output=True, check=True).stdout.decode("utf-8").splitlines()
+        out = (
+            subprocess.run(
+                ["espeak-ng", "-q", "-v", voice, "--ipa"],
+                input="\n".join(values).encode("utf-8"),
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode("utf-8")
+            .splitlines()
+        )
         assert len(out) == len(values), (lang, out)
         bad = [(value, ipa) for value, ipa in zip(values, out) if not ipa.strip() or "(" in ipa]
         assert bad == [], lang

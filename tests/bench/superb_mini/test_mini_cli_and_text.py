@@ -1,13 +1,14 @@
 """The ``mini`` sub-command and the spoken vocabulary."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 import pytest
+from mini_helpers import read_librispeech, tiny_corpus
 
 from bench.superb_mini.cli import add_parser
-from mini_helpers import read_librispeech, tiny_corpus
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def test_parser_defaults_and_choices(tmp_path: Path) -> None:
         make_parser().parse_args(["data", "mini", "--out", "x", "--size", "huge"])
 
 
+@pytest.mark.slow
 def test_handler_reuses_a_finished_corpus(capsys: pytest.CaptureFixture[str]) -> None:
     root = tiny_corpus()
     args = make_parser().parse_args(["data", "mini", "--out", str(root), "--size", "tiny", "--no-progress"])

@@ -1,4 +1,5 @@
 """Same seed and size give the same bytes; a killed run resumes; a finished corpus is reused."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from mini_helpers import tiny_corpus
 
 from bench.superb_mini import GENERATOR_VERSION, MiniCorpusError, generate_corpus, read_manifest, verify
 from bench.superb_mini.manifest import overall_checksum
-from mini_helpers import tiny_corpus
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,8 +25,17 @@ def test_manifest_contents() -> None:
     assert manifest["generator_version"] == GENERATOR_VERSION
     assert (manifest["seed"], manifest["size"]) == (0, "tiny")
     assert manifest["espeak_ng_version"] and manifest["toolchain"]["espeak-ng"] == manifest["espeak_ng_version"]
-    assert set(manifest["datasets"]) == {"librispeech", "speech_commands", "quesst14", "voxceleb1", "librimix",
-                                         "iemocap", "fluent_speech_commands", "snips", "fleurs"}
+    assert set(manifest["datasets"]) == {
+        "librispeech",
+        "speech_commands",
+        "quesst14",
+        "voxceleb1",
+        "librimix",
+        "iemocap",
+        "fluent_speech_commands",
+        "snips",
+        "fleurs",
+    }
     assert all(d["counts"] for d in manifest["datasets"].values())
     assert manifest["num_files"] == len(manifest["files"])
     assert overall_checksum(manifest["files"]) == manifest["overall_sha256"]
@@ -41,13 +51,16 @@ def reference_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_corpus(tmp_path_factory.mktemp("reference") / "corpus", seed=0, size="tiny", progress=False)
 
 
-def test_two_generations_are_identical_and_an_older_versions_corpus_is_rebuilt(tmp_path: Path,
-                                                                              reference_corpus: Path) -> None:
+def test_two_generations_are_identical_and_an_older_versions_corpus_is_rebuilt(
+    tmp_path: Path, reference_corpus: Path
+) -> None:
     """The second generation starts over the corpus of an earlier generator version (same seed and size: e.g. one made
     before FLEURS was added): `bench data mini` rebuilds it instead of asking for --force, into the same bytes."""
     again = tmp_path / "again"
     (again / "LibriSpeech").mkdir(parents=True)
-    (again / "MANIFEST.json").write_text(json.dumps({"generator_version": "1.0.0", "seed": 0, "size": "tiny", "files": {}}))
+    (again / "MANIFEST.json").write_text(
+        json.dumps({"generator_version": "1.0.0", "seed": 0, "size": "tiny", "files": {}})
+    )
     first = read_manifest(reference_corpus)
     second = read_manifest(generate_corpus(again, seed=0, size="tiny", progress=False))
     assert second["generator_version"] == GENERATOR_VERSION and verify(again, second) == []
@@ -59,10 +72,17 @@ def test_two_generations_are_identical_and_an_older_versions_corpus_is_rebuilt(t
 
 def test_killed_run_resumes_to_the_same_corpus(tmp_path: Path, reference_corpus: Path) -> None:
     out = tmp_path / "killed"
-    code = ("import sys; from pathlib import Path; from bench.superb_mini import generate_corpus; "
-            "generate_corpus(Path(sys.argv[1]), seed=0, size='tiny', progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code = (
+        "import sys; from pathlib import Path; from bench.superb_mini import generate_corpus; "
+        "generate_corpus(Path(sys.argv[1]), seed=0, size='tiny', progress=False)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = out / ".superb_mini_state"
     deadline = time.time() + 60
     try:  # kill once the first dataset is finished and the second is under way

@@ -1,4 +1,5 @@
 """Each dataset of the tiny corpus parses the way its official reader/recipe parses it."""
+
 from __future__ import annotations
 
 import re
@@ -7,10 +8,22 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
-from mini_helpers import (KS_CLASSES, SNIPS_SPEAKERS, ks_which_set, quesst_english, read_fsc, read_iemocap,
-                          read_kaldi_dir, read_librispeech, read_quesst_groundtruth, read_snips,
-                          read_speech_commands, read_voxceleb_iden, read_voxceleb_trials, tiny_corpus)
+from mini_helpers import (
+    KS_CLASSES,
+    SNIPS_SPEAKERS,
+    ks_which_set,
+    quesst_english,
+    read_fsc,
+    read_iemocap,
+    read_kaldi_dir,
+    read_librispeech,
+    read_quesst_groundtruth,
+    read_snips,
+    read_speech_commands,
+    read_voxceleb_iden,
+    read_voxceleb_trials,
+    tiny_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +38,18 @@ def assert_pcm16_mono(path: Path, rate: int, fmt: str = "WAV") -> sf._SoundFileI
 
 
 def test_top_level_folders(root: Path) -> None:
-    expected = {"LibriSpeech", "speech_commands_v0.01", "speech_commands_test_set_v0.01", "quesst14Database",
-                "VoxCeleb1", "LibriMix", "IEMOCAP_full_release", "fluent_speech_commands_dataset", "SNIPS",
-                "fleurs"}
+    expected = {
+        "LibriSpeech",
+        "speech_commands_v0.01",
+        "speech_commands_test_set_v0.01",
+        "quesst14Database",
+        "VoxCeleb1",
+        "LibriMix",
+        "IEMOCAP_full_release",
+        "fluent_speech_commands_dataset",
+        "SNIPS",
+        "fleurs",
+    }
     assert expected <= {p.name for p in root.iterdir() if p.is_dir()}
     assert (root / "MANIFEST.json").is_file()
     assert not (root / ".superb_mini_state").exists()
@@ -95,8 +117,11 @@ def test_quesst14(root: Path) -> None:
     for path in docs[:5]:
         assert_pcm16_mono(path, 8000)
     # Language keys list every file exactly once; the English filter keeps a strict subset.
-    for lst, folder in (("language_key_utterances.lst", "Audio"), ("language_key_dev.lst", "dev_queries"),
-                        ("language_key_eval.lst", "eval_queries")):
+    for lst, folder in (
+        ("language_key_utterances.lst", "Audio"),
+        ("language_key_dev.lst", "dev_queries"),
+        ("language_key_eval.lst", "eval_queries"),
+    ):
         rows = [line.split() for line in (base / "scoring" / lst).read_text().splitlines()]
         assert all(len(r) == 2 and r[0].startswith(f"quesst14Database/{folder}/") for r in rows)
         assert sorted(r[0].split("/")[-1] for r in rows) == sorted(p.name for p in (base / folder).glob("*.wav"))
@@ -207,8 +232,11 @@ def test_fluent_speech_commands(root: Path) -> None:
     splits = {s: read_fsc(root, s) for s in ("train", "valid", "test")}
     speakers = {s: {r["speaker"] for r in rows} for s, rows in splits.items()}
     assert all(splits.values())
-    assert not (speakers["train"] & speakers["valid"] or speakers["train"] & speakers["test"]
-                or speakers["valid"] & speakers["test"])
+    assert not (
+        speakers["train"] & speakers["valid"]
+        or speakers["train"] & speakers["test"]
+        or speakers["valid"] & speakers["test"]
+    )
     train_intents = {r["intent"] for r in splits["train"]}
     assert {r["intent"] for r in splits["test"]} <= train_intents
     for rows in splits.values():

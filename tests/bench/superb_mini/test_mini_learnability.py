@@ -27,11 +27,10 @@ IC's phrasings differ in length from intent to intent (as real commands do); ran
 silence padding keep duration alone near chance (measured at seed 0, small: 0.15 vs chance 0.08, against
 0.58 for the spectral features), hence its wider trivial margin.
 """
+
 from __future__ import annotations
 
-
 import pytest
-
 from mini_helpers import learnability, small_corpus, tiny_corpus
 
 TINY = {"KS": (0.25, 0.05, 0.25), "SID": (0.25, 0.10, 0.25), "ER": (0.10, 0.10, 0.05), "IC": (0.12, 0.10, 0.10)}

@@ -4,6 +4,7 @@ Only file listing and label parsing run here (no audio decoding: torchaudio's de
 torchcodec). s3prl's corpus package imports ``librosa.util.find_files`` at import time; librosa is
 not a harness dependency, so a stand-in with the same behaviour is installed when it is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from mini_helpers import SNIPS_SPEAKERS, tiny_corpus
 
 
@@ -30,11 +30,19 @@ def corpus_module():
     try:
         import librosa  # noqa: F401
     except ImportError:
+
         def find_files(directory, ext=None, recurse=True, case_sensitive=False, limit=None, offset=0):
-            exts = {"aac", "au", "flac", "m4a", "mp3", "ogg", "wav"} if ext is None else (
-                {ext} if isinstance(ext, str) else set(ext))
-            found = [os.path.join(d, f) for d, _, files in os.walk(directory) for f in files
-                     if f.rsplit(".", 1)[-1].lower() in exts]
+            exts = (
+                {"aac", "au", "flac", "m4a", "mp3", "ogg", "wav"}
+                if ext is None
+                else ({ext} if isinstance(ext, str) else set(ext))
+            )
+            found = [
+                os.path.join(d, f)
+                for d, _, files in os.walk(directory)
+                for f in files
+                if f.rsplit(".", 1)[-1].lower() in exts
+            ]
             return sorted(found)
 
         util = types.ModuleType("librosa.util")
@@ -59,11 +67,14 @@ def test_s3prl_librispeech(root: Path, corpus_module) -> None:
 
 
 def test_s3prl_speech_commands(root: Path, corpus_module) -> None:
-    sc = corpus_module.SpeechCommandsV1(str(root / "speech_commands_v0.01"),
-                                        str(root / "speech_commands_test_set_v0.01"), n_jobs=1)
+    sc = corpus_module.SpeechCommandsV1(
+        str(root / "speech_commands_v0.01"), str(root / "speech_commands_test_set_v0.01"), n_jobs=1
+    )
     train, valid, test = sc.data_split_ids
-    labels = {split: Counter(sc.all_data[i]["class_name"] for i in ids) for split, ids in
-              (("train", train), ("valid", valid), ("test", test))}
+    labels = {
+        split: Counter(sc.all_data[i]["class_name"] for i in ids)
+        for split, ids in (("train", train), ("valid", valid), ("test", test))
+    }
     assert len(labels["train"]) == len(labels["valid"]) == len(labels["test"]) == 12
 
 
@@ -89,8 +100,9 @@ def test_s3prl_iemocap(root: Path, corpus_module) -> None:
 
 
 def test_s3prl_snips(root: Path, corpus_module) -> None:
-    snips = corpus_module.SNIPS(str(root / "SNIPS"), SNIPS_SPEAKERS["train"], SNIPS_SPEAKERS["valid"],
-                                SNIPS_SPEAKERS["test"])
+    snips = corpus_module.SNIPS(
+        str(root / "SNIPS"), SNIPS_SPEAKERS["train"], SNIPS_SPEAKERS["valid"], SNIPS_SPEAKERS["test"]
+    )
     assert all(snips.data_split_ids)
     item = next(iter(snips.all_data.values()))
     assert len(item["transcription"].split()) == len(item["iob"].split())
@@ -99,8 +111,9 @@ def test_s3prl_snips(root: Path, corpus_module) -> None:
 def test_torchaudio_datasets(root: Path) -> None:
     datasets = pytest.importorskip("torchaudio.datasets")
     assert len(datasets.LIBRISPEECH(root, url="dev-clean", folder_in_archive="LibriSpeech")) > 0
-    assert len(datasets.SPEECHCOMMANDS(root, url="speech_commands_v0.01", folder_in_archive="",
-                                       subset="validation")) > 0
+    assert (
+        len(datasets.SPEECHCOMMANDS(root, url="speech_commands_v0.01", folder_in_archive="", subset="validation")) > 0
+    )
     docs = datasets.QUESST14(root, subset="docs")
     assert len(docs) > 0 and docs.get_metadata(0)[1] == 8000
     assert len(datasets.QUESST14(root, subset="dev")) > 0
