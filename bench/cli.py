@@ -47,7 +47,10 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
     print("\nPrefix forms:")
     for line in PREFIX_HELP.values():
         print(f"  {line}")
-    print("\n`bench upstreams --probe NAME ...` loads encoders and prints the first-load checklist (see README).")
+    print(
+        "\n`bench upstreams --probe NAME ...` loads encoders and prints the first-load checklist "
+        "(see docs/upstreams.md)."
+    )
     return 0
 
 

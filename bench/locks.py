@@ -58,7 +58,7 @@ def _raise_unlockable(error: OSError, target: Path) -> NoReturn:
     if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
         raise BenchError(
             f"cannot lock {target}: {error.strerror} (this filesystem has no file locks; "
-            "see the README's feature cache section)"
+            "see the feature cache section of docs/running.md)"
         ) from None
     raise error
 

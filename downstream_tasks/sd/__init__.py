@@ -21,7 +21,7 @@ Protocol, as ``diarization/{dataset,expert,model,utils}.py`` and ``score.sh`` do
 Reported (all fractions): ``der`` = the lowest test DER over the grid (the recipe's number, **selected on test**),
 ``der_dev_selected`` = the test DER at the grid point with the lowest dev DER, ``acc`` = frame accuracy under the PIT
 permutation (s3prl's ``calc_diarization_error``), mean over chunks. Checkpoints and the learning rate are selected on
-dev ``der`` (the lowest dev DER over the grid) rather than the legacy recipe's dev frame accuracy: see the README.
+dev ``der`` (the lowest dev DER over the grid) rather than the legacy recipe's dev frame accuracy: see docs/running.md.
 
 The package, by concern: :mod:`~downstream_tasks.sd.kaldi` reads the Kaldi folders, :mod:`~downstream_tasks.sd.labels`
 cuts chunks and builds their frame labels, :mod:`~downstream_tasks.sd.head` holds the PIT loss, the accuracy and the
