@@ -244,12 +244,9 @@ class PooledCache:
         """The shard's index when its files are intact, else None after moving it aside (its utterances are then
         missing, and the next fill encodes them again). None too when another process moved it aside first."""
         try:
-            shard = json.loads(shard_json.read_text())
-            damage = shard_damage(shard_json, shard)
+            shard, damage = read_shard(shard_json)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            shard, damage = {}, f"its index is unreadable ({type(error).__name__})"
         if damage is None:
             return shard
         self._move_aside(shard_json, damage, len(shard.get("uids", [])))
@@ -455,6 +452,18 @@ class PooledCache:
         return CachedFeatures(views, crop_blocks)
 
 
+def read_shard(shard_json: Path, full: bool = False) -> tuple[dict, str | None]:
+    """(a committed shard's index, what is wrong with it or None: :func:`shard_damage`). An index that is not readable
+    JSON is damage too ({} then); a shard JSON that is gone (moved aside meanwhile) raises FileNotFoundError."""
+    try:
+        shard = json.loads(shard_json.read_text())
+        return shard, shard_damage(shard_json, shard, full)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        return {}, f"its index is unreadable ({type(error).__name__})"
+
+
 def shard_damage(shard_json: Path, shard: dict, full: bool = False) -> str | None:
     """What is wrong with a committed shard's array files, or None. Shards record each file's size and checksum
     (:func:`benchcore.integrity.check_file`: the size always, the checksum once per process or every time with
@@ -519,11 +528,10 @@ def verify_caches(root: Path | None = None, repair: bool = False) -> list[dict]:
         }
         for shard_json in shard_jsons:
             try:
-                shard = json.loads(shard_json.read_text())
-                entry["without_checksums"] += "files" not in shard
-                damage = shard_damage(shard_json, shard, full=True)
-            except (OSError, ValueError, TypeError, KeyError) as error:
+                shard, damage = read_shard(shard_json, full=True)
+            except FileNotFoundError as error:  # moved aside by a run meanwhile: reported, as any unreadable index
                 shard, damage = {}, f"its index is unreadable ({type(error).__name__})"
+            entry["without_checksums"] += bool(shard) and "files" not in shard
             if damage is None:
                 continue
             moved = move_shard_aside(shard_json, damage, root) if repair else None

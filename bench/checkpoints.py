@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from torch import Tensor, nn
 
 from benchcore.atomic import write_bytes_atomic
 from benchcore.errors import BenchError
-from benchcore.integrity import warn
+from benchcore.integrity import set_aside, warn
 from downstream_tasks.base import CheckpointRule, checkpoint_file
 
 
@@ -47,8 +46,7 @@ def read_checkpoint(path: Path, what: str = "checkpoint") -> dict[str, Any] | No
     except FileNotFoundError:
         return None
     except Exception as error:  # noqa: BLE001 - any unreadable file (unpickling, zip, EOF, weights-only refusal)
-        aside = path.with_name(path.name + ".damaged")
-        os.replace(path, aside)
+        aside = set_aside(path)
         message = str(error).strip()
         reason = (
             "not loadable with weights_only=True"

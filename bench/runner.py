@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import statistics
 import time
@@ -37,7 +36,7 @@ from bench.trainer import evaluate, train
 from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import using_cache_root
 from benchcore.errors import BenchError
-from benchcore.integrity import warn
+from benchcore.integrity import set_aside, warn
 from benchcore.progress import progress_bars
 from downstream_tasks import expand_task_names, get_task
 from downstream_tasks.base import FeatureSource, Task, TaskData, Utterance, checkpoint_file
@@ -513,8 +512,7 @@ def read_json_or_set_aside(path: Path) -> Any | None:
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        aside = path.with_name(path.name + ".damaged")
-        os.replace(path, aside)
+        aside = set_aside(path)
         warn(f"{path} is not readable JSON ({type(error).__name__}); moved aside to {aside.name}; it is written again")
         return None
 

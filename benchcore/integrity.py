@@ -68,6 +68,13 @@ def check_file(path: str | os.PathLike, facts: dict, full: bool = False) -> str 
     return None
 
 
+def set_aside(path: Path) -> Path:
+    """Move a file that cannot be read to ``<name>.damaged`` beside it (kept for inspection, never read again)."""
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    return aside
+
+
 def warn(message: str) -> None:
     """One warning line on stderr, shown under `--quiet` too: something was repaired and the user should know."""
     print(f"warning: {message}", file=sys.stderr, flush=True)

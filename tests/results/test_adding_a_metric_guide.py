@@ -5,23 +5,21 @@ columns."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.guides import guide_code
 
 from bench.cli import main
 from bench.config import CONFIG_DIR
 from downstream_tasks import unregister_task
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "contributing" / "adding-a-metric.md"
-
 
 @pytest.fixture
 def guide_module(tmp_path) -> Path:
     module = tmp_path / "my_metric.py"
-    module.write_text(re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1))
+    module.write_text(guide_code("adding-a-metric.md"))
     shutil.copy(CONFIG_DIR / "ks.yaml", tmp_path / "ks_bal.yaml")
     yield module
     unregister_task("ks_bal")

@@ -4,20 +4,18 @@ a file, and `bench report --include` lists and writes the new format."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
+from fixtures.guides import guide_code
 
 from bench.cli import main
 from results import report
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "contributing" / "adding-a-report-format.md"
-
 
 @pytest.fixture
 def guide_module(tmp_path) -> Path:
-    code = re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1)
+    code = guide_code("adding-a-report-format.md")
     path = tmp_path / "my_format.py"
     path.write_text(code)
     yield path

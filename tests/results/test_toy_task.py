@@ -7,11 +7,11 @@ superb-mini's Speech Commands layout.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.guides import guide_code
 
 from bench.cli import main
 from bench.config import CONFIG_DIR
@@ -23,14 +23,12 @@ from results.columns import all_columns, superb_columns
 from results.report import load_leaderboard
 from results.scores import card_overall_score
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "contributing" / "adding-a-task.md"
-
 
 @pytest.fixture
 def toy_module(tmp_path) -> Path:
     """The guide's module and its YAML (a copy of KS's, as the guide says), registered until the test ends."""
     module = tmp_path / "my_task.py"
-    module.write_text(re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1))
+    module.write_text(guide_code("adding-a-task.md"))
     shutil.copy(CONFIG_DIR / "ks.yaml", tmp_path / "cmd.yaml")
     yield module
     unregister_task("cmd")

@@ -5,20 +5,18 @@ hidden states."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
+from fixtures.guides import guide_code
 
 from bench.cli import main
 from upstream import registry
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "contributing" / "adding-an-upstream.md"
-
 
 @pytest.fixture
 def guide_module(tmp_path) -> Path:
-    code = re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1)
+    code = guide_code("adding-an-upstream.md")
     path = tmp_path / "my_encoder.py"
     path.write_text(code)
     yield path
