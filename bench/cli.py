@@ -88,7 +88,8 @@ def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple[Pat
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import format_summary, run_task
+    from bench.runner import run_task
+    from bench.summary import format_summary
     from upstream.registry import load_upstream
 
     data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
@@ -128,8 +129,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_suite(args: argparse.Namespace) -> int:
     from bench.executors import make_executor
-    from bench.runner import format_summary
     from bench.suite import SuiteSpec, format_status, run_suite
+    from bench.summary import format_summary
 
     if args.status:
         print(format_status(Path(args.output)))

@@ -66,8 +66,8 @@ def main() -> None:
         f"eval_step={args.steps}",
         f"save_step={args.steps}",
     ]
-    run = TaskRun(upstream, get_task("ks"), data_root, work / "runs", "mini", overrides, work / "cache", True)
-    data = run.data[None]
+    run = TaskRun.prepare(upstream, get_task("ks"), data_root, work / "runs", "mini", overrides, work / "cache", True)
+    data = run.prepared.data[None]
     print(
         f"KS on {data_root}: {len(data.splits['train'])} train / {len(data.splits['dev'])} dev utterances; "
         f"{args.steps} steps of batch {args.batch_size}; "
@@ -82,14 +82,28 @@ def main() -> None:
     load_seconds = time.perf_counter() - started
     timings = {}
     on_the_fly = OnTheFlySource(
-        upstream, data, float(run.config.data.gain_db), crop_mode=run.crop_mode, block_seconds=run.cache_block_seconds
+        upstream,
+        data,
+        float(run.prepared.config.data.gain_db),
+        crop_mode=run.prepared.crop_mode,
+        block_seconds=run.prepared.cache_block_seconds,
     )
     for name, source in [("cache", cached), ("on_the_fly", on_the_fly)]:
         torch.manual_seed(0)
-        model = run.task.build_model(run.num_layers, upstream.hidden_size, data, run.config)
+        model = run.prepared.task.build_model(run.prepared.num_layers, upstream.hidden_size, data, run.prepared.config)
         (work / f"train_{name}").mkdir()
         begin = time.perf_counter()
-        train(run.task, data, source, model, run.config, lr=1e-3, seed=0, run_dir=work / f"train_{name}", progress=True)
+        train(
+            run.prepared.task,
+            data,
+            source,
+            model,
+            run.prepared.config,
+            lr=1e-3,
+            seed=0,
+            run_dir=work / f"train_{name}",
+            progress=True,
+        )
         timings[name] = time.perf_counter() - begin
     timings["cache"] += load_seconds  # reading the cache is part of training from it
 

@@ -59,10 +59,10 @@ def main() -> None:
     overrides = ["data.crop_mode=block_mean", f"cache.block_seconds={args.block_seconds}"]
     if args.task == "sid" and args.crop_seconds is not None:
         overrides.append(f"data.train_crop_seconds={args.crop_seconds}")
-    run = TaskRun(
+    run = TaskRun.prepare(
         upstream, get_task(args.task), args.data_root, work / "runs", "mini", overrides, work / "cache", False
     )
-    data = run.data[None]
+    data = run.prepared.data[None]
     utterances = [u for u in data.splits["train"] if may_be_cropped(u)][: args.limit]
     if not utterances:
         raise SystemExit(f"no {args.task} training utterance is longer than its crop; lower --crop-seconds")
@@ -71,7 +71,7 @@ def main() -> None:
     blocks = cache.load(utterances)
     stride = upstream.get_downsample_rates("hidden_states")
     block_frames = max(1, round(args.block_seconds * SAMPLE_RATE / stride))
-    gain_db = float(run.config.data.gain_db)
+    gain_db = float(run.prepared.config.data.gain_db)
     generator = torch.Generator().manual_seed(args.seed)
     deviations = []
     for index, utterance in enumerate(utterances):

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fixtures.meralion_fixture import build_tiny_meralion  # noqa: E402
+from upstream.testing_meralion import build_tiny_meralion
 
 
 def main() -> None:

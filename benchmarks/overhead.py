@@ -61,8 +61,10 @@ def harness_fill_seconds(upstream, task_name: str, data_root: Path, work: Path, 
     from bench.runner import TaskRun
     from downstream_tasks import get_task
 
-    run = TaskRun(upstream, get_task(task_name), data_root, work / "runs", "superb", [], work / "cache-fill", False)
-    data = run.data[None]
+    run = TaskRun.prepare(
+        upstream, get_task(task_name), data_root, work / "runs", "superb", [], work / "cache-fill", False
+    )
+    data = run.prepared.data[None]
     chosen = data.all_utterances()[:utterances]
     cache = run.cache_for(data)
     started = time.perf_counter()
@@ -86,7 +88,7 @@ def training_steps_per_second(
     from downstream_tasks import get_task
 
     overrides = [f"total_steps={steps}", f"eval_step={10 * steps}", f"save_step={10 * steps}", *overrides]
-    run = TaskRun(
+    run = TaskRun.prepare(
         upstream,
         get_task(task_name),
         data_root,
@@ -97,17 +99,27 @@ def training_steps_per_second(
         False,
     )
     run.fill_cache()
-    data = run.data[run.folds[0]]
+    data = run.prepared.data[run.prepared.folds[0]]
     source = run.source_for(data)
     torch.manual_seed(0)
-    model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config).to(upstream.device)
+    model = run.prepared.task.build_model(
+        run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+    ).to(upstream.device)
     unit_dir = work / f"unit-{task_name}"
     unit_dir.mkdir(parents=True, exist_ok=True)
     outcome = train(
-        run.task, data, source, model, run.config, float(run.config.optimizer.lr), 0, unit_dir, progress=False
+        run.prepared.task,
+        data,
+        source,
+        model,
+        run.prepared.config,
+        float(run.prepared.config.optimizer.lr),
+        0,
+        unit_dir,
+        progress=False,
     )
     started = time.perf_counter()  # the trainer always scores dev at the final step: time one evaluation, take it out
-    evaluate(model, run.task, data, source, "dev", int(run.config.batch_size))
+    evaluate(model, run.prepared.task, data, source, "dev", int(run.prepared.config.batch_size))
     dev_seconds = time.perf_counter() - started
     return steps / max(1e-9, outcome.train_seconds - dev_seconds), run
 
@@ -150,7 +162,7 @@ def main() -> None:
             rate, run = training_steps_per_second(upstream, task_name, tiny, work, args.steps, overrides=fallback)
             print(
                 f"  {task_name.upper():<3} {rate:8.1f} steps/s  "
-                f"({run.feature_plan.mode}, batch {run.config.batch_size})"
+                f"({run.feature_plan.mode}, batch {run.prepared.config.batch_size})"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -147,19 +147,19 @@ def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> 
     if task_name == "pr":  # the generated transcripts are CMUdict words: CMUdict stands in for s3prl's G2P lexicons
         overrides.append("data.lexicon_fallback=cmudict")
     started = time.perf_counter()
-    run = TaskRun(
+    run = TaskRun.prepare(
         upstream, get_task(task_name), data_root, work / f"runs-{task_name}", "superb", overrides, cache, False
     )
     listing = time.perf_counter() - started
     fill_started = time.perf_counter()
     run.fill_cache()
     fill = time.perf_counter() - fill_started
-    unit = run.unit(None, 0, float(run.config.optimizer.lr))
+    unit = run.prepared.unit(None, 0, float(run.prepared.config.optimizer.lr))
     record = run.run_unit(unit, force=True)
-    splits = record["splits"]
+    splits = record.splits
     # train_s holds the steps and one dev evaluation (at the last step); the final scoring (eval_s) scores dev and
     # test once more, so one dev evaluation is about eval_s * dev / (dev + test)
-    dev_eval = record["timings"]["eval_s"] * splits["dev"] / max(1, splits["dev"] + splits["test"])
+    dev_eval = record.timings["eval_s"] * splits["dev"] / max(1, splits["dev"] + splits["test"])
     return {
         "utterances": sum(splits.values()),
         "listing_s": listing,

@@ -46,7 +46,7 @@ def measure(data_root: Path, work: Path, workers: int, args: argparse.Namespace)
     if outcome.failed_jobs or outcome.failed_groups:
         raise SystemExit(f"the suite failed: {outcome.failed_jobs or outcome.failed_groups}")
     jobs = json.loads((state_dir(output) / "state.json").read_text())["jobs"]
-    metrics = {(r["task"], r["upstream"]["name"]): r["metrics"][r["metric"]["name"]] for r in outcome.results}
+    metrics = {(r.task, r.upstream_name): r.metrics[r.metric.name] for r in outcome.results}
     return {
         "workers": workers,
         "wall_s": wall,

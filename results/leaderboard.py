@@ -118,6 +118,7 @@ def _run_row(
         record = records.get(column.task)
         cell = Cell(column)
         if record is not None and not math.isnan(record.metrics.get(column.metric, math.nan)):
+            _check_direction(column, record)
             cell.value = column.display(record.metrics[column.metric])
             std = record.metrics_std.get(column.metric)
             cell.std = None if std is None else column.display(std)
@@ -176,6 +177,25 @@ def _run_row(
                 )
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
+
+
+def _check_direction(column: Column, record: ResultRecord) -> None:
+    """A column ranks by the direction its records state (schema 2: every metric's kind; older records: the ranked
+    metric's). A record that states the other direction was written under another definition of the metric: it cannot
+    share a column with records ranked the declared way, so the report stops."""
+    recorded = record.higher_is_better(column.metric)
+    if recorded is None or recorded == column.higher_is_better:
+        return
+
+    def way(higher: bool) -> str:
+        return "higher is better" if higher else "lower is better"
+
+    raise BenchError(
+        f"{record.path or record.task}: records {column.metric} as {way(recorded)}, but this harness declares "
+        f"{way(column.higher_is_better)} for the {column.title} column; the record was written under another "
+        f"definition of the metric: run `bench run --task {record.task} --force` again, or move the record out of "
+        "--runs"
+    )
 
 
 def _approximate_crop_note(column: Column, record: ResultRecord, name: str) -> str | None:

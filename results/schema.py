@@ -17,10 +17,13 @@ from typing import Any, ClassVar
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel
+from downstream_tasks.metadata import KIND_HIGHER_IS_BETTER
 
 #: The one schema version both record types carry; :data:`SUPPORTED_VERSIONS` are those a reader accepts.
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+#: Version 2 added the result record's ``metric_kinds``; a version-1 record reads with it empty (the ranked metric's
+#: direction is in ``metric`` in both).
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 UNIT_SCHEMA = "superb-bench/unit-record"
 RESULT_SCHEMA = "superb-bench/result-record"
 
@@ -97,6 +100,13 @@ class _Record:
             return build({key: value for key, value in content.items() if key not in known})
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise BenchError(f"{where}: malformed {kind.replace('-', ' ')} ({type(error).__name__}: {error})") from None
+
+
+def _metric_kinds(content: dict[str, Any]) -> dict[str, str]:
+    unknown = sorted(str(kind) for kind in content.values() if kind not in KIND_HIGHER_IS_BETTER)
+    if unknown:
+        raise ValueError(f"metric kind(s) {', '.join(unknown)} not one of {', '.join(KIND_HIGHER_IS_BETTER)}")
+    return {str(name): str(kind) for name, kind in content.items()}
 
 
 def _flattened() -> Any:
@@ -195,6 +205,9 @@ class ResultRecord(_Record):
     task_title: str
     upstream: dict[str, Any]
     metric: RecordedMetric
+    #: the declared kind of each metric in ``metrics`` (downstream_tasks.metadata: accuracy, error_rate, detection,
+    #: f1), so each column's direction is read from the records; empty in version-1 records
+    metric_kinds: dict[str, str]
     metrics: dict[str, float]
     metrics_std: dict[str, float]
     seeds: list[int]
@@ -252,6 +265,14 @@ class ResultRecord(_Record):
             return [int(layer) for layer in selected]
         return list(range(len(self.layer_weights)))
 
+    def higher_is_better(self, metric: str) -> bool | None:
+        """The direction of ``metric`` as this record states it: from its declared kind, or for the ranked metric from
+        ``metric``; None for another metric of a version-1 record, which stated no kind."""
+        kind = self.metric_kinds.get(metric)
+        if kind is not None:
+            return KIND_HIGHER_IS_BETTER[kind]
+        return self.metric.higher_is_better if metric == self.metric.name else None
+
     @property
     def selected_on_test(self) -> bool:
         """Whether the reported numbers come from a checkpoint selected on test (ASV's SUPERB protocol)."""
@@ -278,6 +299,7 @@ class ResultRecord(_Record):
                 task_title=str(content.get("task_title", content["task"])),
                 upstream=dict(content["upstream"]),
                 metric=RecordedMetric.from_dict(content["metric"]),
+                metric_kinds=_metric_kinds(content.get("metric_kinds") or {}),
                 metrics=numeric_entries(content["metrics"]),
                 metrics_std=numeric_entries(content.get("metrics_std") or {}),
                 seeds=list(content.get("seeds") or []),

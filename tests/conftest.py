@@ -35,7 +35,7 @@ def tiny_hf_dirs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_meralion_dir(tmp_path_factory) -> Path:
-    from fixtures.meralion_fixture import build_tiny_meralion
+    from upstream.testing_meralion import build_tiny_meralion
 
     return build_tiny_meralion(tmp_path_factory.mktemp("tiny_meralion") / "model")
 
@@ -81,7 +81,7 @@ SLOW_MODULES = frozenset(
         "bench/test_resume_and_determinism.py",
         "bench/test_suite.py",
         "bench/test_wheel_install.py",
-        "fixtures/test_meralion_fixture.py",
+        "upstream/test_meralion_stand_in.py",
         "reliability/test_faults.py",
         "results/test_report.py",
         "results/test_toy_task.py",

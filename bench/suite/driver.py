@@ -8,6 +8,7 @@ writes each (upstream, task)'s `result.json` with `bench run`'s own summary once
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import socket
@@ -19,13 +20,15 @@ from pathlib import Path
 
 from bench.cache import default_cache_root
 from bench.executors import Executor, JobOutcome
-from bench.runner import current_unit_record, remove_training_state, summarise
+from bench.runner import current_unit_record, remove_training_state
 from bench.suite import worker
 from bench.suite.plan import Group, JobSpec, SuiteSpec, build_jobs, plan_groups
 from bench.suite.status import _counts, _merge_markers, estimate_eta, format_seconds
 from bench.suite.worker import state_dir
+from bench.summary import Extraction, summarise
 from benchcore.atomic import write_json_atomic
 from benchcore.errors import BenchError
+from results.schema import ResultRecord
 
 STATE_SCHEMA = "superb-bench/suite-state"
 
@@ -92,7 +95,7 @@ class SuiteDriver:
                 {
                     "upstream": group.upstream,
                     "task": group.task,
-                    "path": str(group.run.directory.relative_to(self.spec.output) / "result.json"),
+                    "path": str(group.prepared.directory.relative_to(self.spec.output) / "result.json"),
                     "state": "done" if (group.result or group.finished) else ("failed" if group.failed else "pending"),
                     "error": group.failed,
                 }
@@ -144,23 +147,25 @@ class SuiteDriver:
         if failed:
             group.failed = f"{len(failed)} of its units failed (first: {failed[0]['label']}: {failed[0]['error']})"
             return
-        run = group.run
+        prepared = group.prepared
         records = {}
         for unit in group.units:
-            record = current_unit_record(run, unit)
+            record = current_unit_record(prepared, unit)
             if record is None:
                 group.failed = f"unit {unit.unit_id} has no record after it ran"
                 return
             records[(unit.fold, unit.seed, unit.learning_rate)] = record
         extractions = [self.extract_results[j] for j in group.extract_jobs if j in self.extract_results]
-        run.timings = {
-            "extract_s": round(sum(self.jobs[j].get("seconds") or 0.0 for j in group.extract_jobs), 3),
-            "extract_encoded_utterances": sum(result["encoded"] for result in extractions),
-        }
-        run.extract_memory = extractions[0]["peak_memory"] if extractions else None
-        device = records[(group.units[0].fold, group.units[0].seed, group.units[0].learning_rate)]["device"]
-        group.result = summarise(run, records, group.seeds, group.lrs, device=device)
-        write_json_atomic(run.directory / "result.json", group.result)
+        extraction = Extraction(
+            round(sum(self.jobs[j].get("seconds") or 0.0 for j in group.extract_jobs), 3),
+            sum(result["encoded"] for result in extractions),
+            extractions[0]["peak_memory"] if extractions else None,
+        )
+        first = group.units[0]
+        device = records[(first.fold, first.seed, first.learning_rate)].device
+        result = summarise(prepared, records, group.seeds, group.lrs, device=device, extraction=extraction)
+        write_json_atomic(prepared.directory / "result.json", result.to_dict())
+        group.result = dataclasses.replace(result, path=prepared.directory / "result.json")
 
     # the run
     def run(self) -> SuiteOutcome:
@@ -236,14 +241,14 @@ class SuiteDriver:
     def _clear_for_force(self) -> None:
         """--force: redo every unit. The driver clears records once, so a retried attempt still resumes."""
         for group in self.groups:
-            (group.run.directory / "result.json").unlink(missing_ok=True)
+            (group.prepared.directory / "result.json").unlink(missing_ok=True)
             for unit in group.units:
-                remove_training_state(group.run.unit_dir(unit))
+                remove_training_state(group.prepared.unit_dir(unit))
 
 
 @dataclass
 class SuiteOutcome:
-    results: list[dict]
+    results: list[ResultRecord]
     failed_jobs: list[dict]
     failed_groups: list[tuple[str, str, str | None]]
     ran: int  # jobs run (extraction shards and units)

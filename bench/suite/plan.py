@@ -16,10 +16,12 @@ from typing import Any
 
 from bench.cache import PooledCache
 from bench.executors import Job
-from bench.runner import RunUnit, TaskRun, current_result, current_unit_record, unit_grid
+from bench.prepared import PreparedTask, RunUnit, unit_grid
+from bench.runner import current_result, current_unit_record
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
 from downstream_tasks.base import Utterance
+from results.schema import ResultRecord
 
 EXTRACT_BATCH_SIZE = 8  # PooledCache.fill's batch size, which TaskRun.fill_cache uses: the split keeps its batches
 
@@ -94,32 +96,35 @@ class JobSpec:
 
 @dataclass
 class Group:
-    """One (upstream, task): the TaskRun planned in the driver and its units."""
+    """One (upstream, task): the task prepared in the driver and its units."""
 
     upstream: str
     task: str
-    run: TaskRun
+    prepared: PreparedTask
     units: list[RunUnit]
     seeds: list[int]
     lrs: list[float]
     feature_mode: str = "cache"
     needs_encoder: bool = False  # its units run the encoder (in the loop, or for the recipe's random crops)
-    finished: dict | None = None  # its result.json when already up to date
+    finished: ResultRecord | None = None  # its result.json when already up to date
     pending_units: list[RunUnit] = field(default_factory=list)
     unit_jobs: list[str] = field(default_factory=list)
     extract_jobs: list[str] = field(default_factory=list)
-    result: dict | None = None
+    result: ResultRecord | None = None
     failed: str | None = None
 
 
-def fold_caches(run: TaskRun) -> dict[str, tuple[PooledCache, list[Utterance]]]:
-    """Cache directory -> (cache, every utterance it must hold), in `bench run`'s fill order (folds, then splits)."""
+def fold_caches(
+    prepared: PreparedTask, repairs: list[dict] | None = None
+) -> dict[str, tuple[PooledCache, list[Utterance]]]:
+    """Cache directory -> (cache, every utterance it must hold), in `bench run`'s fill order (folds, then splits);
+    ``repairs`` collects the damaged shards the caches move aside."""
     caches: dict[str, tuple[PooledCache, list[Utterance]]] = {}
-    for data in run.data.values():
-        cache = run.cache_for(data)
+    for data in prepared.data.values():
+        cache = prepared.cache_for(data, repairs)
         _, utterances = caches.setdefault(str(cache.directory), (cache, []))
         known = {u.uid for u in utterances}
-        utterances.extend(u for u in run.cached_utterances(data) if u.uid not in known)
+        utterances.extend(u for u in prepared.cached_utterances(data) if u.uid not in known)
     return caches
 
 
@@ -129,7 +134,7 @@ def _unit_label(group: Group, unit: RunUnit) -> str:
 
 
 def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
-    """Load each upstream once (on CPU: only its identity is needed here), build every task's TaskRun and units."""
+    """Load each upstream once (on CPU: only its identity is needed here), prepare every task and list its units."""
     from upstream.registry import load_upstream
 
     per_task = task_overrides(spec.overrides, spec.tasks)
@@ -137,10 +142,10 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
     for upstream_name in spec.upstreams:
         if progress:
             print(f"planning {upstream_name}: {', '.join(spec.tasks)}", flush=True)
-        upstream = load_upstream(upstream_name, device="cpu")
+        info = load_upstream(upstream_name, device="cpu").info()  # the weights are freed at once
         for task_name in spec.tasks:
-            run = TaskRun(
-                upstream,
+            prepared = PreparedTask(
+                info,
                 get_task(task_name),
                 spec.data_root,
                 spec.output,
@@ -149,18 +154,16 @@ def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
                 spec.cache_root,
                 progress=False,
             )
-            units, seeds, lrs = unit_grid(run, list(spec.seeds), spec.lr_sweep)
-            group = Group(upstream_name, task_name, run, units, seeds, lrs)
-            group.finished = None if spec.force else current_result(run, units)
+            units, seeds, lrs = unit_grid(prepared, list(spec.seeds), spec.lr_sweep)
+            group = Group(upstream_name, task_name, prepared, units, seeds, lrs)
+            group.finished = None if spec.force else current_result(prepared, units)
             if group.finished is None:
-                plan = run.plan_features()
+                plan = prepared.plan_features()
                 group.feature_mode, group.needs_encoder = plan.mode, plan.needs_encoder
-                group.pending_units = units if spec.force else [u for u in units if current_unit_record(run, u) is None]
+                group.pending_units = (
+                    units if spec.force else [u for u in units if current_unit_record(prepared, u) is None]
+                )
             groups.append(group)
-        for group in groups:  # the driver needs the upstream's identity, not its weights: free them
-            if group.run.upstream is upstream:
-                group.run.upstream = None  # type: ignore[assignment]
-        del upstream
     return groups
 
 
@@ -201,8 +204,10 @@ def build_jobs(
     for group in groups:
         if not group.pending_units or group.feature_mode != "cache":
             continue
-        caches = fold_caches(group.run)
-        needed = {str(group.run.cache_for(group.run.data[unit.fold]).directory) for unit in group.pending_units}
+        caches = fold_caches(group.prepared)
+        needed = {
+            str(group.prepared.cache_for(group.prepared.data[unit.fold]).directory) for unit in group.pending_units
+        }
         for cache_dir in sorted(needed):
             if cache_dir in extraction_of:
                 continue
@@ -226,7 +231,7 @@ def build_jobs(
         for unit in group.pending_units:
             after: tuple[str, ...] = ()
             if group.feature_mode == "cache":
-                after = tuple(extraction_of[str(group.run.cache_for(group.run.data[unit.fold]).directory)])
+                after = tuple(extraction_of[str(group.prepared.cache_for(group.prepared.data[unit.fold]).directory)])
             job_id = f"unit-{unit.unit_id}"
             on_cpu = cpu_units and not group.needs_encoder
             payload = job_spec(

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.prepared import FeaturePlan
 from bench.record import peak_memory_mb
-from bench.runner import FeaturePlan, TaskRun
+from bench.runner import TaskRun
 from bench.suite.plan import EXTRACT_BATCH_SIZE, JobSpec, fold_caches
 from benchcore.atomic import write_json_atomic
 from benchcore.errors import BenchError
@@ -63,7 +64,7 @@ def _worker_run(job: JobSpec) -> TaskRun:
     run_key = (job.task, job.data_root, job.output, job.profile, job.overrides, job.cache_root)
     runs = _WORKER["runs"]
     if run_key not in runs:
-        runs[run_key] = TaskRun(
+        runs[run_key] = TaskRun.prepare(
             _WORKER["upstream"],
             get_task(job.task),
             Path(job.data_root),
@@ -122,7 +123,7 @@ def _execute(job: JobSpec) -> dict:
     _mark(job, "running", attempt, started)
     run = _worker_run(job)
     if job.kind == "extract":
-        cache, utterances = fold_caches(run)[job.cache_dir]
+        cache, utterances = fold_caches(run.prepared, run.cache_repairs)[job.cache_dir]
         encoded = cache.fill(
             utterances,
             lambda: run.upstream,
@@ -133,7 +134,7 @@ def _execute(job: JobSpec) -> dict:
         )
         result: dict[str, Any] = {"encoded": encoded, "peak_memory": peak_memory_mb(run.upstream.device)}
     elif job.kind == "unit":
-        unit = run.unit(job.fold, job.seed, job.learning_rate)
+        unit = run.prepared.unit(job.fold, job.seed, job.learning_rate)
         if unit.unit_id != job.unit_id:
             raise BenchError(
                 f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {job.unit_id}: "
@@ -141,19 +142,15 @@ def _execute(job: JobSpec) -> dict:
             )
         run.follow_plan(FeaturePlan(job.feature_mode, "planned by bench suite"))
         if job.feature_mode == "cache":
-            data = run.data[job.fold]
-            missing = run.cache_for(data).missing(run.cached_utterances(data))
+            data = run.prepared.data[job.fold]
+            missing = run.cache_for(data).missing(run.prepared.cached_utterances(data))
             if missing:
                 raise BenchError(
                     f"the feature cache {run.cache_for(data).directory} lacks {len(missing)} utterances "
                     f"(first: {missing[0].uid}); its extraction did not complete"
                 )
         record = run.run_unit(unit)
-        result = {
-            "unit_id": record["unit_id"],
-            "device": record["device"],
-            "resumed_from_step": record.get("resumed_from_step"),
-        }
+        result = {"unit_id": record.unit_id, "device": record.device, "resumed_from_step": record.resumed_from_step}
     else:
         raise ValueError(f"unknown job kind {job.kind}")
     seconds = time.time() - started

@@ -21,7 +21,9 @@ from upstream.registry import load_upstream
 
 def _fresh_model(run: TaskRun, data, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
+    return run.prepared.task.build_model(
+        run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,24 +50,40 @@ def test_cache_equals_on_the_fly(task_name, overrides, mini_tiny, tiny_hf_dirs, 
     # One utterance at a time: the hidden states are then bit-identical however batches are composed, so what is
     # compared is the cache's arithmetic, not float noise of padded batches (Adam amplifies that on tiny gradients).
     upstream.padding_policy = "per_utterance"
-    run = TaskRun(
+    run = TaskRun.prepare(
         upstream, get_task(task_name), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False
     )
     run.fill_cache()
-    data = run.data[None]
+    data = run.prepared.data[None]
     if task_name == "sid":
         assert any(u.random_crop_seconds for u in data.splits["train"])
     cached = run.source_for(data)
-    assert isinstance(cached, CachedSource) and run.cache_block_seconds == float(run.config.cache.block_seconds)
+    assert isinstance(cached, CachedSource) and run.prepared.cache_block_seconds == float(
+        run.prepared.config.cache.block_seconds
+    )
     on_the_fly = OnTheFlySource(
-        upstream, data, float(run.config.data.gain_db), crop_mode="block_mean", block_seconds=run.cache_block_seconds
+        upstream,
+        data,
+        float(run.prepared.config.data.gain_db),
+        crop_mode="block_mean",
+        block_seconds=run.prepared.cache_block_seconds,
     )
 
     models = {}
     for name, source in [("from_cache", cached), ("on_the_fly", on_the_fly)]:
         model = _fresh_model(run, data, seed=3)
         (tmp_path / name).mkdir()
-        train(run.task, data, source, model, run.config, lr=1e-2, seed=3, run_dir=tmp_path / name, progress=False)
+        train(
+            run.prepared.task,
+            data,
+            source,
+            model,
+            run.prepared.config,
+            lr=1e-2,
+            seed=3,
+            run_dir=tmp_path / name,
+            progress=False,
+        )
         models[name] = (model, source)
 
     cache_params = dict(models["from_cache"][0].named_parameters())

@@ -203,7 +203,7 @@ def _ic_cache(mini_tiny: Path, cache_root: Path):
     from bench.runner import TaskRun
     from upstream.registry import load_upstream
 
-    run = TaskRun(
+    run = TaskRun.prepare(
         load_upstream("fbank_no_cmvn", device="cpu"),
         get_task("ic"),
         mini_tiny,
@@ -213,7 +213,7 @@ def _ic_cache(mini_tiny: Path, cache_root: Path):
         cache_root,
         False,
     )
-    data = run.data[None]
+    data = run.prepared.data[None]
     return run, run.cache_for(data), data.all_utterances()[:40]
 
 

@@ -54,8 +54,10 @@ def _run(
 ) -> TaskRun:
     """A filled TaskRun on the first ``kept[split]`` utterances of each split plus every marked one (KS's six
     `_silence_` files in train and dev)."""
-    run = TaskRun(upstream, get_task(task), data_root, work / "runs", "mini", overrides, cache or work / "cache", False)
-    data = run.data[None]
+    run = TaskRun.prepare(
+        upstream, get_task(task), data_root, work / "runs", "mini", overrides, cache or work / "cache", False
+    )
+    data = run.prepared.data[None]
     splits = {
         split: [
             u
@@ -64,7 +66,7 @@ def _run(
         ]
         for split, utterances in data.splits.items()
     }
-    run.data = {None: dataclasses.replace(data, splits=splits)}
+    run.prepared.data = {None: dataclasses.replace(data, splits=splits)}
     run.fill_cache()
     return run
 
@@ -85,7 +87,7 @@ def test_a_crop_start_is_drawn_as_randint_with_both_ends_included():
 
 def test_a_crop_is_the_encoder_run_on_its_waveform_alone(tiny_hubert, mini_tiny, tmp_path):
     run = _run(tiny_hubert, "sid", SID_CROPS, mini_tiny, tmp_path)
-    data = run.data[None]
+    data = run.prepared.data[None]
     source = run.source_for(data)
     assert isinstance(source, WaveformCropSource) and run.feature_plan.crops_in_loop > 0
     index = next(i for i, u in enumerate(data.splits["train"]) if may_be_cropped(u))
@@ -95,7 +97,7 @@ def test_a_crop_is_the_encoder_run_on_its_waveform_alone(tiny_hubert, mini_tiny,
 
     pooled = source.batch("train", [index], generator)[0]
 
-    waveform = encoder_input(utterance, float(run.config.data.gain_db))
+    waveform = encoder_input(utterance, float(run.prepared.config.data.gain_db))
     crop = crop_samples(utterance.random_crop_seconds)
     start = draw_crop_start(waveform.numel(), crop, replay)
     assert start is not None
@@ -119,15 +121,19 @@ def test_a_crop_is_the_encoder_run_on_its_waveform_alone(tiny_hubert, mini_tiny,
 
 def test_asv_crops_are_frames_of_the_crop_encoded_alone(tiny_hubert, mini_tiny, tmp_path):
     run = _run(tiny_hubert, "asv", ["data.train_crop_seconds=1.0"], mini_tiny, tmp_path, kept={"train": 4})
-    data = run.data[None]
+    data = run.prepared.data[None]
     source = run.source_for(data)
     assert isinstance(source, WaveformCropSource)
-    model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
+    model = run.prepared.task.build_model(
+        run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+    )
     assert model.crop_frames is None  # the head does not crop again
     index = next(i for i, u in enumerate(data.splits["train"]) if may_be_cropped(u))
     utterance = data.splits["train"][index]
     stacked, lengths = source.batch("train", [index], torch.Generator().manual_seed(3))
-    waveform = encoder_input(utterance, run.loader_gain_db(data))  # the sox chain (trimming) applied the gain already
+    waveform = encoder_input(
+        utterance, run.prepared.loader_gain_db(data)
+    )  # the sox chain (trimming) applied the gain already
     start = draw_crop_start(waveform.numel(), crop_samples(1.0), torch.Generator().manual_seed(3))
     expected = _alone(tiny_hubert, waveform[start : start + crop_samples(1.0)])
     assert int(lengths[0]) == expected.shape[1]
@@ -140,25 +146,39 @@ def test_cache_with_crops_in_the_loop_trains_as_the_encoder_on_every_batch(
 ):
     """KS crops `_silence_` in training and in every dev evaluation; SID crops its training utterances."""
     run = _run(tiny_hubert, task, [*SHORT, *overrides], mini_tiny, tmp_path)
-    data = run.data[None]
-    cropped = run.cropped_in_loop(data)
+    data = run.prepared.data[None]
+    cropped = run.prepared.cropped_in_loop(data)
     assert cropped and run.cache_for(data).missing(cropped) == cropped  # never cached
     sources = {
         "cache + crops": run.source_for(data),
-        "encoder every batch": OnTheFlySource(tiny_hubert, data, float(run.config.data.gain_db), pooled_dtype="fp32"),
+        "encoder every batch": OnTheFlySource(
+            tiny_hubert, data, float(run.prepared.config.data.gain_db), pooled_dtype="fp32"
+        ),
     }
     outcomes, models = {}, {}
     for name, source in sources.items():
         torch.manual_seed(0)
-        models[name] = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
+        models[name] = run.prepared.task.build_model(
+            run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+        )
         directory = tmp_path / name.replace(" ", "_")
         directory.mkdir()
         outcomes[name] = train(
-            run.task, data, source, models[name], run.config, lr=1e-2, seed=0, run_dir=directory, progress=False
+            run.prepared.task,
+            data,
+            source,
+            models[name],
+            run.prepared.config,
+            lr=1e-2,
+            seed=0,
+            run_dir=directory,
+            progress=False,
         )
     assert outcomes["cache + crops"].dev_history == outcomes["encoder every batch"].dev_history
     torch.manual_seed(0)
-    initial = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config).state_dict()
+    initial = run.prepared.task.build_model(
+        run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+    ).state_dict()
     mixed, every = models["cache + crops"].state_dict(), models["encoder every batch"].state_dict()
     assert all(torch.equal(mixed[name], every[name]) for name in mixed)
     assert any(not torch.equal(mixed[name], initial[name]) for name in mixed)  # training moved the head
@@ -169,23 +189,31 @@ def test_a_resumed_unit_with_crops_writes_the_same_record(tiny_hubert, mini_tiny
         name: _run(tiny_hubert, "ks", SHORT, mini_tiny, tmp_path / name, tmp_path / "cache")
         for name in ("straight", "resumed")
     }
-    unit = runs["straight"].unit(None, 0, float(runs["straight"].config.optimizer.lr))
+    unit = runs["straight"].prepared.unit(None, 0, float(runs["straight"].prepared.config.optimizer.lr))
     straight = runs["straight"].run_unit(unit)
     # the interrupted run: the same unit trained to its first checkpoint (step 3), then run as a unit, which resumes
     run = runs["resumed"]
-    data, directory = run.data[None], run.unit_dir(unit)
+    data, directory = run.prepared.data[None], run.prepared.unit_dir(unit)
     directory.mkdir(parents=True)
-    halfway = OmegaConf.merge(run.config, {"total_steps": 3})
+    halfway = OmegaConf.merge(run.prepared.config, {"total_steps": 3})
     torch.manual_seed(unit.seed)
-    model = run.task.build_model(run.num_layers, run.info.hidden_size, data, halfway)
+    model = run.prepared.task.build_model(run.prepared.num_layers, run.prepared.info.hidden_size, data, halfway)
     train(
-        run.task, data, run.source_for(data), model, halfway, unit.learning_rate, unit.seed, directory, progress=False
+        run.prepared.task,
+        data,
+        run.source_for(data),
+        model,
+        halfway,
+        unit.learning_rate,
+        unit.seed,
+        directory,
+        progress=False,
     )
     resumed = run.run_unit(unit)
-    assert resumed["resumed_from_step"] == 3 and straight["resumed_from_step"] == 0
+    assert resumed.resumed_from_step == 3 and straight.resumed_from_step == 0
     for field in ("metrics", "dev_history", "best_step", "layer_weights", "crop_mode", "feature_mode"):
-        assert resumed[field] == straight[field], field
-    assert straight["crop_mode"] == "waveform"
+        assert getattr(resumed, field) == getattr(straight, field), field
+    assert straight.crop_mode == "waveform"
 
 
 def test_suite_gives_units_with_crops_in_the_loop_the_encoder_device(mini_tiny, tmp_path):
@@ -206,7 +234,7 @@ def test_suite_gives_units_with_crops_in_the_loop_the_encoder_device(mini_tiny, 
         groups = plan_groups(spec, progress=False)
         jobs = build_jobs(spec, groups, slots=1, suite_run="test", cpu_units=True)
         ks = next(group for group in groups if group.task == "ks")
-        (utterances,) = [utterances for _, utterances in fold_caches(ks.run).values()]
+        (utterances,) = [utterances for _, utterances in fold_caches(ks.prepared).values()]
         noise_cached = any("_background_noise_" in u.uid for u in utterances)
         assert utterances and noise_cached == bool(overrides)  # only ever cropped in the loop: not cached
         by_task: dict[str, list] = {}
@@ -266,7 +294,7 @@ def test_the_approximation_stays_selectable_and_the_record_and_report_name_it(mi
     (note,) = crop_notes("approx")
     assert "data.crop_mode=block_mean" in note and "benchmarks/crop_deviation.py" in note
     with pytest.raises(BenchError, match="data.crop_mode=frames is not one of waveform, block_mean"):
-        TaskRun(
+        TaskRun.prepare(
             load_upstream("fbank_no_cmvn"),
             get_task("ks"),
             mini_tiny,

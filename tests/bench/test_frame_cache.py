@@ -28,17 +28,31 @@ def test_pr_frame_cache_equals_encoder_in_the_loop(dtype, tolerance, mini_tiny, 
         f"cache.dtype={dtype}",
         "cache.layers=[0,2]",
     ]
-    run = TaskRun(upstream, get_task("pr"), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False)
+    run = TaskRun.prepare(
+        upstream, get_task("pr"), mini_tiny, tmp_path / "runs", "mini", overrides, tmp_path / "cache", False
+    )
     run.fill_cache()
     assert run.feature_plan.mode == "cache" and "frame cache of 2 layers" in run.feature_plan.reason
-    data = run.data[None]
-    sources = {"from_cache": run.source_for(data), "in_loop": OnTheFlySource(upstream, data, 0.0, run.layers)}
+    data = run.prepared.data[None]
+    sources = {"from_cache": run.source_for(data), "in_loop": OnTheFlySource(upstream, data, 0.0, run.prepared.layers)}
     models = {}
     for name, source in sources.items():
         torch.manual_seed(0)
-        model = run.task.build_model(run.num_layers, run.info.hidden_size, data, run.config)
+        model = run.prepared.task.build_model(
+            run.prepared.num_layers, run.prepared.info.hidden_size, data, run.prepared.config
+        )
         (tmp_path / name).mkdir()
-        train(run.task, data, source, model, run.config, lr=1e-2, seed=0, run_dir=tmp_path / name, progress=False)
+        train(
+            run.prepared.task,
+            data,
+            source,
+            model,
+            run.prepared.config,
+            lr=1e-2,
+            seed=0,
+            run_dir=tmp_path / name,
+            progress=False,
+        )
         models[name] = model
     for (name, cached), (_, looped) in zip(
         models["from_cache"].named_parameters(), models["in_loop"].named_parameters()
@@ -47,7 +61,7 @@ def test_pr_frame_cache_equals_encoder_in_the_loop(dtype, tolerance, mini_tiny, 
 
 
 def test_frame_mode_falls_back_to_the_encoder_in_the_loop_over_budget(mini_tiny, tmp_path, capsys):
-    run = TaskRun(
+    run = TaskRun.prepare(
         load_upstream("fbank_no_cmvn"),
         get_task("pr"),
         mini_tiny,
@@ -57,7 +71,7 @@ def test_frame_mode_falls_back_to_the_encoder_in_the_loop_over_budget(mini_tiny,
         tmp_path / "cache",
         True,
     )
-    assert run.fill_cache() == 0
+    assert run.fill_cache().encoded_utterances == 0
     assert run.feature_plan.mode == "in_loop"
     assert "running the encoder in the loop" in capsys.readouterr().out
 

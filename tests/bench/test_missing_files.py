@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.runner import TaskRun
+from bench.prepared import PreparedTask
 from downstream_tasks import get_task
 from upstream.registry import load_upstream
 
@@ -41,9 +41,9 @@ def corpus_copy(mini_tiny: Path, target: Path, folders: list[str]) -> Path:
     return target
 
 
-def task_run(task: str, root: Path, tmp_path: Path, *overrides: str) -> TaskRun:
-    return TaskRun(
-        load_upstream("fbank_no_cmvn"),
+def task_run(task: str, root: Path, tmp_path: Path, *overrides: str) -> PreparedTask:
+    return PreparedTask(
+        load_upstream("fbank_no_cmvn").info(),
         get_task(task),
         root,
         tmp_path / "runs",
@@ -54,7 +54,7 @@ def task_run(task: str, root: Path, tmp_path: Path, *overrides: str) -> TaskRun:
     )
 
 
-def first_of_split(run: TaskRun, split: str) -> Path:
+def first_of_split(run: PreparedTask, split: str) -> Path:
     data = next(iter(run.data.values()))
     if split == "dev" and run.task.name == "ks":  # a word clip, not a background-noise file
         return next(u.path for u in data.splits["dev"] if u.random_crop_seconds is None)

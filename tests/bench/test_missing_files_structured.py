@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.runner import TaskRun
+from bench.prepared import PreparedTask
 from downstream_tasks import get_task
 from downstream_tasks.qbe import DOCUMENTS, file_id
 from upstream.registry import load_upstream
@@ -66,11 +66,13 @@ def _run(task: str, corpus: Path, output: Path, *overrides: str) -> int:
     )
 
 
-def _task_run(task: str, corpus: Path, output: Path, *overrides: str) -> TaskRun:
-    return TaskRun(load_upstream(UPSTREAM), get_task(task), corpus, output, "mini", list(overrides), None, False)
+def _task_run(task: str, corpus: Path, output: Path, *overrides: str) -> PreparedTask:
+    return PreparedTask(
+        load_upstream(UPSTREAM).info(), get_task(task), corpus, output, "mini", list(overrides), None, False
+    )
 
 
-def _unit_id(run: TaskRun) -> str:
+def _unit_id(run: PreparedTask) -> str:
     return run.unit(None, 0, 1e-3).unit_id
 
 

@@ -135,7 +135,7 @@ def test_trimmed_and_untrimmed_features_never_share_a_cache(voxceleb, tmp_path):
     upstream = load_upstream("fbank_no_cmvn")
     keys = {}
     for trim in ("true", "false"):
-        run = TaskRun(
+        run = TaskRun.prepare(
             upstream,
             get_task("asv"),
             voxceleb,
@@ -145,8 +145,8 @@ def test_trimmed_and_untrimmed_features_never_share_a_cache(voxceleb, tmp_path):
             tmp_path / "features",
             False,
         )
-        data = run.data[None]
-        keys[trim] = (run.cache_for(data), run.loader_gain_db(data))
+        data = run.prepared.data[None]
+        keys[trim] = (run.cache_for(data), run.prepared.loader_gain_db(data))
     (trimmed, trimmed_gain), (plain, plain_gain) = keys["true"], keys["false"]
     assert trimmed.directory != plain.directory and trimmed.key.digest() != plain.key.digest()
     assert trimmed.key.audio_effects == "channels 1 rate 16000 gain -3.0 silence 1 0.1 0.1% -1 0.1 0.1%"

@@ -171,6 +171,21 @@ def test_dev_selected_values_and_duplicate_records_are_footnoted(report_runs, tm
     assert column_by_key()["asv"].metric == "eer"
 
 
+def test_a_record_stating_the_other_direction_stops_the_report(report_runs, tmp_path, capsys):
+    """Each column ranks by the direction its records state; one written under another definition of the metric
+    (accuracy recorded as an error rate) cannot be ranked beside the others, and the report says so in one line."""
+    ks = json.loads(_record(report_runs, "ks").path.read_text())
+    assert ks["metric_kinds"] == {"acc": "accuracy"}
+    flipped = dict(ks, metric_kinds={"acc": "error_rate"})
+    (tmp_path / "ks" / "fbank_no_cmvn").mkdir(parents=True)
+    (tmp_path / "ks" / "fbank_no_cmvn" / "result.json").write_text(json.dumps(flipped))
+    assert main(["report", "--runs", str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "records acc as lower is better, but this harness declares higher is better for the KS column" in error
+    assert "bench run --task ks --force" in error
+
+
 def test_bad_records_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "result.json").write_text(

@@ -53,7 +53,25 @@ def test_a_foreign_or_future_record_is_a_one_line_refusal(report_runs):
     _, content = _written(report_runs, "result.json")[0]
     with pytest.raises(BenchError, match="not a result record"):
         ResultRecord.from_dict(dict(content, schema=UNIT_SCHEMA))
-    with pytest.raises(BenchError, match="schema version 2 is not supported"):
-        ResultRecord.from_dict(dict(content, schema_version=2))
+    future = SCHEMA_VERSION + 1
+    with pytest.raises(BenchError, match=f"schema version {future} is not supported"):
+        ResultRecord.from_dict(dict(content, schema_version=future))
+    with pytest.raises(BenchError, match="malformed result record .*metric kind"):
+        ResultRecord.from_dict(dict(content, metric_kinds={"acc": "louder_is_better"}))
     with pytest.raises(BenchError, match="malformed result record"):
         ResultRecord.from_dict({key: value for key, value in content.items() if key != "metric"})
+
+
+def test_result_records_state_each_metrics_direction_and_version_1_records_still_read(report_runs):
+    """Version 2 records the kind of every declared metric; a version-1 record (no kinds) still reads, with the
+    ranked metric's direction from ``metric`` and none for the others."""
+    for path, content in _written(report_runs, "result.json"):
+        record = ResultRecord.from_dict(content)
+        assert set(record.metric_kinds) == set(record.metrics), path
+        assert record.higher_is_better(record.metric.name) is record.metric.higher_is_better is True
+    _, content = _written(report_runs, "result.json")[0]
+    old = {key: value for key, value in content.items() if key != "metric_kinds"}
+    old = dict(old, schema_version=1, metrics=dict(content["metrics"], other_rate=0.25))
+    record = ResultRecord.from_dict(old)
+    assert record.metric_kinds == {} and record.higher_is_better(record.metric.name) is True
+    assert record.higher_is_better("other_rate") is None

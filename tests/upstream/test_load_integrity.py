@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures.meralion_fixture import build_directly, build_tiny_meralion
 from fixtures.signals import noise
 from safetensors.torch import load_file, save_file
 from transformers import AutoFeatureExtractor, AutoModel, PretrainedConfig, PreTrainedModel
@@ -27,6 +26,7 @@ from benchcore.errors import BenchError
 from upstream.load_integrity import repair_loaded_model, tensors_on_meta
 from upstream.probe import probe
 from upstream.registry import load_upstream
+from upstream.testing_meralion import build_directly, build_tiny_meralion
 
 TABLE_FRAMES = 40  # the table covers 40 output frames = 1.6 s at 40 ms
 SHORTER, LONGER = 1.0, 3.0  # 23 and 73 output frames

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
-from fixtures.meralion_fixture import build_directly
 from fixtures.signals import noise
 from transformers import AutoFeatureExtractor
 
 from upstream.registry import load_upstream
+from upstream.testing_meralion import build_directly
 
 
 def test_stride_is_measured_not_assumed(tiny_meralion_dir):
