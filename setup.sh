@@ -72,6 +72,8 @@ for upstream in fbank resemblyzer; do
 done
 # 4) The report of the superb-mini run, with the model card's rows and SUPERB's FBANK row beside it.
 .venv/bin/bench report --runs runs/superb-mini --references card,superb:fbank --format md,csv,tex,html --out runs/superb-mini/report
+# 5) Is resemblyzer better than fbank here? Paired bootstrap tests on the same test items, column by column.
+.venv/bin/bench compare resemblyzer fbank --runs runs/superb-mini --format md,csv --out runs/superb-mini/report
 if [ "$all_tasks" -eq 0 ]; then
   echo "setup: PR, ASR and SF are not in the default main job (about 22 minutes per upstream on 2 cores for the three);"
   echo "       their cells show '–'. \`bash setup.sh --all-tasks\` runs all ten tasks."

@@ -266,7 +266,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from results.report import load_leaderboard, parse_formats, write_report
 
     runs = [Path(path) for path in (args.runs or ["runs"])]
-    board = load_leaderboard(runs, args.references, allow_no_runs=args.runs is None, show_unlearned=args.show_unlearned)
+    if args.bootstrap < 0:
+        raise BenchError("--bootstrap: a number of resamples, at least 0 (0: no intervals)")
+    board = load_leaderboard(
+        runs,
+        args.references,
+        allow_no_runs=args.runs is None,
+        show_unlearned=args.show_unlearned,
+        bootstrap=args.bootstrap,
+    )
     if args.explain:
         from results.explain import explain
 
@@ -288,6 +296,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
             )
         )
     )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from benchcore.atomic import write_text_atomic
+    from results.compare import compare, compare_formats, comparison_csv, comparison_markdown
+    from results.records import load_records
+
+    formats = compare_formats(args.format)
+    if args.bootstrap < 1:
+        raise BenchError("--bootstrap: a number of resamples, at least 1")
+    comparison = compare(
+        load_records([Path(path) for path in args.runs]), args.upstream_a, args.upstream_b, args.bootstrap
+    )
+    print(comparison_markdown(comparison))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        if "md" in formats:
+            write_text_atomic(out / "comparison.md", comparison_markdown(comparison) + "\n")
+        if "csv" in formats:
+            write_text_atomic(out / "comparison.csv", comparison_csv(comparison))
+        print(f"wrote {', '.join(f'comparison.{name}' for name in formats)} to {out.resolve()}")
     return 0
 
 
@@ -518,7 +549,38 @@ def build_parser(task_help: bool = True) -> argparse.ArgumentParser:
         help="also show run values that do not beat their task's audio-blind answer (footnoted); by "
         "default such a cell is left out of the row and of its scores",
     )
+    report.add_argument(
+        "--bootstrap",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="resamples behind each measured cell's 95%% confidence interval, a percentile bootstrap over the "
+        "recipe's independent units read from each unit's test_items.tsv (utterances; speakers for ASV, recordings for "
+        "SD, queries for QbE); seeded, so the same records give the same intervals; 0: no intervals (default: 10000)",
+    )
     report.set_defaults(handler=_cmd_report)
+
+    comparing = commands.add_parser(
+        "compare",
+        help="is upstream A better than B? paired tests on identical test items, task by task",
+        description="Compare two upstreams' records task by task on the same test items: the difference A - B of each "
+        "report column, its 95%% interval and a two-sided p-value from a paired bootstrap (the items resampled jointly "
+        "for A and B from each unit's test_items.tsv: utterances; speakers for ASV, recordings for SD, queries for "
+        "QbE), Holm-Bonferroni over the columns compared, and McNemar's test as a cross-check for single-seed "
+        "accuracies. Refuses, naming the first differing item, when the two runs did not score the same items.",
+    )
+    comparing.add_argument("upstream_a", metavar="A", help="an upstream name as in the records (e.g. fbank)")
+    comparing.add_argument("upstream_b", metavar="B", help="the other upstream")
+    comparing.add_argument(
+        "--runs", nargs="+", default=["runs"], metavar="DIR", help="folders searched for result.json (default: runs)"
+    )
+    comparing.add_argument("--format", default="md", help="md and/or csv, comma-separated (default: md)")
+    comparing.add_argument("--out", default=None, help="also write comparison.md / comparison.csv to this folder")
+    comparing.add_argument(
+        "--bootstrap", type=int, default=10_000, metavar="N", help="paired resamples per column (default: 10000)"
+    )
+    _add_include(comparing)
+    comparing.set_defaults(handler=_cmd_compare)
 
     suite = commands.add_parser(
         "suite",

@@ -34,7 +34,8 @@ from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.errors import BenchError
 from benchcore.integrity import set_aside, warn
 from downstream_tasks import expand_task_names, get_task
-from downstream_tasks.base import FeatureSource, Task, TaskData, checkpoint_file
+from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, checkpoint_file
+from downstream_tasks.items import write_items
 from results.schema import RecordedMetric, ResultRecord, UnitRecord
 from upstream.base import Upstream
 
@@ -215,8 +216,13 @@ class TaskRun:
             protocol=scores.protocol,
         )
 
-    def _write_predictions(self, run_dir: Path, split: str, lines: list[str]) -> None:
-        write_text_atomic(run_dir / f"{split}_predictions.tsv", "\n".join(["uid\tprediction\ttruth", *lines]) + "\n")
+    def _write_predictions(self, run_dir: Path, split: str, score: SplitScore) -> None:
+        """``<split>_predictions.tsv`` and, where the task keeps them, ``<split>_items.tsv``
+        (:mod:`downstream_tasks.items`)."""
+        lines = ["uid\tprediction\ttruth", *score.lines]
+        write_text_atomic(run_dir / f"{split}_predictions.tsv", "\n".join(lines) + "\n")
+        if score.items is not None:
+            write_items(run_dir / f"{split}_items.tsv", score.items)
 
     def _train(
         self, unit: RunUnit, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger
@@ -260,6 +266,7 @@ class TaskRun:
         dev_rule = next((rule for rule in rules if rule.split == "dev"), None)
         batch_size = int(config.batch_size)
         test_by_rule: dict[str, dict[str, float]] = {}
+        scores_by_rule: dict[str, tuple[Path, SplitScore]] = {}
         dev_metrics: dict[str, float] = {}
         layer_weights: list[float] = []
         for rule in rules:
@@ -270,12 +277,22 @@ class TaskRun:
                 layer_weights = list(model.featurizer.layer_weights().values())
             if rule == dev_rule:
                 dev = evaluate(model, task, data, source, "dev", batch_size, output_dir)
-                self._write_predictions(output_dir, "dev", dev.lines)
+                self._write_predictions(output_dir, "dev", dev)
                 dev_metrics = dev.metrics
             test = evaluate(model, task, data, source, "test", batch_size, output_dir)
-            self._write_predictions(output_dir, "test", test.lines)
             test_by_rule[rule.name] = test.metrics
+            scores_by_rule[rule.name] = (output_dir, test)
         test_metrics = task.report_test(test_by_rule, outcome.selected)
+        for name, (output_dir, test) in scores_by_rule.items():
+            if name == rules[0].name and test.items is not None:
+                # the unit's own items recompute what its record reports from this checkpoint; a value the task takes
+                # from another rule's checkpoint (SD's der_dev_selected) is itemised in that rule's folder
+                test.items.statistics = {
+                    metric: statistic
+                    for metric, statistic in test.items.statistics.items()
+                    if test_metrics.get(metric) == test.metrics.get(metric)
+                }
+            self._write_predictions(output_dir, "test", test)
         eval_seconds = time.perf_counter() - started
         log.info("test %s (selected: %s)", test_metrics, outcome.selected)
         return UnitScores(
@@ -295,7 +312,7 @@ class TaskRun:
         """Protocols without a head (QbE): the task scores dev and test itself."""
         started = time.perf_counter()
         outcome = self.prepared.task.score_without_training(data, source, self.prepared.config, run_dir, self.progress)
-        self._write_predictions(run_dir, "test", outcome.test.lines)
+        self._write_predictions(run_dir, "test", outcome.test)
         log.info("dev %s test %s", outcome.dev, outcome.test.metrics)
         extra = dict(outcome.extra)
         return UnitScores(

@@ -157,7 +157,7 @@ def asr_in_the_loop(model_dir: Path, device: str, corpus: Path, work: Path, step
     peak = peak_gb()
     return [
         Row(
-            f"ASR encoder in the loop, length buckets, batch {run.config.batch_size}, profile {profile} "
+            f"ASR encoder in the loop, length buckets, batch {run.prepared.config.batch_size}, profile {profile} "
             f"({steps} steps, the dev evaluation left out)",
             f"{rate:.2f} steps/s",
             "> 0",

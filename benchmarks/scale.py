@@ -164,10 +164,10 @@ def measure_trained(task_name: str, data_root: Path, work: Path, steps: int) -> 
         "utterances": sum(splits.values()),
         "listing_s": listing,
         "fill_s": fill,
-        "train_ms_per_step": 1000 * max(0.0, record["timings"]["train_s"] - dev_eval) / steps,
-        "eval_s": record["timings"]["eval_s"],
+        "train_ms_per_step": 1000 * max(0.0, record.timings["train_s"] - dev_eval) / steps,
+        "eval_s": record.timings["eval_s"],
         "cache_mb": _du(cache) / 1e6,
-        "feature_mode": record["feature_mode"],
+        "feature_mode": record.feature_mode,
     }
 
 

@@ -22,10 +22,11 @@ from benchcore.errors import BenchError
 from downstream_tasks.base import FeatureSource, SplitScore, TaskData, Utterance, eval_batches
 from downstream_tasks.bucketing import fixed_length_buckets, num_samples
 from downstream_tasks.ctc import CTCTask, TokenLayout, character_text
+from downstream_tasks.items import ItemTable, ratio
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.lm_decoding import LexiconLMDecoder, LMSettings
 from downstream_tasks.metadata import DECODING_NOTHING_ERRORS, ERROR_RATE, SUPERB, MetricSpec, TaskMetadata
-from downstream_tasks.metrics.text import error_rate
+from downstream_tasks.metrics.text import edit_counts_per_pair, error_rate
 
 #: fairseq `Dictionary()`'s specials in their order (`asr/fairseq_dictionary.py` `__init__`: bos, pad, eos, unk)
 FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -156,6 +157,30 @@ class SpeechRecognition(CTCTask):
             "wer": error_rate(hypotheses, references, "word"),
             "cer": error_rate(hypothesis_units, self._reference_units(utterances, data), "word"),
         }
+
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable:
+        """Per utterance: word edits and reference words (WER), and the recipe's unit edits and reference units (CER);
+        each metric is the ratio of its columns' sums."""
+        hypotheses = [self.render(p, data) for p in predictions]
+        references = [self.reference(u, data) for u in utterances]
+        vocabulary = data.label_names[0]
+        hypothesis_units = [" ".join(vocabulary[t] for t in p if t not in (BOS, END_OF_SENTENCE)) for p in predictions]
+        word_edits, words = zip(*edit_counts_per_pair(hypotheses, references, "word"))
+        unit_edits, units = zip(
+            *edit_counts_per_pair(hypothesis_units, self._reference_units(utterances, data), "word")
+        )
+        return ItemTable(
+            self.name,
+            "utterance",
+            [u.uid for u in utterances],
+            {
+                "word_edits": list(word_edits),
+                "ref_words": list(words),
+                "char_edits": list(unit_edits),
+                "ref_chars": list(units),
+            },
+            {"wer": ratio("word_edits", "ref_words"), "cer": ratio("char_edits", "ref_chars")},
+        )
 
     @staticmethod
     def _reference_units(utterances: Sequence[Utterance], data: TaskData) -> list[str]:

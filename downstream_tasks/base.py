@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from benchcore.errors import BenchError
 from downstream_tasks.chance import ChanceLevel, data_independent
+from downstream_tasks.items import ItemTable, ratio
 from downstream_tasks.metadata import MetricSpec, TaskMetadata
 from upstream.base import UpstreamInfo
 
@@ -82,11 +83,13 @@ class TaskData:
 
 @dataclass
 class SplitScore:
-    """Scoring one split: its metrics (fractions) and `uid<TAB>prediction<TAB>truth` lines for
-    `<split>_predictions.tsv`."""
+    """Scoring one split: its metrics (fractions), `uid<TAB>prediction<TAB>truth` lines for
+    `<split>_predictions.tsv`, and at final scoring what each item contributed (`<split>_items.tsv`,
+    :mod:`downstream_tasks.items`)."""
 
     metrics: dict[str, float]
     lines: list[str] = field(default_factory=list)
+    items: ItemTable | None = None
 
 
 @dataclass
@@ -337,6 +340,11 @@ class TrainedTask(Task):
         """Tab-separated `uid, prediction, truth` lines for `<split>_predictions.tsv`."""
         raise NotImplementedError
 
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable | None:
+        """What each utterance contributed to :meth:`metrics`, with the statistic that recomputes each metric from it
+        (:mod:`downstream_tasks.items`); written at final scoring. None: the task keeps no per-item outputs."""
+        return None
+
     def score_split(
         self,
         model: nn.Module,
@@ -367,7 +375,11 @@ class TrainedTask(Task):
         for _indices, outputs in eval_batches(model, source, split, order, batch_size, crops):
             predictions.extend(self.predict(outputs, data))
         ordered = [utterances[i] for i in order]
-        return SplitScore(self.metrics(predictions, ordered, data), self.prediction_lines(predictions, ordered, data))
+        return SplitScore(
+            self.metrics(predictions, ordered, data),
+            self.prediction_lines(predictions, ordered, data),
+            self.item_table(predictions, ordered, data) if output_dir is not None else None,
+        )
 
     def train_sample_weights(self, utterances: list[Utterance]) -> list[float] | None:
         """Per-utterance sampling weights for the training sampler; None means plain shuffling."""
@@ -457,6 +469,17 @@ class ClassificationTask(TrainedTask):
             return {"acc": float("nan")}
         hits = [tuple(predicted) == tuple(u.label) for predicted, u in zip(predictions, utterances)]
         return {"acc": sum(hits) / len(hits)}
+
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable:
+        """Per utterance: ``correct`` (1 when every label part is right) over ``count`` (1): accuracy is their ratio."""
+        correct = [int(tuple(predicted) == tuple(u.label)) for predicted, u in zip(predictions, utterances)]
+        return ItemTable(
+            self.name,
+            "utterance",
+            [u.uid for u in utterances],
+            {"correct": correct, "count": [1] * len(correct)},
+            {"acc": ratio("correct", "count")},
+        )
 
     def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
         def names(label: Sequence[int]) -> str:

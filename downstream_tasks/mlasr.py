@@ -53,8 +53,9 @@ from downstream_tasks.fleurs import (
     load_fleurs,
     normalise,
 )
+from downstream_tasks.items import ItemTable, Statistic, ratio
 from downstream_tasks.metadata import ERROR_RATE, MetricSpec, TaskMetadata
-from downstream_tasks.metrics.text import error_rate
+from downstream_tasks.metrics.text import edit_counts_per_pair, error_rate
 from downstream_tasks.transformer_ctc import TransformerCTCHead, espnet_ctc_loss, utterance_ctc_losses
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -235,7 +236,8 @@ class MultilingualSpeechRecognition(CTCTask):
         metrics = self.metrics(predictions, utterances, data)
         if split == "dev":
             metrics["loss"] = total_loss / len(utterances) if utterances else float("nan")
-        return SplitScore(metrics, self.prediction_lines(predictions, utterances, data))
+        items = self.item_table(predictions, utterances, data) if output_dir is not None else None
+        return SplitScore(metrics, self.prediction_lines(predictions, utterances, data), items)
 
     def render(self, tokens: Sequence[int], data: TaskData) -> str:
         return character_text(tokens, data.label_names[0], WORD_BOUNDARY)
@@ -270,6 +272,36 @@ class MultilingualSpeechRecognition(CTCTask):
         if wers:
             scores["wer"] = statistics.fmean(wers)
         return scores
+
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable:
+        """Per utterance: its language, character edits and reference characters (and words where the language
+        spaces them). Each language's CER is the ratio of its rows' sums, ``cer`` and ``cer_sd`` the mean and spread
+        of those, ``cer_pooled`` the ratio over every row."""
+        languages = [language_of(u.uid) for u in utterances]
+        hypotheses = [self.hypothesis(p, u, data) for p, u in zip(predictions, utterances)]
+        references = [self.reference(u, data) for u in utterances]
+        char_counts = edit_counts_per_pair(hypotheses, references, "char") if utterances else []
+        word_counts = [
+            edit_counts_per_pair([h], [r], "word")[0] if has_word_boundaries(language) else (0, 0)
+            for h, r, language in zip(hypotheses, references, languages)
+        ]
+        columns = {
+            "language": languages,
+            "char_edits": [edits for edits, _ in char_counts],
+            "ref_chars": [total for _, total in char_counts],
+            "word_edits": [edits for edits, _ in word_counts],
+            "ref_words": [total for _, total in word_counts],
+        }
+        statistics = {
+            "cer": Statistic("mean_of_ratios", "char_edits", "ref_chars", group="language"),
+            "cer_sd": Statistic("sd_of_ratios", "char_edits", "ref_chars", group="language"),
+            "cer_pooled": ratio("char_edits", "ref_chars"),
+        }
+        for language in dict.fromkeys(languages):
+            statistics[cer_key(language)] = ratio("char_edits", "ref_chars", group="language", where=language)
+            if has_word_boundaries(language):
+                statistics[wer_key(language)] = ratio("word_edits", "ref_words", group="language", where=language)
+        return ItemTable(self.name, "utterance", [u.uid for u in utterances], columns, statistics)
 
     def prediction_lines(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> list[str]:
         return [

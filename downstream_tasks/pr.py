@@ -24,9 +24,10 @@ from typing import Any
 from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance
 from downstream_tasks.ctc import EOS, SPECIALS, CTCTask
+from downstream_tasks.items import ItemTable, ratio
 from downstream_tasks.librispeech import OFFICIAL_SPLIT_SIZES, SPLITS, read_split, transcript_files
 from downstream_tasks.metadata import DECODING_NOTHING_ERRORS, ERROR_RATE, SUPERB, MetricSpec, TaskMetadata
-from downstream_tasks.metrics.text import error_rate
+from downstream_tasks.metrics.text import edit_counts_per_pair, error_rate
 
 #: s3prl `downstream/ctc/vocab/phoneme.txt`, in file order (the output index after the text encoder's specials)
 PHONES = (
@@ -175,3 +176,16 @@ class PhonemeRecognition(CTCTask):
         hypotheses = [self.render(p, data) for p in predictions]
         references = [self.reference(u, data) for u in utterances]
         return {"per": error_rate(hypotheses, references, "word")}
+
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable:
+        """Per utterance: phone edits and reference phones (PER = their sums' ratio, Bisani & Ney's bootstrap unit)."""
+        hypotheses = [self.render(p, data) for p in predictions]
+        references = [self.reference(u, data) for u in utterances]
+        edits, phones = zip(*edit_counts_per_pair(hypotheses, references, "word"))
+        return ItemTable(
+            self.name,
+            "utterance",
+            [u.uid for u in utterances],
+            {"phone_edits": list(edits), "ref_phones": list(phones)},
+            {"per": ratio("phone_edits", "ref_phones")},
+        )

@@ -19,6 +19,7 @@ from typing import Any
 from benchcore.errors import BenchError
 from downstream_tasks.base import TaskData, Utterance, require_dir, require_file
 from downstream_tasks.ctc import EOS, SPECIALS, UNK, CTCTask
+from downstream_tasks.items import ItemTable, ratio
 from downstream_tasks.metadata import (
     DECODING_NOTHING_ERRORS,
     DECODING_NOTHING_F1,
@@ -28,7 +29,7 @@ from downstream_tasks.metadata import (
     MetricSpec,
     TaskMetadata,
 )
-from downstream_tasks.metrics.text import sf_metrics
+from downstream_tasks.metrics.text import sf_metrics, slot_type_f1_per_utterance, slot_value_counts_per_utterance
 
 ROOT = "SNIPS"
 CHARACTERS = [" ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'"]
@@ -158,3 +159,25 @@ class SlotFilling(CTCTask):
         hypotheses = [self.render(p, data) for p in predictions]
         references = [self.reference(u, data) for u in utterances]
         return sf_metrics(hypotheses, references)
+
+    def item_table(self, predictions: list, utterances: Sequence[Utterance], data: TaskData) -> ItemTable:
+        """Per utterance: its slot-type F1 (the metric is their mean) and its slot values' character edits and
+        reference characters (slot-value CER: the ratio of their sums)."""
+        hypotheses = [self.render(p, data) for p in predictions]
+        references = [self.reference(u, data) for u in utterances]
+        edits, characters = zip(*slot_value_counts_per_utterance(hypotheses, references, "char"))
+        return ItemTable(
+            self.name,
+            "utterance",
+            [u.uid for u in utterances],
+            {
+                "slot_type_f1": slot_type_f1_per_utterance(hypotheses, references),
+                "count": [1] * len(utterances),
+                "slot_char_edits": list(edits),
+                "slot_ref_chars": list(characters),
+            },
+            {
+                "slot_type_f1": ratio("slot_type_f1", "count"),
+                "slot_value_cer": ratio("slot_char_edits", "slot_ref_chars"),
+            },
+        )

@@ -7,7 +7,8 @@ import json
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
 from results.columns import Column, columns_of_task, find_column, help_names, superb_columns, task_order, task_titles
-from results.leaderboard import Leaderboard, Row
+from results.intervals import Interval
+from results.leaderboard import Cell, Leaderboard, Row
 from results.records import ResultRecord
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL, card_points, normalised_metric
 
@@ -47,6 +48,7 @@ def _explain_metric(board: Leaderboard, row: Row, column: Column) -> str:
     if cell.withheld is not None and cell.record is not None:
         lines.append("  left out: it does not beat the audio-blind answer (see the note); the record says:")
         lines += _record_lines(cell.record, column)
+        lines += _interval_lines(cell)
     elif cell.value is None:
         lines.append(
             "  no value: "
@@ -63,8 +65,23 @@ def _explain_metric(board: Leaderboard, row: Row, column: Column) -> str:
             lines.append(f"  source note: {source.note}")
     elif cell.record is not None:
         lines += _record_lines(cell.record, column)
+        lines += _interval_lines(cell)
+        if cell.tie is not None:
+            lines.append(f"  tie with the column's best: {cell.tie}" + (" -> bold" if cell.best else ""))
     lines += _notes(board, cell.notes)
     return "\n".join(lines)
+
+
+def _interval_lines(cell: Cell) -> list[str]:
+    if isinstance(cell.interval, Interval):
+        line = f"  95% interval: {cell.interval_text()} ({cell.interval.describe()}"
+        if cell.n_seeds > 1:
+            line += "; resampling the test items for every seed at once, around the seeds' mean: the test set's "
+            line += "sampling error, where ± is the seeds' spread, the head training's"
+        return [line + ")"]
+    if cell.interval is not None:
+        return [f"  95% interval: none ({cell.interval})"]
+    return []
 
 
 def _record_lines(record: ResultRecord, column: Column) -> list[str]:

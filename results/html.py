@@ -73,8 +73,10 @@ def _cell_title(row: Row, cell: Cell) -> str:
         return f"{row.label}, {column.title}: no value"
     if cell.record is not None:
         record = cell.record
+        interval = f"\n95% interval: {cell.interval_text()}" if cell.interval_bounds() else ""
+        interval += f"\ntie with the column's best: {cell.tie}" if cell.tie else ""
         return (
-            f"{row.label}, {column.title} = {cell.text()} {column.unit}\nrecord: {record.path}\nseeds: "
+            f"{row.label}, {column.title} = {cell.text()} {column.unit}{interval}\nrecord: {record.path}\nseeds: "
             f"{', '.join(map(str, record.seeds))}\nlearning rate: {record.selected_lr_note()}\nunits: "
             f"{len(record.units)}\nprofile: {record.profile}\ndataset files sha256: "
             f"{record.dataset.get('files_sha256')}"

@@ -12,6 +12,7 @@ from typing import Literal
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
 from results.columns import Column, all_columns, column_by_key, columns_of_task, task_titles
+from results.intervals import DEFAULT_RESAMPLES, Interval, NoInterval, cell_interval
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
 from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
@@ -38,6 +39,23 @@ class Cell:
     best: bool = False
     #: Why a run's value is left out although its record has one (it does not beat the audio-blind answer).
     withheld: str | None = None
+    #: The 95 % bootstrap interval of a run's value (fractions, results.intervals), or why it has none; None for
+    #: reference rows (published values come without per-item outputs) and with ``--bootstrap 0``.
+    interval: Interval | NoInterval | None = None
+    #: The tie test against the column's best measured row (results.compare): its p-value, or why none was run
+    tie: str | None = None
+
+    def interval_bounds(self) -> tuple[float, float] | None:
+        """The interval in table units (%, raw MTWV), when there is one."""
+        if not isinstance(self.interval, Interval):
+            return None
+        return self.column.display(self.interval.low), self.column.display(self.interval.high)
+
+    def interval_text(self) -> str:
+        bounds = self.interval_bounds()
+        if bounds is None:
+            return ""
+        return f"[{self.column.format(bounds[0])}, {self.column.format(bounds[1])}]"
 
     def text(self) -> str:
         if self.value is None:
@@ -112,6 +130,7 @@ def _run_row(
     points: ReferencePoints,
     notes: _Footnotes,
     show_unlearned: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
 ) -> Row:
     cells = {}
     for column in all_columns():
@@ -124,6 +143,8 @@ def _run_row(
             cell.std = None if std is None else column.display(std)
             cell.n_seeds = len(record.seeds)
             cell.record = record
+            if bootstrap > 0:
+                cell.interval = cell_interval(record, column.metric, bootstrap)
             missing = record.dataset.get("missing")
             if missing:
                 shown = ", ".join(missing["files"][:3]) + (", ..." if missing["count"] > 3 else "")
@@ -288,12 +309,12 @@ def comparable_groups(rows: list[Row]) -> list[list[Row]]:
     return [group for group in groups if group]
 
 
-def _mark_best(rows: list[Row]) -> None:
+def _mark_best(rows: list[Row], bootstrap: int = DEFAULT_RESAMPLES) -> None:
     for group in comparable_groups(rows):
-        _mark_best_among(group)
+        _mark_best_among(group, bootstrap)
 
 
-def _mark_best_among(rows: list[Row]) -> None:
+def _mark_best_among(rows: list[Row], bootstrap: int = DEFAULT_RESAMPLES) -> None:
     for column in all_columns():
         shown = {
             row.id: column.format(row.cells[column.key].value)
@@ -304,9 +325,11 @@ def _mark_best_among(rows: list[Row]) -> None:
             continue
         pick = max if column.higher_is_better else min
         best = pick(float(text) for text in shown.values())
-        for row in rows:
-            if row.id in shown and float(shown[row.id]) == best:
-                row.cells[column.key].best = True
+        leaders = [row for row in rows if row.id in shown and float(shown[row.id]) == best]
+        for row in leaders:
+            row.cells[column.key].best = True
+        if bootstrap > 0:
+            _mark_ties(column, leaders, [row for row in rows if row.id in shown and row not in leaders], bootstrap)
     for attribute in ("overall", "superb_s"):
         complete = [
             getattr(row, attribute)
@@ -318,6 +341,37 @@ def _mark_best_among(rows: list[Row]) -> None:
         best = max(float(cell.text()) for cell in complete)
         for cell in complete:
             cell.best = float(cell.text()) == best
+
+
+def _mark_ties(column: Column, leaders: list[Row], others: list[Row], bootstrap: int) -> None:
+    """Measured rows not significantly worse than the column's best measured row join its bold (a tie group): a
+    paired bootstrap on the same test items, Holm-corrected over the rows tested in the column, 5 % two-sided. A row
+    that cannot be tested against the best (no per-item outputs, other items) keeps a plain cell."""
+    from results.bootstrap import holm_bonferroni
+    from results.compare import ALPHA, paired_column_test
+
+    best = next((row for row in leaders if row.cells[column.key].record is not None), None)
+    if best is None:
+        return
+    tested: list[tuple[Row, float]] = []
+    for row in others:
+        cell = row.cells[column.key]
+        if cell.record is None or cell.withheld is not None:
+            continue
+        try:
+            paired = paired_column_test(best.cells[column.key].record, cell.record, column, bootstrap)
+        except BenchError as error:  # the two runs scored different items: not comparable, no tie
+            cell.tie = f"not tested against {best.label}: {error}"
+            continue
+        if isinstance(paired, str):
+            cell.tie = f"not tested against {best.label}: {paired}"
+            continue
+        tested.append((row, paired.p_value))
+    for (row, _), p_holm in zip(tested, holm_bonferroni([p for _, p in tested])):
+        cell = row.cells[column.key]
+        cell.tie = f"p = {p_holm:.4f} against {best.label} (paired bootstrap, Holm over {len(tested)} row(s))"
+        if p_holm >= ALPHA:
+            cell.best = True
 
 
 def _reference_notes(rows: list[Row], notes: _Footnotes, all_references: Iterable[ReferenceRow]) -> None:
@@ -381,8 +435,10 @@ def build_leaderboard(
     points: ReferencePoints | None = None,
     all_references: Iterable[ReferenceRow] | None = None,
     show_unlearned: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
 ) -> Leaderboard:
-    """Rows for the records (one per upstream) then the chosen reference rows. ``all_references`` (default: the data
+    """Rows for the records (one per upstream) then the chosen reference rows. ``bootstrap``: resamples behind each
+    run cell's 95 % interval (results.intervals; 0: none). ``all_references`` (default: the data
     file's rows) are consulted for footnotes about sources that disagree, shown or not. A run value that does not beat
     its record's chance level is left out of the row (footnoted) unless ``show_unlearned``."""
     points = points or load_reference_points()
@@ -390,7 +446,7 @@ def build_leaderboard(
     by_upstream: dict[str, dict[str, ResultRecord]] = defaultdict(dict)
     for record in record_set.records if record_set else []:
         by_upstream[record.upstream_name][record.task] = record
-    rows = [_run_row(name, by_upstream[name], points, notes, show_unlearned) for name in sorted(by_upstream)]
+    rows = [_run_row(name, by_upstream[name], points, notes, show_unlearned, bootstrap) for name in sorted(by_upstream)]
     rows += [_reference_row(reference, points) for reference in references]
 
     for row in rows:
@@ -415,7 +471,7 @@ def build_leaderboard(
                     )
                 )
     _reference_notes(rows, notes, load_reference_rows() if all_references is None else all_references)
-    _mark_best(rows)
+    _mark_best(rows, bootstrap)
     if record_set is not None:
         for older, newer in record_set.superseded:
             rows_by_id = {row.id: row for row in rows}
@@ -437,7 +493,10 @@ def build_leaderboard(
         f"paper's best upstream (1000), averaged within a task (SF: F1 and CER), then over tasks. Reference points: "
         f"{points.source}.",
         "Bold: the best value of each column among comparable rows shown (scores: among those with every column): "
-        "published rows and real-data runs compete with each other, superb-mini runs only among themselves.",
+        "published rows and real-data runs compete with each other, superb-mini runs only among themselves. A "
+        "measured row is bold too when it is not significantly worse than the column's best measured row (a tie "
+        "group: paired bootstrap on the same test items, Holm over the rows of the column, 5 %); published rows have "
+        "no per-item outputs and get no tie test.",
         "Cells with ± are the mean ± standard deviation over seeds. A learning-rate sweep shows the point selected on "
         "dev; the provenance table gives seeds, learning rate and record of every cell.",
         "– : no result for that task, or a run result that does not beat its audio-blind answer (footnoted).",

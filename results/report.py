@@ -8,6 +8,7 @@ from pathlib import Path
 
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
+from results.intervals import DEFAULT_RESAMPLES
 from results.leaderboard import Leaderboard, build_leaderboard
 from results.records import load_records
 from results.references import select_references
@@ -99,10 +100,15 @@ def parse_formats(spec: str | None) -> list[str]:
 
 
 def load_leaderboard(
-    runs: Sequence[Path], references: str = "card", allow_no_runs: bool = False, show_unlearned: bool = False
+    runs: Sequence[Path],
+    references: str = "card",
+    allow_no_runs: bool = False,
+    show_unlearned: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
 ) -> Leaderboard:
     """The leaderboard of every record below ``runs`` plus the selected reference rows. Run values that do not beat
-    their task's audio-blind answer are left out unless ``show_unlearned``."""
+    their task's audio-blind answer are left out unless ``show_unlearned``; each run value gets a 95 % interval from
+    ``bootstrap`` resamples of its test items (0: none)."""
     reference_rows = select_references(references)
     existing = [Path(path) for path in runs]
     if allow_no_runs and not any(path.exists() for path in existing):
@@ -111,7 +117,7 @@ def load_leaderboard(
         record_set = load_records(existing)
     if record_set is None and not reference_rows:
         raise BenchError("nothing to report: no records under --runs and --references none")
-    return build_leaderboard(record_set, reference_rows, show_unlearned=show_unlearned)
+    return build_leaderboard(record_set, reference_rows, show_unlearned=show_unlearned, bootstrap=bootstrap)
 
 
 def write_report(board: Leaderboard, out_dir: Path, formats: Sequence[str], plots: bool = True) -> ReportOutput:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from downstream_tasks.metadata import SUPERB, benchmark_info
 from results.columns import Column, all_columns, column_by_key, task_order, task_titles
+from results.intervals import Interval
 from results.leaderboard import MISSING, Cell, Leaderboard, Row, ScoreCell
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
 
@@ -200,10 +201,21 @@ def leaderboard_csv(board: Leaderboard) -> str:
             entry[column.key] = cell.value
             entry[f"{column.key}_std"] = cell.std
             entry[f"{column.key}_n_seeds"] = cell.n_seeds or None
+            bounds = cell.interval_bounds()
+            entry[f"{column.key}_ci_low"], entry[f"{column.key}_ci_high"] = bounds or (None, None)
         records.append(entry)
     buffer = io.StringIO()
     pandas.DataFrame(records).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
     return buffer.getvalue()
+
+
+def _interval_method(cell: Cell) -> str | None:
+    """How the cell's interval was computed, or why it has none (reference values: no per-item outputs)."""
+    if isinstance(cell.interval, Interval):
+        return cell.interval.describe()
+    if cell.interval is not None:
+        return f"none: {cell.interval}"
+    return None if cell.record is not None else "none: a published value (no per-item outputs)"
 
 
 def cells_csv(board: Leaderboard) -> str:
@@ -227,6 +239,9 @@ def cells_csv(board: Leaderboard) -> str:
                     "value": cell.value,
                     "std": cell.std,
                     "n_seeds": cell.n_seeds or None,
+                    "ci_low": (cell.interval_bounds() or (None, None))[0],
+                    "ci_high": (cell.interval_bounds() or (None, None))[1],
+                    "ci_method": _interval_method(cell),
                     "seeds": " ".join(map(str, record.seeds)) if record else None,
                     "learning_rate": record.learning_rate if record else None,
                     "lr_sweep": " ".join(f"{point['learning_rate']:g}" for point in record.lr_sweep)

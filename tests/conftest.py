@@ -71,6 +71,7 @@ SLOW_MODULES = frozenset(
         "bench/test_e2e_fleurs.py",
         "bench/test_e2e_fleurs_layout.py",
         "bench/test_e2e_qbe.py",
+        "bench/test_e2e_pr_items.py",
         "bench/test_e2e_sd.py",
         "bench/test_e2e_sequence.py",
         "bench/test_file_permissions.py",

@@ -27,6 +27,7 @@ from downstream_tasks.base import (
     Utterance,
     eval_batches,
 )
+from downstream_tasks.items import ItemTable, Statistic
 from downstream_tasks.metadata import ERROR_RATE, SAME_SCORE_EVERY_TRIAL, SUPERB, MetricSpec, TaskMetadata
 from downstream_tasks.metrics.detection import equal_error_rate
 from upstream.base import SAMPLE_RATE, UpstreamInfo
@@ -186,4 +187,16 @@ class SpeakerVerification(TrainedTask):
                 "".join(f"{t.label} {t.enrollment} {t.test} {s:.6f}\n" for t, s in zip(trials, scores)),
             )
         lines = [f"{t.enrollment} {t.test}\t{s:.6f}\t{t.label}" for t, s in zip(trials, scores)]
-        return SplitScore({"eer": eer}, lines)
+        items = None
+        if output_dir is not None:
+            speaker = {u.uid: u.speaker or u.uid for u in utterances}
+            items = ItemTable(
+                self.name,
+                "trial",
+                [f"{t.enrollment} {t.test}" for t in trials],
+                {"score": scores, "label": labels, "speaker": [speaker[t.enrollment] for t in trials]},
+                {"eer": Statistic("eer", score="score", label="label")},
+                # trials of one enrollment speaker share that speaker's embeddings: not independent items
+                block="speaker",
+            )
+        return SplitScore({"eer": eer}, lines, items)

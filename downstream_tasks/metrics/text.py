@@ -111,6 +111,28 @@ def _edit_counts(hypotheses: Sequence[str], references: Sequence[str], unit: Uni
     return out.substitutions + out.deletions + out.insertions, out.hits + out.substitutions + out.deletions
 
 
+def edit_counts_per_pair(
+    hypotheses: Sequence[str], references: Sequence[str], unit: Unit = "word"
+) -> list[tuple[int, int]]:
+    """(edits, reference tokens) of each pair, from the same jiwer alignment as :func:`error_rate`: their sums are its
+    numerator and denominator (per-item outputs and the bootstrap, downstream_tasks.items)."""
+    _check_pairs(hypotheses, references)
+    transform = _TRANSFORMS[unit]
+    out = jiwer.process_words(
+        list(references), list(hypotheses), reference_transform=transform, hypothesis_transform=transform
+    )
+    counts = []
+    for chunks, reference in zip(out.alignments, out.references):
+        edits = 0
+        for chunk in chunks:
+            if chunk.type in ("substitute", "delete"):
+                edits += chunk.ref_end_idx - chunk.ref_start_idx
+            elif chunk.type == "insert":
+                edits += chunk.hyp_end_idx - chunk.hyp_start_idx
+        counts.append((edits, len(reference)))
+    return counts
+
+
 def error_rate(hypotheses: Sequence[str], references: Sequence[str], unit: Unit = "word") -> float:
     """Corpus-level error rate as a fraction: total Levenshtein edits / total reference tokens.
 
@@ -232,18 +254,8 @@ def slot_type_f1(hypotheses: Sequence[str | Sequence[str]], references: Sequence
     ``R = |types(ref) & types(hyp)| / |types(ref)|`` and ``P = |types(ref) & types(hyp)| / |types(hyp)|`` (0.0 if both
     are 0). Values and repeats of a type do not matter. This is SUPERB's SF checkpoint and headline metric.
     """
-    f1s = []
-    for hyp_dict, ref_dict in _slot_dicts(hypotheses, references):
-        if not hyp_dict and not ref_dict:
-            f1 = 1.0
-        elif not hyp_dict or not ref_dict:
-            f1 = 0.0
-        else:
-            # same float operations in the same order as s3prl, so the result is bit-identical
-            recall = sum(1 for slot in ref_dict if slot in hyp_dict) / len(ref_dict)
-            precision = sum(1 for slot in hyp_dict if slot in ref_dict) / len(hyp_dict)
-            f1 = 2 * precision * recall / (precision + recall) if (precision + recall) > 0 else 0.0
-        f1s.append(f1)
+    # same float operations in the same order as s3prl (slot_type_f1_per_utterance), so the result is bit-identical
+    f1s = slot_type_f1_per_utterance(hypotheses, references)
     return sum(f1s) / len(f1s)
 
 
@@ -275,6 +287,47 @@ def _slot_value_error(hypotheses: Sequence, references: Sequence, unit: Unit) ->
     if not value_refs:
         raise ValueError("no reference has a slot: slot value error rates are undefined (s3prl divides by zero)")
     return error_rate(value_hyps, value_refs, unit)
+
+
+def slot_type_f1_per_utterance(
+    hypotheses: Sequence[str | Sequence[str]], references: Sequence[str | Sequence[str]]
+) -> list[float]:
+    """Each utterance's slot-type F1, whose mean (in order) is :func:`slot_type_f1`."""
+    f1s = []
+    for hyp_dict, ref_dict in _slot_dicts(hypotheses, references):
+        if not hyp_dict and not ref_dict:
+            f1 = 1.0
+        elif not hyp_dict or not ref_dict:
+            f1 = 0.0
+        else:
+            recall = sum(1 for slot in ref_dict if slot in hyp_dict) / len(ref_dict)
+            precision = sum(1 for slot in hyp_dict if slot in ref_dict) / len(hyp_dict)
+            f1 = 2 * precision * recall / (precision + recall) if (precision + recall) > 0 else 0.0
+        f1s.append(f1)
+    return f1s
+
+
+def slot_value_counts_per_utterance(
+    hypotheses: Sequence[str | Sequence[str]], references: Sequence[str | Sequence[str]], unit: Unit = "char"
+) -> list[tuple[int, int]]:
+    """(edits, reference tokens) of each utterance's slot values as :func:`_slot_value_error` pairs them; their sums
+    give :func:`slot_value_cer` (``unit="char"``) or :func:`slot_value_wer`."""
+    counts = []
+    for hyp_dict, ref_dict in _slot_dicts(hypotheses, references):
+        value_hyps: list[str] = []
+        value_refs: list[str] = []
+        for slot_type, ref_values in ref_dict.items():
+            for ref_value in ref_values:
+                best_value, best_rate = "", _NO_MATCH_YET
+                for hyp_value in hyp_dict.get(slot_type, ()):
+                    rate = error_rate([hyp_value], [ref_value], unit)
+                    if best_rate > rate:
+                        best_value, best_rate = hyp_value, rate
+                value_hyps.append(best_value)
+                value_refs.append(ref_value)
+        pairs = _edit_counts(value_hyps, value_refs, unit) if value_refs else (0, 0)
+        counts.append(pairs)
+    return counts
 
 
 def slot_value_cer(hypotheses: Sequence[str | Sequence[str]], references: Sequence[str | Sequence[str]]) -> float:

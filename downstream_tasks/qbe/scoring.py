@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchcore.atomic import write_text_atomic
+from downstream_tasks.items import ItemTable, Statistic
 from downstream_tasks.qbe.reader import GroundTruth
 
 
@@ -35,15 +36,7 @@ def twv_metrics(
     scores = np.asarray(scores, dtype=np.float64)
     written = scores_as_written(scores)
     yes = scores > decision_threshold
-    row = {q: i for i, q in enumerate(truth.queries)}
-    col = {d: j for j, d in enumerate(truth.documents)}
-    qi = [i for i, q in enumerate(query_ids) if q in row]  # a query outside the tlist is not scored by the scorer
-    di = [j for j, d in enumerate(doc_ids) if d in col]
-    full = np.full((len(truth.queries), len(truth.documents)), np.nan)
-    full_yes = np.zeros(full.shape, dtype=bool)
-    rows, cols = np.ix_([row[query_ids[i]] for i in qi], [col[doc_ids[j]] for j in di])
-    full[rows, cols] = written[np.ix_(qi, di)]
-    full_yes[rows, cols] = yes[np.ix_(qi, di)]
+    full, full_yes = official_trials(scores, query_ids, doc_ids, truth, decision_threshold)
     official = term_weighted_value(full, truth.targets(truth.queries, truth.documents), decisions=full_yes)
     result = {
         "mtwv": official["mtwv"],
@@ -66,6 +59,43 @@ def twv_metrics(
             mtwv_english=float("nan"), atwv_english=float("nan"), mtwv_english_threshold=None, english_queries=0
         )
     return result
+
+
+def official_trials(
+    scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str], truth: GroundTruth, decision_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scores as the official scorer reads them (written to 4 decimals) over the ground truth's queries x
+    documents, ``nan`` where the system reported no trial (non-English queries), and the YES decisions."""
+    scores = np.asarray(scores, dtype=np.float64)
+    row = {q: i for i, q in enumerate(truth.queries)}
+    col = {d: j for j, d in enumerate(truth.documents)}
+    qi = [i for i, q in enumerate(query_ids) if q in row]  # a query outside the tlist is not scored by the scorer
+    di = [j for j, d in enumerate(doc_ids) if d in col]
+    full = np.full((len(truth.queries), len(truth.documents)), np.nan)
+    full_yes = np.zeros(full.shape, dtype=bool)
+    rows, cols = np.ix_([row[query_ids[i]] for i in qi], [col[doc_ids[j]] for j in di])
+    full[rows, cols] = scores_as_written(scores)[np.ix_(qi, di)]
+    full_yes[rows, cols] = (scores > decision_threshold)[np.ix_(qi, di)]
+    return full, full_yes
+
+
+def item_table(
+    task: str, scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str], truth: GroundTruth
+) -> ItemTable:
+    """Per official query: its scores against every official document as the scorer reads them (``nan``: not
+    reported) and where it truly occurs; ``mtwv`` is recomputed over the queries (rows) as the scorer does."""
+    full, _ = official_trials(scores, query_ids, doc_ids, truth, 0.0)
+    targets = truth.targets(truth.queries, truth.documents)
+    return ItemTable(
+        task,
+        "query",
+        list(truth.queries),
+        {
+            "scores": [" ".join(repr(float(value)) for value in row) for row in full],
+            "targets": ["".join("1" if value else "0" for value in row) for row in targets],
+        },
+        {"mtwv": Statistic("mtwv", score="scores", label="targets")},
+    )
 
 
 def _finite(value: float) -> float | None:

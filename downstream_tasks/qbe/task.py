@@ -29,7 +29,14 @@ from downstream_tasks.qbe.reader import (
     ground_truth_files,
     read_ground_truth,
 )
-from downstream_tasks.qbe.scoring import METRIC_KEYS, choose_layer, prediction_lines, twv_metrics, write_stdlist
+from downstream_tasks.qbe.scoring import (
+    METRIC_KEYS,
+    choose_layer,
+    item_table,
+    prediction_lines,
+    twv_metrics,
+    write_stdlist,
+)
 from upstream.base import UpstreamInfo
 
 
@@ -199,6 +206,7 @@ class QueryByExample(ProtocolTask):
             test=SplitScore(
                 {key: test[key] for key in METRIC_KEYS},
                 prediction_lines(ids["test"], doc_ids, test_scores, data.ground_truth["test"]),
+                item_table(self.name, test_scores, ids["test"], doc_ids, data.ground_truth["test"]),
             ),
             extra={
                 "layer_weights": [1.0 if k == chosen else 0.0 for k in range(num_layers)],

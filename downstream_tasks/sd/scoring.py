@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from downstream_tasks.items import ItemTable, Statistic, ratio
 from downstream_tasks.metrics.detection import diarization_error_rate, posteriors_to_segments
 from downstream_tasks.sd.kaldi import Segment
 
@@ -25,6 +26,14 @@ class GridPoint:
     missed: float
     confusion: float
     total: float
+    #: (recording, error seconds = false alarm + missed + confusion, scored speech seconds) in scoring order: the
+    #: per-item outputs (downstream_tasks.items), whose sums give ``der``
+    per_recording: tuple[tuple[str, float, float], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """The setting's name in item tables: ``m<median>_t<threshold>``."""
+        return f"m{self.median}_t{self.threshold:g}"
 
 
 def recording_segments(
@@ -64,9 +73,38 @@ def der_grid(
                     scored["missed"],
                     scored["confusion"],
                     scored["total"],
+                    tuple(
+                        (recording, row["false_alarm"] + row["missed"] + row["confusion"], row["total"])
+                        for recording, row in scored["per_recording"].items()
+                    ),
                 )
             )
     return points
+
+
+def grid_item_table(task: str, points: Sequence[GridPoint], chosen: dict[str, GridPoint]) -> ItemTable:
+    """Per recording: error and speech seconds at every grid point. ``chosen`` names the metrics read at one point
+    (``der_dev_selected``: the dev-best setting) and ``der``, the lowest DER over the grid, is the minimum of the
+    points' ratios, recomputed per resample (the setting is selected on the same data, as score.sh reports it)."""
+    recordings = [recording for recording, _, _ in points[0].per_recording]
+    columns: dict[str, list] = {}
+    for point in points:
+        if [recording for recording, _, _ in point.per_recording] != recordings:
+            raise ValueError("grid points scored different recordings")
+        columns[f"errors_{point.key}"] = [errors for _, errors, _ in point.per_recording]
+        columns[f"speech_{point.key}"] = [speech for _, _, speech in point.per_recording]
+    statistics = {
+        "der": Statistic(
+            "select_ratio",
+            tuple(f"errors_{point.key}" for point in points),
+            tuple(f"speech_{point.key}" for point in points),
+            select="min",
+        )
+    }
+    for metric, point in chosen.items():
+        if metric != "der":
+            statistics[metric] = ratio(f"errors_{point.key}", f"speech_{point.key}")
+    return ItemTable(task, "recording", recordings, columns, statistics)
 
 
 def best_point(points: Sequence[GridPoint]) -> GridPoint:

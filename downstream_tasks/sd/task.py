@@ -36,7 +36,14 @@ from downstream_tasks.metrics.detection import diarization_error_rate, posterior
 from downstream_tasks.sd.head import ChunkFeatures, DiarizationHead, DiarizationModel, frame_accuracies, pit_loss
 from downstream_tasks.sd.kaldi import KALDI_FILES, LAYOUT, ROOT, SPLITS, Segment, read_kaldi_dir
 from downstream_tasks.sd.labels import SAMPLE_RATE, chunk_ranges, decode_label, encode_label, frame_label_spans
-from downstream_tasks.sd.scoring import GridPoint, best_point, der_grid, point_at, recording_segments
+from downstream_tasks.sd.scoring import (
+    GridPoint,
+    best_point,
+    der_grid,
+    grid_item_table,
+    point_at,
+    recording_segments,
+)
 from upstream.base import UpstreamInfo
 from upstream.featurizer import WeightedSumFeaturizer
 
@@ -302,7 +309,8 @@ class SpeakerDiarization(TrainedTask):
         for recording, post in posteriors.items():
             hypothesis = posteriors_to_segments(post, shift_seconds, best.threshold, best.median) if len(post) else []
             lines.append(f"{recording}\t{_format_turns(hypothesis)}\t{_format_turns(reference.get(recording, []))}")
-        return SplitScore(metrics, lines)
+        items = grid_item_table(self.name, points, chosen) if output_dir is not None else None
+        return SplitScore(metrics, lines, items)
 
     def _write_outputs(
         self,

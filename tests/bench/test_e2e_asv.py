@@ -16,6 +16,9 @@ import json
 import pytest
 
 from bench.cli import main
+from downstream_tasks.items import read_items
+from results.bootstrap import bootstrap_eer, percentile_interval
+from tests.fixtures.items import assert_items_recompute
 
 MAX_EER = 0.30
 
@@ -90,3 +93,22 @@ def test_record_holds_both_protocols_and_the_trial_scores(asv_run, mini_small):
     assert (
         len(dev_lines) == 2 * record["splits"]["dev"]
     )  # 3 held-out videos per speaker: 3 target + 3 non-target trials
+
+
+def test_per_item_outputs_recompute_the_recorded_eer(asv_run):
+    """Every trial's score, label and enrollment speaker (the bootstrap's block) recompute the recorded EER."""
+    _, _, unit_dir = asv_run
+    counts = assert_items_recompute(unit_dir.parent.parent)
+    assert counts == {"exact": 1, "within_1e-12": 0}
+
+
+def test_the_speaker_blocked_interval_is_wider_than_the_trial_level_one(asv_run):
+    """Trials of one enrollment speaker reuse its embeddings: resampling speakers (the report's interval) spreads the
+    EER more than resampling trials as if they were independent, which would overstate the certainty."""
+    _, _, unit_dir = asv_run
+    table = read_items(unit_dir / "test_items.tsv")
+    scores, labels, speakers = table.columns["score"], table.columns["label"], table.columns["speaker"]
+    blocked = percentile_interval(bootstrap_eer(scores, labels, seed=0, blocks=speakers, n_resamples=4000))
+    trials = percentile_interval(bootstrap_eer(scores, labels, seed=0, n_resamples=4000))
+    print(f"ASV EER 95% interval over {len(set(speakers))} speakers: {blocked}; over {len(scores)} trials: {trials}")
+    assert blocked[1] - blocked[0] > trials[1] - trials[0]

@@ -18,6 +18,7 @@ import pytest
 
 from bench.cli import main
 from downstream_tasks.fleurs import DEFAULT_LANGUAGES
+from tests.fixtures.items import assert_items_recompute
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,11 @@ def test_multilingual_asr_decodes_the_average_of_its_best_dev_loss_checkpoints(f
     assert best["values"] == sorted(best["values"]) == sorted(evaluated.values())[: len(best["steps"])]
     assert all(evaluated[step] == value for step, value in zip(best["steps"], best["values"]))
     assert "loss" in unit["metrics"]["dev"] and "loss" not in unit["metrics"]["test"]
+
+
+@pytest.mark.parametrize(("task_name", "upstream"), [("mlid", "resemblyzer"), ("mlasr", "fbank")])
+def test_per_item_outputs_recompute_the_recorded_metrics(fleurs_runs, task_name, upstream):
+    """LID accuracy, and ML-SUPERB's CERs (each language's, their mean and spread, the pooled one) from per-utterance
+    counts."""
+    counts = assert_items_recompute(fleurs_runs / task_name / upstream)
+    assert counts["exact"] >= 1

@@ -25,6 +25,7 @@ from downstream_tasks import get_task
 from downstream_tasks.qbe import DOCUMENTS, file_id, twv_metrics
 from downstream_tasks.qbe_dtw import z_normalise
 from results.schema import UnitRecord
+from tests.fixtures.items import assert_items_recompute
 
 
 def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
@@ -56,6 +57,8 @@ def test_qbe_beats_random_scores(mini_small, tmp_path, monkeypatch):
     record = json.loads((unit_dir / "record.json").read_text())
     assert UnitRecord.from_dict(record).to_dict() == record  # the protocol's extras (chosen layer, ...) round-trip
     assert set(UnitRecord.from_dict(record).protocol) == {"chosen_layer", "per_layer_dev", "test_detail", "dtw_timings"}
+    # per query, its scores against every document and its occurrences recompute the recorded MTWV
+    assert assert_items_recompute(unit_dir.parent.parent) == {"exact": 1, "within_1e-12": 0}
 
     data = get_task("qbe").load(mini_small, None, load_task_config("qbe", "mini"))
     docs = [file_id(u.uid) for u in data.splits[DOCUMENTS]]

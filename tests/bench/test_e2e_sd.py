@@ -21,8 +21,10 @@ import pytest
 import torch
 
 from bench.cli import main
+from downstream_tasks.items import read_items, recompute
 from downstream_tasks.metrics.detection import diarization_error_rate, read_rttm
 from downstream_tasks.sd import DER_GRID_DECIMALS
+from tests.fixtures.items import assert_items_recompute
 
 MARGIN = 0.15
 
@@ -119,3 +121,15 @@ def test_sd_unit_writes_the_grid_and_the_chosen_hypotheses(sd_run, mini_small):
         hypothesis = read_rttm(unit / chosen["rttm"])
         assert set(hypothesis) <= set(reference)
         assert diarization_error_rate(reference, hypothesis)["der"] == pytest.approx(chosen["der"], abs=1e-3)
+
+
+def test_per_item_outputs_recompute_the_recorded_der(sd_run):
+    """Per recording error and speech seconds at every grid point recompute both DERs: the lowest over the grid from
+    the recipe's checkpoint (the unit's own items), the one at the dev-chosen point from the dev-DER checkpoint's
+    (``selected_by_der/``)."""
+    assert sum(assert_items_recompute(sd_run).values()) == 1
+    result = json.loads((sd_run / "result.json").read_text())
+    unit = sd_run / result["units"][0]["path"]
+    recorded = json.loads((unit / "record.json").read_text())["metrics"]["test"]["der_dev_selected"]
+    recomputed = recompute(read_items(unit / "selected_by_der" / "test_items.tsv"))["der_dev_selected"]
+    assert recomputed == pytest.approx(recorded, rel=1e-12)

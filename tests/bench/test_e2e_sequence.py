@@ -16,6 +16,7 @@ import pytest
 
 from bench.cli import main
 from tests.fixtures.arpa import write_bigram_arpa
+from tests.fixtures.items import assert_items_recompute
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -141,3 +142,10 @@ def test_lm_change_rescores_without_retraining(sequence_runs, mini_small, tmp_pa
     assert after["metrics"]["test"]["wer"] == before["metrics"]["test"]["wer"]  # same checkpoint, same greedy output
     assert after["decoding"]["lm_sha256"] != before["decoding"]["lm_sha256"]
     assert after["timings"]["train_s"] == before["timings"]["train_s"]
+
+
+@pytest.mark.parametrize("task_name", ["asr", "sf"])
+def test_per_item_outputs_recompute_the_recorded_error_rates(sequence_runs, task_name):
+    """WER/CER and slot F1/slot CER from summed per-utterance counts equal the recorded corpus-level values exactly."""
+    counts = assert_items_recompute(sequence_runs / task_name / "fbank")
+    assert counts["exact"] >= 2 and counts["within_1e-12"] == 0

@@ -19,6 +19,7 @@ from bench.cli import main
 from bench.config import load_task_config
 from bench.runner import chance_level
 from downstream_tasks import get_task
+from tests.fixtures.items import assert_items_recompute
 
 THRESHOLDS = {
     "ks": lambda acc, chance: acc >= 3 * chance,
@@ -70,3 +71,10 @@ def test_each_task_beats_chance(task_name, small_run, mini_small):
         record["dataset"]["manifest_checksum"]
         == json.loads((mini_small / "MANIFEST.json").read_text())["overall_sha256"]
     )
+
+
+@pytest.mark.parametrize("task_name", sorted(THRESHOLDS))
+def test_per_item_outputs_recompute_the_recorded_accuracy(small_run, task_name):
+    """Every unit (ER: each fold) keeps `test_items.tsv`, from which the recorded accuracy is recomputed."""
+    counts = assert_items_recompute(small_run / task_name / "fbank_no_cmvn")
+    assert counts["exact"] >= 1 and counts["within_1e-12"] == 0

@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from bench.cli import main
+from results.schema import SCHEMA_VERSION
 
 
 @pytest.fixture()
@@ -57,7 +58,7 @@ def test_seeds_and_lr_sweep(mini_tiny, tmp_path, cache_dir, capsys):
     summary = capsys.readouterr().out
     assert "IC" in summary and "±" in summary
     record = json.loads((tmp_path / "out" / "ic" / "fbank_no_cmvn" / "result.json").read_text())
-    assert record["schema"] == "superb-bench/result-record" and record["schema_version"] == 1
+    assert record["schema"] == "superb-bench/result-record" and record["schema_version"] == SCHEMA_VERSION
     assert [point["learning_rate"] for point in record["lr_sweep"]] == [1e-4, 1e-2]
     best = max(record["lr_sweep"], key=lambda point: point["dev_acc"])
     assert record["learning_rate"] == best["learning_rate"]

@@ -61,8 +61,8 @@ def test_cells_come_from_the_records(report_runs):
     assert row.superb_s.score.used == ("ks", "ic")
     assert "Partial score" in board.footnotes[row.overall.notes[0] - 1]
     assert "superb-mini" in board.footnotes[row.label_notes[0] - 1]
-    # best marks: the card's rows beat superb-mini, and a partial row never wins a score column
-    assert not row.cells["ks"].best and not row.overall.best
+    # a partial row never wins a score column (KS's bold, a tie group, is tested below)
+    assert not row.overall.best
     assert board.row("card:wavlm_large").overall.best
     frame = records_frame(load_records([report_runs.runs]).records)
     assert set(frame.upstream) == {"fbank_no_cmvn", report_runs.hubert_name}
@@ -332,3 +332,51 @@ def test_superb_mini_rows_do_not_take_the_bold_from_published_rows(report_runs, 
     assert best_published.cells["qbe"].best
     assert run.cells["qbe"].best  # the best among the superb-mini rows (it is the only one)
     assert not any(row.cells["qbe"].best for row in published if row is not best_published)
+
+
+def test_measured_cells_carry_95_percent_intervals_and_published_ones_say_why_not(report_runs, report_dir, capsys):
+    """Every run cell gets a percentile bootstrap interval from its units' test_items.tsv (KS here: two seeds, the
+    items resampled once for both, around their mean); the CSVs carry it and --explain says how it was computed."""
+    board = load_leaderboard([report_runs.runs], "card", show_unlearned=True)
+    cell = board.row("fbank_no_cmvn").cells["ks"]
+    assert cell.interval.n_resamples == 10_000 and cell.interval.units == "utterances"
+    low, high = cell.interval_bounds()
+    assert low <= cell.value <= high and high > low
+    assert board.row("card:hubert_large").cells["ks"].interval is None
+    assert (
+        load_leaderboard([report_runs.runs], "none", show_unlearned=True, bootstrap=0)
+        .row("fbank_no_cmvn")
+        .cells["ks"]
+        .interval
+        is None
+    )
+
+    cells = pandas.read_csv(report_dir / "cells.csv")
+    ks = cells[(cells.row_id == "fbank_no_cmvn") & (cells.column == "ks")].iloc[0]
+    assert (ks.ci_low, ks.ci_high) == pytest.approx((low, high), abs=1e-4)
+    assert ks.ci_method.startswith("95% percentile bootstrap over")
+    published = cells[cells.row_id == "card:hubert_large"].iloc[0]
+    assert published.ci_method == "none: a published value (no per-item outputs)"
+    wide = pandas.read_csv(report_dir / "leaderboard.csv")
+    assert {"ks_ci_low", "ks_ci_high"} <= set(wide.columns)
+
+    assert main(["report", "--runs", str(report_runs.runs), "--explain", "fbank_no_cmvn", "ks"]) == 0
+    explained = capsys.readouterr().out
+    assert "95% interval: [" in explained and "the seeds' spread" in explained
+    assert main(["report", "--runs", str(report_runs.runs), "--bootstrap", "-1"]) == 2
+
+
+def test_a_measured_row_not_significantly_worse_than_the_best_is_bold_too(report_runs, capsys):
+    """KS has two measured superb-mini rows: the lower one is tested against the best on the same items and is bold
+    exactly when its Holm-corrected paired-bootstrap p-value is at least 5 %; --explain prints the test."""
+    board = load_leaderboard([report_runs.runs], "none", show_unlearned=True)
+    cells = [board.row(name).cells["ks"] for name in ("fbank_no_cmvn", report_runs.hubert_name)]
+    best, other = sorted(cells, key=lambda cell: -cell.value)
+    assert best.best and best.tie is None
+    p_value = float(re.match(r"p = ([0-9.]+) against ", other.tie).group(1))
+    assert other.best == (p_value >= 0.05)
+    untested = load_leaderboard([report_runs.runs], "none", show_unlearned=True, bootstrap=0)
+    assert all(row.cells["ks"].tie is None for row in untested.rows)
+    other_name = "fbank_no_cmvn" if other is cells[0] else report_runs.hubert_name
+    assert main(["report", "--runs", str(report_runs.runs), "--show-unlearned", "--explain", other_name, "ks"]) == 0
+    assert "tie with the column's best: p = " in capsys.readouterr().out

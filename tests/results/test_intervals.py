@@ -1,0 +1,107 @@
+"""Cell intervals (results.intervals) from per-item outputs: what is resampled for each statistic, and that the
+MTWV query bootstrap starts from the scorer's own value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from downstream_tasks.items import ItemTable, Statistic, ratio, write_items
+from downstream_tasks.metrics.detection import term_weighted_value
+from results.intervals import Interval, NoInterval, cell_interval, mtwv_from_curves, query_curves
+from results.schema import SCHEMA_VERSION, ResultRecord
+
+
+def _record(tmp_path: Path, tables: dict[tuple[int, str | None], ItemTable], seeds: list[int]) -> ResultRecord:
+    """A result record whose units (one per (seed, fold)) hold the given test item tables."""
+    units = []
+    for (seed, fold), table in tables.items():
+        path = f"units/{fold or 'all'}-seed{seed}"
+        (tmp_path / path).mkdir(parents=True)
+        write_items(tmp_path / path / "test_items.tsv", table)
+        units.append({"unit_id": path, "fold": fold, "seed": seed, "learning_rate": 1e-3, "path": path})
+    content = {
+        "schema": "superb-bench/result-record",
+        "schema_version": SCHEMA_VERSION,
+        "task": "toy",
+        "upstream": {"name": "toy"},
+        "metric": {"name": "acc", "higher_is_better": True},
+        "metrics": {"acc": 0.5},
+        "seeds": seeds,
+        "learning_rate": 1e-3,
+        "units": units,
+    }
+    (tmp_path / "result.json").write_text(json.dumps(content))
+    return ResultRecord.from_dict(content, tmp_path / "result.json")
+
+
+def _accuracy(correct: list[int]) -> ItemTable:
+    return ItemTable(
+        "toy",
+        "utterance",
+        [f"u{i}" for i in range(len(correct))],
+        {"correct": correct, "count": [1] * len(correct)},
+        {"acc": ratio("correct", "count")},
+    )
+
+
+def test_an_accuracy_interval_is_seeded_and_shrinks_with_more_items(tmp_path):
+    rng = np.random.default_rng(0)
+    small = _record(tmp_path / "small", {(0, None): _accuracy(list(rng.random(100) < 0.7))}, [0])
+    large = _record(tmp_path / "large", {(0, None): _accuracy(list(rng.random(2500) < 0.7))}, [0])
+    first, again = cell_interval(small, "acc", 2000), cell_interval(small, "acc", 2000)
+    assert isinstance(first, Interval) and first == again and first.units == "utterances" and first.n_units == 100
+    wide, narrow = first.high - first.low, cell_interval(large, "acc", 2000)
+    assert narrow.high - narrow.low < wide / 3  # 1/sqrt(25) of the width, give or take the Monte-Carlo error
+    assert first.low < 0.7 < first.high
+
+
+def test_several_seeds_resample_the_same_items_around_their_mean(tmp_path):
+    rng = np.random.default_rng(1)
+    seed0, seed1 = list(rng.random(300) < 0.6), list(rng.random(300) < 0.8)
+    record = _record(tmp_path, {(0, None): _accuracy(seed0), (1, None): _accuracy(seed1)}, [0, 1])
+    interval = cell_interval(record, "acc", 4000)
+    mean = (np.mean(seed0) + np.mean(seed1)) / 2
+    assert interval.low < mean < interval.high
+    assert interval.high - interval.low < 0.15
+
+
+def test_folds_are_strata_whose_accuracies_are_averaged(tmp_path):
+    tables = {(0, f"fold{k}"): _accuracy([1] * (10 + k) + [0] * 10) for k in range(5)}
+    record = _record(tmp_path, tables, [0])
+    interval = cell_interval(record, "acc", 2000)
+    assert interval.n_units == sum(20 + k for k in range(5))
+    mean = np.mean([(10 + k) / (20 + k) for k in range(5)])
+    assert interval.low < mean < interval.high
+
+
+def test_records_without_item_files_say_why(tmp_path):
+    record = _record(tmp_path, {(0, None): _accuracy([1, 0])}, [0])
+    (tmp_path / "units" / "all-seed0" / "test_items.tsv").unlink()
+    result = cell_interval(record, "acc")
+    assert isinstance(result, NoInterval) and "predates them" in result
+
+
+def test_query_curves_give_the_scorers_mtwv():
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.normal(size=(12, 40)), 4)
+    targets = rng.random((12, 40)) < 0.1
+    targets[0] = False  # a query without occurrences: dropped, as the scorer drops it
+    scores[1, :5] = np.nan  # unreported trials: the default score
+    scores[targets] += 1.5
+    table = ItemTable(
+        "qbe",
+        "query",
+        [f"q{i}" for i in range(12)],
+        {
+            "scores": [" ".join(repr(float(v)) for v in row) for row in scores],
+            "targets": ["".join("1" if t else "0" for t in row) for row in targets],
+        },
+        {"mtwv": Statistic("mtwv", score="scores", label="targets")},
+    )
+    curves, queries = query_curves(table, table.statistics["mtwv"])
+    assert queries == 11
+    assert mtwv_from_curves(curves) == pytest.approx(term_weighted_value(scores, targets)["mtwv"], abs=1e-12)
