@@ -300,6 +300,24 @@ def bootstrap_ratio(
     return _resample_ratio(prepared, n_resamples, seed, select, [np.ndim(num) == 2])[0]
 
 
+def bootstrap_ratios(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    seed: int,
+    select: Select = "min",
+    strata=None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> list[np.ndarray]:
+    """Several ratio statistics of the *same* items on the same resamples (SF's slot F1 and slot CER, whose joint
+    spread a score built from both needs): one ``(n_resamples,)`` array per ``(num, den)`` pair, each as
+    :func:`bootstrap_ratio` computes it."""
+    _check_select(select)
+    n_resamples = _check_resamples(n_resamples)
+    systems = [(_as_matrix(num, "num"), _as_matrix(den, "den")) for num, den in pairs]
+    prepared = _prepare_ratio(systems, None, strata)
+    return _resample_ratio(prepared, n_resamples, seed, select, [np.ndim(num) == 2 for num, _ in pairs])
+
+
 def paired_bootstrap(
     num_a,
     den_a,
@@ -578,6 +596,31 @@ def bootstrap_eer(scores, labels, *, seed: int, blocks=None, n_resamples: int = 
         out[start:stop] = (
             _eer_from_block_counts(tables, counts) if tables is not None else _dense_eer(trials, counts[:, codes])
         )
+    return out
+
+
+def blocked_eer_resamples(
+    score_sets: Sequence, labels, *, seed: int, blocks, n_resamples: int = DEFAULT_RESAMPLES
+) -> list[np.ndarray]:
+    """The EER of each score set (several seeds' heads, or two systems) on the *same* block resamples: one list entry
+    of shape ``(n_resamples,)`` per set. With a single set it equals :func:`bootstrap_eer` with ``blocks`` (the same
+    draws from the same ``seed``)."""
+    n_resamples = _check_resamples(n_resamples)
+    trials = [_prepare_trials(scores, labels) for scores in score_sets]
+    n = trials[0].order.size
+    if any(t.order.size != n for t in trials):
+        raise ValueError("every score set must score the same trials")
+    codes, count = _block_codes(blocks, n)
+    tables = [_block_tables(t, codes, count) for t in trials]
+    dense = any(table is None for table in tables)
+    rng = np.random.default_rng(seed)
+    out = [np.empty(n_resamples) for _ in trials]
+    rows = _chunk_rows(n if dense else count, n_resamples)
+    for start in range(0, n_resamples, rows):
+        stop = min(n_resamples, start + rows)
+        counts = rng.multinomial(count, np.full(count, 1.0 / count), size=stop - start).astype(np.float64)
+        for k, (t, table) in enumerate(zip(trials, tables)):
+            out[k][start:stop] = _dense_eer(t, counts[:, codes]) if dense else _eer_from_block_counts(table, counts)
     return out
 
 

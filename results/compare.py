@@ -74,9 +74,8 @@ def _record_pairs(record_set: RecordSet, a: str, b: str) -> dict[str, tuple[Resu
     for name in (a, b):
         if name not in names:
             raise BenchError(f"no records of upstream '{name}' under --runs; upstreams there: {', '.join(names)}")
-    tasks = sorted(
-        {task for upstream, task in by_key if upstream == a} & {task for upstream, task in by_key if upstream == b}
-    )
+    common = {task for upstream, task in by_key if upstream == a} & {task for upstream, task in by_key if upstream == b}
+    tasks = [task for task in dict.fromkeys(column.task for column in all_columns()) if task in common]
     if not tasks:
         raise BenchError(f"'{a}' and '{b}' have no task in common under --runs; nothing to compare")
     return {task: (by_key[(a, task)], by_key[(b, task)]) for task in tasks}
@@ -119,6 +118,19 @@ def _paired(inputs_a, inputs_b, n_resamples: int, seed: int) -> bootstrap.Paired
     if isinstance(inputs_a, EerInputs) and isinstance(inputs_b, EerInputs):
         if not np.array_equal(inputs_a.labels, inputs_b.labels):
             return "the two runs' trial labels differ"
+        if inputs_a.scores.ndim == 2 or inputs_b.scores.ndim == 2:  # several seeds: the mean EER on shared resamples
+            if inputs_a.blocks is None:
+                return "several seeds' EERs are compared over speaker blocks only"
+            sets_a, sets_b = np.atleast_2d(inputs_a.scores), np.atleast_2d(inputs_b.scores)
+            resampled = bootstrap.blocked_eer_resamples(
+                [*sets_a, *sets_b], inputs_a.labels, seed=seed, blocks=inputs_a.blocks, n_resamples=n_resamples
+            )
+            samples = np.mean(resampled[: len(sets_a)], axis=0) - np.mean(resampled[len(sets_a) :], axis=0)
+            full = [
+                float(np.mean([bootstrap.weighted_equal_error_rate(scores, inputs_a.labels) for scores in sets]))
+                for sets in (sets_a, sets_b)
+            ]
+            return _paired_result(full[0] - full[1], samples, n_resamples)
         return bootstrap.paired_bootstrap_eer(
             inputs_a.scores,
             inputs_b.scores,
@@ -131,13 +143,18 @@ def _paired(inputs_a, inputs_b, n_resamples: int, seed: int) -> bootstrap.Paired
     if isinstance(inputs_a, MtwvInputs) and isinstance(inputs_b, MtwvInputs):
         values_a, values_b = mtwv_resamples([inputs_a.curves, inputs_b.curves], n_resamples, seed)
         full = [max(float(curves.mean(axis=0).max()), 0.0) for curves in (inputs_a.curves, inputs_b.curves)]
-        defined = values_a - values_b
-        difference = full[0] - full[1]
-        p_value = float(np.mean(np.abs(defined - difference) >= abs(difference)))
-        return bootstrap.PairedBootstrap(
-            difference, bootstrap.percentile_interval(defined, CONFIDENCE), p_value, n_resamples
-        )
+        return _paired_result(full[0] - full[1], values_a - values_b, n_resamples)
     return "the two records resample different statistics"
+
+
+def _paired_result(difference: float, samples: np.ndarray, n_resamples: int) -> bootstrap.PairedBootstrap:
+    """As results.bootstrap's paired tests: the percentile interval of the resampled differences and the two-sided
+    p = mean(|d* - d| >= |d|) over the defined resamples."""
+    defined = samples[~np.isnan(samples)]
+    p_value = float(np.mean(np.abs(defined - difference) >= abs(difference)))
+    return bootstrap.PairedBootstrap(
+        float(difference), bootstrap.percentile_interval(defined, CONFIDENCE), p_value, n_resamples
+    )
 
 
 def _mcnemar(statistic_name: str, tables_a: list, tables_b: list) -> float | None:

@@ -165,12 +165,24 @@ def _record_lines(record: ResultRecord, column: Column) -> list[str]:
     return lines
 
 
+def _score_interval_line(cell) -> list[str]:
+    if isinstance(cell.interval, tuple):
+        return [
+            f"  95% interval: {cell.interval_text()} (every entering task's test items resampled and the score "
+            "recomputed on each resample)"
+        ]
+    if cell.interval is not None:
+        return [f"  95% interval: none ({cell.interval})"]
+    return []
+
+
 def _explain_score(board: Leaderboard, row: Row, which: str) -> str:
     values = row.values()
     if which == "overall":
         cell = row.overall
         lines = [
             f"{row.label} / {OVERALL_LABEL}: {cell.text()}",
+            *_score_interval_line(cell),
             "  rule: mean of the card's 11 numbers, error rates as 100 - value, QbE as MTWV x 100",
         ]
         for column in superb_columns():
@@ -185,6 +197,7 @@ def _explain_score(board: Leaderboard, row: Row, which: str) -> str:
         cell = row.superb_s
         lines = [
             f"{row.label} / {SUPERB_S_LABEL}: {cell.text()}",
+            *_score_interval_line(cell),
             "  rule: q = 1000 (s' - s'_FBANK) / (s'_top - s'_FBANK), s' = 100 - s for error rates; "
             "mean of q within a task, then over tasks",
             f"  reference points: {board.points.source}",

@@ -180,6 +180,52 @@ def _points_table(board: Leaderboard) -> str:
     return "\n".join(lines)
 
 
+def _a_vs_b_section(board: Leaderboard) -> str:
+    """The two measured rows with the highest Overall Score, compared column by column (`bench compare`), when the
+    board has two measured rows scored on the same items."""
+    from benchcore.errors import BenchError
+    from results.compare import compare
+
+    runs = [row for row in board.rows if row.kind == "run" and row.overall.score.value is not None]
+    if len(runs) < 2 or board.record_set is None or board.bootstrap == 0:
+        return ""
+    first, second = sorted(runs, key=lambda row: -float(row.overall.score.value or 0.0))[:2]
+    try:
+        comparison = compare(board.record_set, first.id, second.id, board.bootstrap)
+    except BenchError as error:
+        return f"<h2>{_e(first.label)} vs {_e(second.label)}</h2><p>Not compared: {_e(str(error))}</p>"
+    header = ["Column", "A", "B", "A − B", "95% interval", "p", "p (Holm)", "Verdict"]
+    rows = [
+        "<tr>"
+        + "".join(
+            f"<td>{_e(text)}</td>"
+            for text in (
+                f"{row.column.title} {row.column.arrow}",
+                row.column.format(row.value_a),
+                row.column.format(row.value_b),
+                row.column.format(row.difference),
+                f"[{row.column.format(row.interval[0])}, {row.column.format(row.interval[1])}]",
+                f"{row.p_value:.4f}",
+                f"{row.p_holm:.4f}",
+                row.verdict,
+            )
+        )
+        + "</tr>"
+        for row in comparison.rows
+    ]
+    return (
+        f"<h2>A = {_e(first.label)} vs B = {_e(second.label)}</h2>"
+        '<p class="meta">The two measured rows with the highest Overall Score, tested column by column on the same '
+        f"test items: paired bootstrap ({board.bootstrap:,} resamples), two-sided p, Holm over the columns; "
+        "<code>bench compare A B</code> prints the same with McNemar's cross-check.</p>"
+        '<table class="provenance"><thead><tr>'
+        + "".join(f"<th>{_e(h)}</th>" for h in header)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
 def report_html(
     board: Leaderboard, plots: list[Plot], notes: list[str] | None = None, title: str = "SUPERB leaderboard"
 ) -> str:
@@ -201,6 +247,7 @@ def report_html(
         + "</ol>",
     ]
     parts += [_benchmark_section(board, benchmark) for benchmark in other_benchmarks(board)]
+    parts.append(_a_vs_b_section(board))
     if plots:
         parts.append("<h2>Figures</h2>")
         parts += [_figure(plot) for plot in plots]

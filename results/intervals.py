@@ -118,6 +118,8 @@ class RatioInputs:
 
 @dataclass(frozen=True)
 class EerInputs:
+    """Trial scores ``(trials,)``, or ``(seeds, trials)`` whose EERs are averaged, labels and speaker blocks."""
+
     scores: np.ndarray
     labels: np.ndarray
     blocks: list | None
@@ -156,6 +158,13 @@ def resampling_inputs(tables: list[list[ItemTable]], statistic: Statistic) -> Re
         if seeds == 1:
             num, den = num[:, 0], den[:, 0]
         return RatioInputs(num, den, "mean", strata, first.item + "s", int(num.shape[0]))
+    if statistic.kind == "eer" and folds == 1 and seeds > 1 and first.block:
+        labels = np.asarray(first.columns[statistic.label], dtype=np.int64)
+        if any(list(s[0].columns[statistic.label]) != list(labels) for s in tables):
+            return NoInterval("the seeds' trial labels differ")
+        scores = np.stack([np.asarray(s[0].columns[statistic.score], dtype=np.float64) for s in tables])
+        blocks = list(first.columns[first.block])
+        return EerInputs(scores, labels, blocks, f"{first.block}s", len(set(blocks)))
     if seeds > 1 or folds > 1:
         return NoInterval(f"a {statistic.kind} interval over several seeds or folds is not bootstrapped yet")
     if statistic.kind == "select_ratio":
@@ -188,6 +197,11 @@ def _resample(inputs: ResamplingInputs, n_resamples: int, seed: int) -> np.ndarr
             strata=inputs.strata,
             n_resamples=n_resamples,
         )
+    if isinstance(inputs, EerInputs) and inputs.scores.ndim == 2:  # several seeds: their mean EER per resample
+        sets = bootstrap.blocked_eer_resamples(
+            list(inputs.scores), inputs.labels, seed=seed, blocks=inputs.blocks, n_resamples=n_resamples
+        )
+        return np.mean(sets, axis=0)
     if isinstance(inputs, EerInputs):
         return bootstrap.bootstrap_eer(
             inputs.scores, inputs.labels, seed=seed, blocks=inputs.blocks, n_resamples=n_resamples
@@ -244,3 +258,39 @@ def query_curves(table: ItemTable, statistic: Statistic) -> tuple[np.ndarray, in
 def mtwv_from_curves(matrix: np.ndarray) -> float:
     """MTWV of the full query set from :func:`query_curves` (equals the recorded value; tested)."""
     return float(max(matrix.mean(axis=0).max(), 0.0))
+
+
+def record_resamples(
+    record: ResultRecord, metrics: Sequence[str], n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> dict[str, np.ndarray] | NoInterval:
+    """Resampled values (fractions) of several metrics of one record, on the same item resamples when they share
+    items (SF's two columns): the input of a score's interval, which needs each task's columns jointly."""
+    tables = unit_tables(record)
+    if isinstance(tables, NoInterval):
+        return tables
+    inputs = {}
+    for metric in metrics:
+        statistic = tables[0][0].statistics.get(metric)
+        if statistic is None:
+            return NoInterval(f"{metric} has no per-item statistic")
+        prepared = resampling_inputs(tables, statistic)
+        if isinstance(prepared, NoInterval):
+            return prepared
+        inputs[metric] = prepared
+    if len(inputs) == 1:
+        ((metric, prepared),) = inputs.items()
+        return {metric: _resample(prepared, n_resamples, seed)}
+    ratios = list(inputs.values())
+    if not all(isinstance(i, RatioInputs) for i in ratios) or len({(i.select, i.num.ndim) for i in ratios}) != 1:
+        return NoInterval("the task's columns are different statistics; they are not resampled jointly")
+    strata = ratios[0].strata
+    if any(not np.array_equal(i.strata, strata) for i in ratios if i.strata is not None or strata is not None):
+        return NoInterval("the task's columns resample different strata")
+    arrays = bootstrap.bootstrap_ratios(
+        [(i.num, i.den) for i in ratios],
+        seed=seed,
+        select=ratios[0].select,  # type: ignore[arg-type]
+        strata=strata,
+        n_resamples=n_resamples,
+    )
+    return dict(zip(inputs, arrays))

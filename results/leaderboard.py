@@ -12,7 +12,7 @@ from typing import Literal
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
 from results.columns import Column, all_columns, column_by_key, columns_of_task, task_titles
-from results.intervals import DEFAULT_RESAMPLES, Interval, NoInterval, cell_interval
+from results.intervals import DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, NoInterval, cell_interval, record_resamples
 from results.records import RecordSet, ResultRecord
 from results.references import ReferencePoints, ReferenceRow, Source, load_reference_points, load_reference_rows
 from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
@@ -71,6 +71,13 @@ class ScoreCell:
     decimals: int
     notes: list[int] = field(default_factory=list)
     best: bool = False
+    #: 95 % interval of a measured row's score, every entering task's items resampled (results.intervals), or why not
+    interval: tuple[float, float] | NoInterval | None = None
+
+    def interval_text(self) -> str:
+        if not isinstance(self.interval, tuple):
+            return ""
+        return f"[{self.interval[0]:.{self.decimals}f}, {self.interval[1]:.{self.decimals}f}]"
 
     def text(self) -> str:
         return MISSING if self.score.value is None else f"{self.score.value:.{self.decimals}f}"
@@ -103,6 +110,7 @@ class Leaderboard:
     general_notes: list[str]
     points: ReferencePoints
     record_set: RecordSet | None
+    bootstrap: int = DEFAULT_RESAMPLES  # resamples behind intervals and tie tests (0: none)
 
     def row(self, name: str) -> Row:
         """A row by id (`fbank`, `card:meralion2`) or label, case-insensitively."""
@@ -198,6 +206,43 @@ def _run_row(
                 )
         cells[column.key] = cell
     return _finish_row(Row(name, name, "run", cells, None, None, {}, records=records), points)  # type: ignore[arg-type]
+
+
+def _score_intervals(row: Row, points: ReferencePoints, bootstrap: int) -> None:
+    """Both scores of a measured row, recomputed on each resample: every task's items resampled (a task's columns
+    jointly, different tasks independently: they are different test sets), each score's rule applied per resample."""
+    import zlib
+
+    import numpy as np
+
+    from results.bootstrap import percentile_interval
+    from results.scores import CARD_OVERALL_POINTS, SUPERB_S_TASKS, card_points, normalised_metric
+
+    keys = [key for key in CARD_OVERALL_POINTS if row.cells[key].value is not None]
+    if not keys:
+        return
+    arrays: dict[str, np.ndarray] = {}
+    by_task: dict[str, list[Column]] = defaultdict(list)
+    for key in keys:
+        by_task[row.cells[key].column.task].append(row.cells[key].column)
+    for task, columns in by_task.items():
+        record = row.cells[columns[0].key].record
+        seed = DEFAULT_SEED + zlib.crc32(task.encode())  # independent draws per task
+        resampled = record_resamples(record, [column.metric for column in columns], bootstrap, seed)
+        if isinstance(resampled, NoInterval):
+            reason = NoInterval(f"{task_titles()[task]}: {resampled}")
+            row.overall.interval = row.superb_s.interval = reason
+            return
+        for column in columns:
+            arrays[column.key] = column.display(resampled[column.metric])
+    overall = np.mean([card_points(key, arrays[key]) for key in keys], axis=0)
+    per_task = [
+        np.mean([normalised_metric(key, arrays[key], points) for key in task_keys if key in arrays], axis=0)
+        for task_keys in SUPERB_S_TASKS.values()
+        if any(key in arrays for key in task_keys)
+    ]
+    row.overall.interval = percentile_interval(overall)
+    row.superb_s.interval = percentile_interval(np.mean(per_task, axis=0))
 
 
 def _check_direction(column: Column, record: ResultRecord) -> None:
@@ -447,6 +492,9 @@ def build_leaderboard(
     for record in record_set.records if record_set else []:
         by_upstream[record.upstream_name][record.task] = record
     rows = [_run_row(name, by_upstream[name], points, notes, show_unlearned, bootstrap) for name in sorted(by_upstream)]
+    if bootstrap > 0:
+        for row in rows:
+            _score_intervals(row, points, bootstrap)
     rows += [_reference_row(reference, points) for reference in references]
 
     for row in rows:
@@ -494,11 +542,14 @@ def build_leaderboard(
         f"{points.source}.",
         "Bold: the best value of each column among comparable rows shown (scores: among those with every column): "
         "published rows and real-data runs compete with each other, superb-mini runs only among themselves. A "
-        "measured row is bold too when it is not significantly worse than the column's best measured row (a tie "
-        "group: paired bootstrap on the same test items, Holm over the rows of the column, 5 %); published rows have "
-        "no per-item outputs and get no tie test.",
-        "Cells with ± are the mean ± standard deviation over seeds. A learning-rate sweep shows the point selected on "
-        "dev; the provenance table gives seeds, learning rate and record of every cell.",
+        "measured row is bold too when it is not significantly worse than the column's best row, where that row is "
+        "a measured one (a tie group: paired bootstrap on the same test items, Holm over the rows of the column, "
+        "5 %); published rows have no per-item outputs and get no tie test.",
+        "Cells with ± are the mean ± standard deviation over seeds (how much the head's training varies). The 95 % "
+        "interval of each measured cell (leaderboard.csv, cells.csv, the HTML tooltip, --explain) is another "
+        "quantity: the test set's sampling error, a bootstrap over its items around the seeds' mean. A "
+        "learning-rate sweep shows the point selected on dev; the provenance table gives seeds, learning rate and "
+        "record of every cell.",
         "– : no result for that task, or a run result that does not beat its audio-blind answer (footnoted).",
     ]
-    return Leaderboard(rows, notes.texts, general, points, record_set)
+    return Leaderboard(rows, notes.texts, general, points, record_set, bootstrap)

@@ -196,6 +196,9 @@ def leaderboard_csv(board: Leaderboard) -> str:
             "superb_s": row.superb_s.score.value,
             "superb_s_partial": row.superb_s.score.partial,
         }
+        for name, cell in (("overall_score_card", row.overall), ("superb_s", row.superb_s)):
+            bounds = cell.interval if isinstance(cell.interval, tuple) else (None, None)
+            entry[f"{name}_ci_low"], entry[f"{name}_ci_high"] = bounds
         for column in all_columns():
             cell = row.cells[column.key]
             entry[column.key] = cell.value

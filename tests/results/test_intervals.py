@@ -105,3 +105,52 @@ def test_query_curves_give_the_scorers_mtwv():
     curves, queries = query_curves(table, table.statistics["mtwv"])
     assert queries == 11
     assert mtwv_from_curves(curves) == pytest.approx(term_weighted_value(scores, targets)["mtwv"], abs=1e-12)
+
+
+def _trials(rng: np.random.Generator, separation: float) -> ItemTable:
+    speakers = [f"s{i % 8}" for i in range(240)]
+    labels = [int(i % 2 == 0) for i in range(240)]
+    scores = [float(rng.normal(separation * label)) for label in labels]
+    return ItemTable(
+        "asv",
+        "trial",
+        [f"t{i}" for i in range(240)],
+        {"score": scores, "label": labels, "speaker": speakers},
+        {"eer": Statistic("eer", score="score", label="label")},
+        block="speaker",
+    )
+
+
+def test_several_seeds_eers_are_averaged_on_shared_speaker_resamples(tmp_path):
+    from results.bootstrap import blocked_eer_resamples, bootstrap_eer, weighted_equal_error_rate
+
+    rng = np.random.default_rng(5)
+    seeds = {(seed, None): _trials(rng, 1.5) for seed in range(3)}
+    record = _record(tmp_path / "a", seeds, [0, 1, 2])
+    interval = cell_interval(record, "eer", 2000)
+    assert isinstance(interval, Interval) and interval.units == "speakers" and interval.n_units == 8
+    mean = np.mean([weighted_equal_error_rate(t.columns["score"], t.columns["label"]) for t in seeds.values()])
+    assert interval.low < mean < interval.high
+    one = seeds[(0, None)]
+    (alone,) = blocked_eer_resamples(
+        [one.columns["score"]], one.columns["label"], seed=4, blocks=one.columns["speaker"]
+    )
+    assert np.array_equal(
+        alone,
+        bootstrap_eer(one.columns["score"], one.columns["label"], seed=4, blocks=one.columns["speaker"]),
+        equal_nan=True,
+    )
+
+
+def test_a_clearly_better_multi_seed_asv_system_wins_the_paired_test(tmp_path):
+    from results.columns import column_by_key
+    from results.compare import paired_column_test
+
+    rng = np.random.default_rng(6)
+    good = _record(tmp_path / "good", {(seed, None): _trials(rng, 3.0) for seed in range(2)}, [0, 1])
+    rng = np.random.default_rng(6)
+    weak = _record(tmp_path / "weak", {(seed, None): _trials(rng, 0.5) for seed in range(2)}, [0, 1])
+    paired = paired_column_test(good, weak, column_by_key()["asv"], 2000)
+    assert paired.difference < 0 and paired.interval[1] < 0 and paired.p_value < 0.01
+    same = paired_column_test(good, good, column_by_key()["asv"], 500)
+    assert same.difference == 0.0 and same.p_value == 1.0

@@ -343,6 +343,10 @@ def test_measured_cells_carry_95_percent_intervals_and_published_ones_say_why_no
     low, high = cell.interval_bounds()
     assert low <= cell.value <= high and high > low
     assert board.row("card:hubert_large").cells["ks"].interval is None
+    # both scores: KS's and IC's items resampled, the score recomputed on each resample
+    row = board.row("fbank_no_cmvn")
+    for score in (row.overall, row.superb_s):
+        assert score.interval[0] <= score.score.value <= score.interval[1] and score.interval[0] < score.interval[1]
     assert (
         load_leaderboard([report_runs.runs], "none", show_unlearned=True, bootstrap=0)
         .row("fbank_no_cmvn")
@@ -358,11 +362,17 @@ def test_measured_cells_carry_95_percent_intervals_and_published_ones_say_why_no
     published = cells[cells.row_id == "card:hubert_large"].iloc[0]
     assert published.ci_method == "none: a published value (no per-item outputs)"
     wide = pandas.read_csv(report_dir / "leaderboard.csv")
-    assert {"ks_ci_low", "ks_ci_high"} <= set(wide.columns)
+    assert {"ks_ci_low", "ks_ci_high", "overall_score_card_ci_low", "superb_s_ci_high"} <= set(wide.columns)
+    page = (report_dir / "report.html").read_text()
+    assert "95% interval: [" in page  # the cell tooltips
+    assert re.search(r"<h2>A = .+ vs B = .+</h2>", page) and "<td>KS ↑</td>" in page  # the two best measured rows
 
     assert main(["report", "--runs", str(report_runs.runs), "--explain", "fbank_no_cmvn", "ks"]) == 0
     explained = capsys.readouterr().out
     assert "95% interval: [" in explained and "the seeds' spread" in explained
+    explain_overall = ["--show-unlearned", "--explain", "fbank_no_cmvn", "overall"]
+    assert main(["report", "--runs", str(report_runs.runs), *explain_overall]) == 0
+    assert "95% interval: [" in capsys.readouterr().out
     assert main(["report", "--runs", str(report_runs.runs), "--bootstrap", "-1"]) == 2
 
 
