@@ -203,22 +203,36 @@ def _draw_counts(stratum: _Stratum, rng: np.random.Generator, rows: int) -> np.n
 
 
 def _ratio_values(
-    strata: list[_Stratum], counts: list[np.ndarray], system: int, select: Select, candidates: bool
+    strata: list[_Stratum],
+    counts: list[np.ndarray],
+    system: int,
+    select: Select,
+    candidates: bool,
+    strata_reduce: str = "mean",
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The statistic of one system for each row of the per-stratum type counts: the mean over strata of the stratum's
-    column ratios, then the min/max/mean over candidate columns (2-D input only)."""
-    total = None
+    """The statistic of one system for each row of the per-stratum type counts: the mean (or, ``strata_reduce="sd"``,
+    the population standard deviation) over strata of the stratum's column ratios, then the min/max/mean over
+    candidate columns (2-D input only), within each of ``groups`` of columns and averaged over the groups if given."""
+    ratios = []
     with np.errstate(divide="ignore", invalid="ignore"):
         for stratum, weights in zip(strata, counts):
             num, den = stratum.systems[system]
             num_sums, den_sums = weights @ num, weights @ den
-            ratio = np.where(den_sums != 0, num_sums / den_sums, np.nan)
-            total = ratio if total is None else total + ratio
-        value = total / len(strata)
+            ratios.append(np.where(den_sums != 0, num_sums / den_sums, np.nan))
+    if strata_reduce == "sd":
+        value = np.std(np.stack(ratios), axis=0)
+    else:
+        value = ratios[0]
+        for ratio in ratios[1:]:
+            value = value + ratio
+        value = value / len(ratios)
     if not candidates:
         return value[:, 0]
     reduce = {"min": np.min, "max": np.max, "mean": np.mean}[select]
-    return reduce(value, axis=1)
+    if groups is None:
+        return reduce(value, axis=1)
+    return np.mean([reduce(value[:, groups == group], axis=1) for group in np.unique(groups)], axis=0)
 
 
 def _check_select(select: str) -> None:
@@ -233,7 +247,13 @@ def _check_resamples(n_resamples: int) -> int:
 
 
 def _resample_ratio(
-    strata: list[_Stratum], n_resamples: int, seed: int, select: Select, candidates: Sequence[bool]
+    strata: list[_Stratum],
+    n_resamples: int,
+    seed: int,
+    select: Select,
+    candidates: Sequence[bool],
+    strata_reduce: str = "mean",
+    groups: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     width = max(len(stratum.freq) for stratum in strata)
@@ -243,13 +263,31 @@ def _resample_ratio(
         stop = min(n_resamples, start + rows)
         counts = [_draw_counts(stratum, rng, stop - start) for stratum in strata]
         for system, is_2d in enumerate(candidates):
-            out[system][start:stop] = _ratio_values(strata, counts, system, select, is_2d)
+            out[system][start:stop] = _ratio_values(strata, counts, system, select, is_2d, strata_reduce, groups)
     return out
 
 
-def _full_ratio(strata: list[_Stratum], system: int, select: Select, candidates: bool) -> float:
+def _full_ratio(
+    strata: list[_Stratum],
+    system: int,
+    select: Select,
+    candidates: bool,
+    strata_reduce: str = "mean",
+    groups: np.ndarray | None = None,
+) -> float:
     counts = [stratum.freq[None, :].astype(np.float64) for stratum in strata]
-    return float(_ratio_values(strata, counts, system, select, candidates)[0])
+    return float(_ratio_values(strata, counts, system, select, candidates, strata_reduce, groups)[0])
+
+
+def _check_shape_options(strata_reduce: str, groups, num) -> np.ndarray | None:
+    if strata_reduce not in ("mean", "sd"):
+        raise ValueError(f"strata_reduce must be 'mean' or 'sd', got {strata_reduce!r}")
+    if groups is None:
+        return None
+    groups = np.asarray(groups).reshape(-1)
+    if np.ndim(num) != 2 or groups.size != np.shape(num)[1]:
+        raise ValueError("groups needs one group id per candidate column of 2-D num")
+    return groups
 
 
 def ratio_statistic(num, den, *, select: Select = "min", strata=None) -> float:
@@ -271,6 +309,8 @@ def bootstrap_ratio(
     blocks=None,
     strata=None,
     n_resamples: int = DEFAULT_RESAMPLES,
+    strata_reduce: str = "mean",
+    groups=None,
 ) -> np.ndarray:
     """Bootstrap values ``(n_resamples,)`` of a ratio-of-sums statistic; same ``seed``, same array.
 
@@ -289,15 +329,20 @@ def bootstrap_ratio(
     the **mean over strata of each stratum's ratio** (ER: accuracy per fold, averaged over the 5 folds). Strata are
     fixed by design, not sampled: they add no between-stratum variance. With both, each block must lie in one stratum.
 
+    ``strata_reduce="sd"``: the population standard deviation over strata instead of their mean (ML-SUPERB's spread of
+    the languages' CERs). ``groups`` (one id per candidate column): ``select`` within each group of columns, then the
+    mean over groups (several seeds' SD heads, each with its own grid minimum, averaged).
+
     The draw: n units with replacement is exactly a multinomial over the distinct unit types with their frequencies,
     drawn as such when there are few types (then one matrix product per chunk of resamples); otherwise explicit unit
     indices. Resamples with a zero denominator give ``nan``.
     """
     _check_select(select)
     n_resamples = _check_resamples(n_resamples)
+    groups = _check_shape_options(strata_reduce, groups, num)
     num_m, den_m = _as_matrix(num, "num"), _as_matrix(den, "den")
     prepared = _prepare_ratio([(num_m, den_m)], blocks, strata)
-    return _resample_ratio(prepared, n_resamples, seed, select, [np.ndim(num) == 2])[0]
+    return _resample_ratio(prepared, n_resamples, seed, select, [np.ndim(num) == 2], strata_reduce, groups)[0]
 
 
 def bootstrap_ratios(
@@ -307,6 +352,7 @@ def bootstrap_ratios(
     select: Select = "min",
     strata=None,
     n_resamples: int = DEFAULT_RESAMPLES,
+    strata_reduce: str = "mean",
 ) -> list[np.ndarray]:
     """Several ratio statistics of the *same* items on the same resamples (SF's slot F1 and slot CER, whose joint
     spread a score built from both needs): one ``(n_resamples,)`` array per ``(num, den)`` pair, each as
@@ -314,8 +360,10 @@ def bootstrap_ratios(
     _check_select(select)
     n_resamples = _check_resamples(n_resamples)
     systems = [(_as_matrix(num, "num"), _as_matrix(den, "den")) for num, den in pairs]
+    _check_shape_options(strata_reduce, None, None)
     prepared = _prepare_ratio(systems, None, strata)
-    return _resample_ratio(prepared, n_resamples, seed, select, [np.ndim(num) == 2 for num, _ in pairs])
+    candidates = [np.ndim(num) == 2 for num, _ in pairs]
+    return _resample_ratio(prepared, n_resamples, seed, select, candidates, strata_reduce)
 
 
 def paired_bootstrap(
@@ -330,6 +378,9 @@ def paired_bootstrap(
     strata=None,
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
+    strata_reduce: str = "mean",
+    groups_a=None,
+    groups_b=None,
 ) -> PairedBootstrap:
     """Paired bootstrap of ``ratio(A) - ratio(B)`` for two systems scored on the same items (see
     :func:`bootstrap_ratio` for the statistic, ``blocks`` and ``strata``).
@@ -344,11 +395,17 @@ def paired_bootstrap(
         (_as_matrix(num_a, "num_a"), _as_matrix(den_a, "den_a")),
         (_as_matrix(num_b, "num_b"), _as_matrix(den_b, "den_b")),
     ]
+    groups = [
+        _check_shape_options(strata_reduce, groups_a, num_a),
+        _check_shape_options(strata_reduce, groups_b, num_b),
+    ]
     prepared = _prepare_ratio(systems, blocks, strata)
     candidates = [np.ndim(num_a) == 2, np.ndim(num_b) == 2]
-    difference = _full_ratio(prepared, 0, select, candidates[0]) - _full_ratio(prepared, 1, select, candidates[1])
-    values_a, values_b = _resample_ratio(prepared, n_resamples, seed, select, candidates)
-    return _paired_result(difference, values_a - values_b, n_resamples, confidence)
+    full = [_full_ratio(prepared, k, select, candidates[k], strata_reduce, groups[k]) for k in (0, 1)]
+    values = []
+    for k in (0, 1):  # each system with its own column groups, on the same draws (the same seed)
+        values.append(_resample_ratio(prepared, n_resamples, seed, select, candidates, strata_reduce, groups[k])[k])
+    return _paired_result(full[0] - full[1], values[0] - values[1], n_resamples, confidence)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -102,13 +102,19 @@ def _same_items(task_title: str, tables_a: list, tables_b: list, a: str, b: str)
 
 def _paired(inputs_a, inputs_b, n_resamples: int, seed: int) -> bootstrap.PairedBootstrap | str:
     if isinstance(inputs_a, RatioInputs) and isinstance(inputs_b, RatioInputs):
-        if inputs_a.select != inputs_b.select:
-            return "the two records reduce their columns differently (seeds vs grid)"
+        if inputs_a.select != inputs_b.select or inputs_a.strata_reduce != inputs_b.strata_reduce:
+            return "the two records reduce their columns differently"
         arrays = [inputs_a.num, inputs_a.den, inputs_b.num, inputs_b.den]
-        if inputs_a.num.ndim != inputs_b.num.ndim:  # one seed against several: one column of a seeds' mean
+        groups = [inputs_a.groups, inputs_b.groups]
+        if inputs_a.select == "mean" and inputs_a.num.ndim != inputs_b.num.ndim:  # one seed against several seeds
             arrays = [array[:, None] if array.ndim == 1 else array for array in arrays]
+        elif groups[0] is not None or groups[1] is not None:  # SD: one seed's grid is one group of columns
+            groups = [g if g is not None else np.zeros(a.shape[1], dtype=int) for g, a in zip(groups, arrays[::2])]
         return bootstrap.paired_bootstrap(
             *arrays,
+            strata_reduce=inputs_a.strata_reduce,
+            groups_a=groups[0],
+            groups_b=groups[1],
             seed=seed,
             select=inputs_a.select,  # type: ignore[arg-type]
             strata=inputs_a.strata,

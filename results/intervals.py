@@ -96,6 +96,11 @@ def cell_interval(
     return Interval(low, high, inputs.units, inputs.n_units, n_resamples, seed)
 
 
+def _grid(table: ItemTable, names: Sequence[str]) -> np.ndarray:
+    """Candidate columns side by side: ``(items, candidates)``."""
+    return np.stack([np.asarray(table.columns[name], dtype=np.float64) for name in names], axis=1)
+
+
 def _column(table: ItemTable, name: str, statistic: Statistic) -> np.ndarray:
     values = np.asarray(table.columns[name], dtype=np.float64)
     if statistic.kind == "ratio" and statistic.group:  # one group's rows count; the others are drawn but add nothing
@@ -114,6 +119,8 @@ class RatioInputs:
     strata: np.ndarray | None
     units: str
     n_units: int
+    strata_reduce: str = "mean"  # "sd": the spread of the strata's ratios (ML-SUPERB's cer_sd)
+    groups: np.ndarray | None = None  # per column: select within a group (a seed's grid), then mean over groups
 
 
 @dataclass(frozen=True)
@@ -141,9 +148,9 @@ def resampling_inputs(tables: list[list[ItemTable]], statistic: Statistic) -> Re
     """What the bootstrap resamples for ``statistic`` over a record's tables (per seed, per fold)."""
     seeds, folds = len(tables), len(tables[0])
     first = tables[0][0]
-    if statistic.kind in ("ratio", "mean_of_ratios"):
-        if statistic.kind == "mean_of_ratios" and folds > 1:
-            return NoInterval("a mean over groups across folds is not bootstrapped")
+    if statistic.kind in ("ratio", "mean_of_ratios", "sd_of_ratios"):
+        if statistic.kind != "ratio" and folds > 1:
+            return NoInterval("a summary over groups across folds is not bootstrapped")
         num = np.stack(
             [np.concatenate([_column(t, str(statistic.numerator), statistic) for t in s]) for s in tables], axis=1
         )
@@ -153,11 +160,18 @@ def resampling_inputs(tables: list[list[ItemTable]], statistic: Statistic) -> Re
         strata = None
         if folds > 1:
             strata = np.concatenate([np.full(len(t.ids), k) for k, t in enumerate(tables[0])])
-        elif statistic.kind == "mean_of_ratios":
+        elif statistic.kind != "ratio":
             strata = np.asarray(first.columns[statistic.group], dtype=object).astype(str)
         if seeds == 1:
             num, den = num[:, 0], den[:, 0]
-        return RatioInputs(num, den, "mean", strata, first.item + "s", int(num.shape[0]))
+        reduce = "sd" if statistic.kind == "sd_of_ratios" else "mean"
+        return RatioInputs(num, den, "mean", strata, first.item + "s", int(num.shape[0]), reduce)
+    if statistic.kind == "select_ratio" and folds == 1 and seeds > 1:  # each seed's own grid minimum, averaged
+        num = np.concatenate([_grid(s[0], statistic.numerator) for s in tables], axis=1)
+        den = np.concatenate([_grid(s[0], statistic.denominator) for s in tables], axis=1)
+        groups = np.repeat(np.arange(seeds), len(statistic.numerator))
+        select = "max" if statistic.select == "max" else "min"
+        return RatioInputs(num, den, select, None, first.item + "s", len(first.ids), "mean", groups)
     if statistic.kind == "eer" and folds == 1 and seeds > 1 and first.block:
         labels = np.asarray(first.columns[statistic.label], dtype=np.int64)
         if any(list(s[0].columns[statistic.label]) != list(labels) for s in tables):
@@ -196,6 +210,8 @@ def _resample(inputs: ResamplingInputs, n_resamples: int, seed: int) -> np.ndarr
             select=inputs.select,  # type: ignore[arg-type]
             strata=inputs.strata,
             n_resamples=n_resamples,
+            strata_reduce=inputs.strata_reduce,
+            groups=inputs.groups,
         )
     if isinstance(inputs, EerInputs) and inputs.scores.ndim == 2:  # several seeds: their mean EER per resample
         sets = bootstrap.blocked_eer_resamples(
@@ -281,7 +297,8 @@ def record_resamples(
         ((metric, prepared),) = inputs.items()
         return {metric: _resample(prepared, n_resamples, seed)}
     ratios = list(inputs.values())
-    if not all(isinstance(i, RatioInputs) for i in ratios) or len({(i.select, i.num.ndim) for i in ratios}) != 1:
+    shapes = {(i.select, i.num.ndim, i.strata_reduce, i.groups is None) for i in ratios if isinstance(i, RatioInputs)}
+    if not all(isinstance(i, RatioInputs) for i in ratios) or len(shapes) != 1 or ratios[0].groups is not None:
         return NoInterval("the task's columns are different statistics; they are not resampled jointly")
     strata = ratios[0].strata
     if any(not np.array_equal(i.strata, strata) for i in ratios if i.strata is not None or strata is not None):
@@ -292,5 +309,6 @@ def record_resamples(
         select=ratios[0].select,  # type: ignore[arg-type]
         strata=strata,
         n_resamples=n_resamples,
+        strata_reduce=ratios[0].strata_reduce,
     )
     return dict(zip(inputs, arrays))

@@ -154,3 +154,61 @@ def test_a_clearly_better_multi_seed_asv_system_wins_the_paired_test(tmp_path):
     assert paired.difference < 0 and paired.interval[1] < 0 and paired.p_value < 0.01
     same = paired_column_test(good, good, column_by_key()["asv"], 500)
     assert same.difference == 0.0 and same.p_value == 1.0
+
+
+def test_the_spread_over_strata_and_grouped_candidates_match_hand_values():
+    """Items identical within their stratum (or everywhere) make every resample give the full-data statistic, which
+    then must be the hand-computed one: the languages' CER spread, and the mean over seeds of each seed's grid
+    minimum (SD with several seeds)."""
+    from results.bootstrap import bootstrap_ratio
+
+    num = np.array([1.0] * 4 + [3.0] * 4 + [2.0] * 4)
+    den = np.full(12, 10.0)
+    strata = ["en"] * 4 + ["ms"] * 4 + ["th"] * 4
+    spread = bootstrap_ratio(num, den, seed=0, strata=strata, strata_reduce="sd", n_resamples=50)
+    assert np.allclose(spread, np.std([0.1, 0.3, 0.2]))
+    # two seeds x a grid of three settings: seed 0's minimum is 0.2, seed 1's 0.1 -> 0.15
+    grid_num = np.tile([[4.0, 2.0, 3.0, 1.0, 5.0, 2.0]], (6, 1))
+    grid_den = np.full((6, 6), 10.0)
+    values = bootstrap_ratio(grid_num, grid_den, seed=0, select="min", groups=[0, 0, 0, 1, 1, 1], n_resamples=50)
+    assert np.allclose(values, 0.15)
+
+
+def _languages(rng: np.random.Generator) -> ItemTable:
+    languages = [language for language in ("en", "ms", "th") for _ in range(20)]
+    edits = [int(rng.integers(0, 6)) for _ in languages]
+    return ItemTable(
+        "mlasr",
+        "utterance",
+        [f"u{i}" for i in range(60)],
+        {"language": languages, "char_edits": edits, "ref_chars": [10] * 60},
+        {"cer_sd": Statistic("sd_of_ratios", "char_edits", "ref_chars", group="language")},
+    )
+
+
+def test_the_cer_spread_and_several_seeds_sd_get_intervals(tmp_path):
+    from downstream_tasks.items import recompute
+
+    table = _languages(np.random.default_rng(7))
+    interval = cell_interval(_record(tmp_path / "mlasr", {(0, None): table}, [0]), "cer_sd", 2000)
+    assert isinstance(interval, Interval) and interval.low <= recompute(table)["cer_sd"] <= interval.high
+
+    rng = np.random.default_rng(8)
+    grid = ("m1_t0.5", "m1_t0.6")
+    tables = {
+        (seed, None): ItemTable(
+            "sd",
+            "recording",
+            [f"r{i}" for i in range(15)],
+            {
+                **{f"errors_{key}": [float(rng.uniform(1, 4)) for _ in range(15)] for key in grid},
+                **{f"speech_{key}": [10.0] * 15 for key in grid},
+            },
+            {"der": Statistic("select_ratio", tuple(f"errors_{k}" for k in grid), tuple(f"speech_{k}" for k in grid))},
+        )
+        for seed in range(2)
+    }
+    record = _record(tmp_path / "sd", tables, [0, 1])
+    interval = cell_interval(record, "der", 2000)
+    mean = np.mean([recompute(t)["der"] for t in tables.values()])
+    assert isinstance(interval, Interval) and interval.units == "recordings" and interval.low <= mean <= interval.high
