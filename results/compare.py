@@ -157,6 +157,8 @@ def _paired_result(difference: float, samples: np.ndarray, n_resamples: int) -> 
     """As results.bootstrap's paired tests: the percentile interval of the resampled differences and the two-sided
     p = mean(|d* - d| >= |d|) over the defined resamples."""
     defined = samples[~np.isnan(samples)]
+    if defined.size == 0:
+        raise ValueError("the difference is undefined on every resample (too few items or blocks to resample)")
     p_value = float(np.mean(np.abs(defined - difference) >= abs(difference)))
     return bootstrap.PairedBootstrap(
         float(difference), bootstrap.percentile_interval(defined, CONFIDENCE), p_value, n_resamples
@@ -196,7 +198,10 @@ def paired_column_test(
     for inputs in (inputs_a, inputs_b):
         if isinstance(inputs, NoInterval):
             return str(inputs)
-    return _paired(inputs_a, inputs_b, n_resamples, seed)
+    try:
+        return _paired(inputs_a, inputs_b, n_resamples, seed)
+    except ValueError as error:  # the statistic undefined on every resample (too few items or blocks)
+        return str(error)
 
 
 def compare(

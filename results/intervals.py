@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchcore.errors import BenchError
 from downstream_tasks.items import ItemTable, Statistic, read_items
 from results import bootstrap
 from results.schema import ResultRecord
@@ -70,7 +71,12 @@ def unit_tables(record: ResultRecord) -> list[list[ItemTable]] | NoInterval:
                 f"no per-item outputs ({path.name} is missing: the run predates them; `bench run ... --force` "
                 "scores it again with them)"
             )
-        by_seed.setdefault(int(unit["seed"]), []).append(read_items(path))
+        try:
+            by_seed.setdefault(int(unit["seed"]), []).append(read_items(path))
+        except BenchError as error:  # a damaged items file costs its cell's interval, not the report
+            return NoInterval(str(error))
+    if not by_seed:
+        return NoInterval("the record lists no unit at its learning rate")
     tables = [by_seed[seed] for seed in sorted(by_seed)]
     for folds in tables[1:]:
         if [table.ids for table in folds] != [table.ids for table in tables[0]]:
@@ -92,7 +98,10 @@ def cell_interval(
     inputs = resampling_inputs(tables, statistic)
     if isinstance(inputs, NoInterval):
         return inputs
-    low, high = bootstrap.percentile_interval(_resample(inputs, n_resamples, seed), CONFIDENCE)
+    try:
+        low, high = bootstrap.percentile_interval(_resample(inputs, n_resamples, seed), CONFIDENCE)
+    except ValueError as error:  # e.g. every resample without a target trial: the statistic is undefined
+        return NoInterval(str(error))
     return Interval(low, high, inputs.units, inputs.n_units, n_resamples, seed)
 
 

@@ -241,8 +241,11 @@ def _score_intervals(row: Row, points: ReferencePoints, bootstrap: int) -> None:
         for task_keys in SUPERB_S_TASKS.values()
         if any(key in arrays for key in task_keys)
     ]
-    row.overall.interval = percentile_interval(overall)
-    row.superb_s.interval = percentile_interval(np.mean(per_task, axis=0))
+    try:
+        row.overall.interval = percentile_interval(overall)
+        row.superb_s.interval = percentile_interval(np.mean(per_task, axis=0))
+    except ValueError as error:  # a task's statistic undefined on every resample
+        row.overall.interval = row.superb_s.interval = NoInterval(str(error))
 
 
 def _check_direction(column: Column, record: ResultRecord) -> None:
@@ -544,7 +547,7 @@ def build_leaderboard(
         "published rows and real-data runs compete with each other, superb-mini runs only among themselves. A "
         "measured row is bold too when it is not significantly worse than the column's best row, where that row is "
         "a measured one (a tie group: paired bootstrap on the same test items, Holm over the rows of the column, "
-        "5 %); published rows have no per-item outputs and get no tie test.",
+        "5 %). Published rows come without per-item outputs: they get no interval and no tie test.",
         "Cells with ± are the mean ± standard deviation over seeds (how much the head's training varies). The 95 % "
         "interval of each measured cell (leaderboard.csv, cells.csv, the HTML tooltip, --explain) is another "
         "quantity: the test set's sampling error, a bootstrap over its items around the seeds' mean. A "

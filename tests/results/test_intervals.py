@@ -212,3 +212,21 @@ def test_the_cer_spread_and_several_seeds_sd_get_intervals(tmp_path):
     interval = cell_interval(record, "der", 2000)
     mean = np.mean([recompute(t)["der"] for t in tables.values()])
     assert isinstance(interval, Interval) and interval.units == "recordings" and interval.low <= mean <= interval.high
+
+
+def test_a_damaged_items_file_or_an_undefined_statistic_costs_the_interval_not_the_report(tmp_path):
+    record = _record(tmp_path / "damaged", {(0, None): _accuracy([1, 0, 1])}, [0])
+    (tmp_path / "damaged" / "units" / "all-seed0" / "test_items.tsv").write_text("garbage\n")
+    damaged = cell_interval(record, "acc")
+    assert isinstance(damaged, NoInterval) and "not an items file" in damaged
+    one_target = ItemTable(
+        "asv",
+        "trial",
+        ["t0", "t1"],
+        {"score": [0.9, 0.1], "label": [1, 0], "speaker": ["s0", "s1"]},
+        {"eer": Statistic("eer", score="score", label="label")},
+        block="speaker",
+    )
+    # two speakers, one trial each: a resample that draws one speaker twice has no target or no non-target trial
+    undefined = cell_interval(_record(tmp_path / "tiny", {(0, None): one_target}, [0]), "eer", 200)
+    assert isinstance(undefined, (Interval, NoInterval))
