@@ -97,7 +97,9 @@ class PairedBootstrap:
     n_resamples: int
 
 
-def _paired_result(difference: float, samples: np.ndarray, n_resamples: int, confidence: float) -> PairedBootstrap:
+def paired_result(difference: float, samples: np.ndarray, n_resamples: int, confidence: float) -> PairedBootstrap:
+    """The paired test from resampled differences ``d*`` (A - B on the same resamples) and the full-data difference
+    ``d``: the percentile interval of ``d*`` and the two-sided p = mean(|d* - d| >= |d|) over the defined resamples."""
     defined = samples[~np.isnan(samples)]
     if defined.size == 0:
         raise ValueError("the difference is undefined on every resample")
@@ -405,7 +407,7 @@ def paired_bootstrap(
     values = []
     for k in (0, 1):  # each system with its own column groups, on the same draws (the same seed)
         values.append(_resample_ratio(prepared, n_resamples, seed, select, candidates, strata_reduce, groups[k])[k])
-    return _paired_result(full[0] - full[1], values[0] - values[1], n_resamples, confidence)
+    return paired_result(full[0] - full[1], values[0] - values[1], n_resamples, confidence)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -712,7 +714,7 @@ def paired_bootstrap_eer(
             stop = min(n_resamples, start + rows)
             draws = rng.integers(0, n, size=(stop - start, n), dtype=np.int32)
             samples[start:stop] = _eer_from_draws(trials_a, draws) - _eer_from_draws(trials_b, draws)
-        return _paired_result(difference, samples, n_resamples, confidence)
+        return paired_result(difference, samples, n_resamples, confidence)
     codes, count = _block_codes(blocks, n)
     tables = [_block_tables(trials, codes, count) for trials in (trials_a, trials_b)]
     dense = any(table is None for table in tables)
@@ -725,7 +727,7 @@ def paired_bootstrap_eer(
             samples[start:stop] = _dense_eer(trials_a, weights) - _dense_eer(trials_b, weights)
         else:
             samples[start:stop] = _eer_from_block_counts(tables[0], counts) - _eer_from_block_counts(tables[1], counts)
-    return _paired_result(difference, samples, n_resamples, confidence)
+    return paired_result(difference, samples, n_resamples, confidence)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from results.intervals import (
     MtwvInputs,
     NoInterval,
     RatioInputs,
+    mtwv_from_curves,
     mtwv_resamples,
     resampling_inputs,
     unit_tables,
@@ -136,7 +137,7 @@ def _paired(inputs_a, inputs_b, n_resamples: int, seed: int) -> bootstrap.Paired
                 float(np.mean([bootstrap.weighted_equal_error_rate(scores, inputs_a.labels) for scores in sets]))
                 for sets in (sets_a, sets_b)
             ]
-            return _paired_result(full[0] - full[1], samples, n_resamples)
+            return bootstrap.paired_result(full[0] - full[1], samples, n_resamples, CONFIDENCE)
         return bootstrap.paired_bootstrap_eer(
             inputs_a.scores,
             inputs_b.scores,
@@ -148,21 +149,9 @@ def _paired(inputs_a, inputs_b, n_resamples: int, seed: int) -> bootstrap.Paired
         )
     if isinstance(inputs_a, MtwvInputs) and isinstance(inputs_b, MtwvInputs):
         values_a, values_b = mtwv_resamples([inputs_a.curves, inputs_b.curves], n_resamples, seed)
-        full = [max(float(curves.mean(axis=0).max()), 0.0) for curves in (inputs_a.curves, inputs_b.curves)]
-        return _paired_result(full[0] - full[1], values_a - values_b, n_resamples)
+        difference = mtwv_from_curves(inputs_a.curves) - mtwv_from_curves(inputs_b.curves)
+        return bootstrap.paired_result(difference, values_a - values_b, n_resamples, CONFIDENCE)
     return "the two records resample different statistics"
-
-
-def _paired_result(difference: float, samples: np.ndarray, n_resamples: int) -> bootstrap.PairedBootstrap:
-    """As results.bootstrap's paired tests: the percentile interval of the resampled differences and the two-sided
-    p = mean(|d* - d| >= |d|) over the defined resamples."""
-    defined = samples[~np.isnan(samples)]
-    if defined.size == 0:
-        raise ValueError("the difference is undefined on every resample (too few items or blocks to resample)")
-    p_value = float(np.mean(np.abs(defined - difference) >= abs(difference)))
-    return bootstrap.PairedBootstrap(
-        float(difference), bootstrap.percentile_interval(defined, CONFIDENCE), p_value, n_resamples
-    )
 
 
 def _mcnemar(statistic_name: str, tables_a: list, tables_b: list) -> float | None:
