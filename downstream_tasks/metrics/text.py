@@ -262,6 +262,25 @@ def slot_type_f1(hypotheses: Sequence[str | Sequence[str]], references: Sequence
 _NO_MATCH_YET = 100  # s3prl's initial "best" per-value error rate; see _slot_value_error
 
 
+def _slot_value_pairs(
+    hyp_dict: dict[str, list[str]], ref_dict: dict[str, list[str]], unit: Unit
+) -> tuple[list[str], list[str]]:
+    """One utterance's (hypothesis value, reference value) pairs as :func:`_slot_value_error` scores them: each
+    reference value against its type's hypothesis value of the lowest error rate, or ``""``."""
+    value_hyps: list[str] = []
+    value_refs: list[str] = []
+    for slot_type, ref_values in ref_dict.items():
+        for ref_value in ref_values:
+            best_value, best_rate = "", _NO_MATCH_YET
+            for hyp_value in hyp_dict.get(slot_type, ()):
+                rate = error_rate([hyp_value], [ref_value], unit)
+                if best_rate > rate:
+                    best_value, best_rate = hyp_value, rate
+            value_hyps.append(best_value)
+            value_refs.append(ref_value)
+    return value_hyps, value_refs
+
+
 def _slot_value_error(hypotheses: Sequence, references: Sequence, unit: Unit) -> float:
     """``s3prl ... metric.slot_value_cer`` (``unit="char"``) / ``slot_value_wer`` (``unit="word"``).
 
@@ -275,15 +294,9 @@ def _slot_value_error(hypotheses: Sequence, references: Sequence, unit: Unit) ->
     value_hyps: list[str] = []
     value_refs: list[str] = []
     for hyp_dict, ref_dict in _slot_dicts(hypotheses, references):
-        for slot_type, ref_values in ref_dict.items():
-            for ref_value in ref_values:
-                best_value, best_rate = "", _NO_MATCH_YET
-                for hyp_value in hyp_dict.get(slot_type, ()):
-                    rate = error_rate([hyp_value], [ref_value], unit)
-                    if best_rate > rate:
-                        best_value, best_rate = hyp_value, rate
-                value_hyps.append(best_value)
-                value_refs.append(ref_value)
+        utterance_hyps, utterance_refs = _slot_value_pairs(hyp_dict, ref_dict, unit)
+        value_hyps += utterance_hyps
+        value_refs += utterance_refs
     if not value_refs:
         raise ValueError("no reference has a slot: slot value error rates are undefined (s3prl divides by zero)")
     return error_rate(value_hyps, value_refs, unit)
@@ -314,19 +327,8 @@ def slot_value_counts_per_utterance(
     give :func:`slot_value_cer` (``unit="char"``) or :func:`slot_value_wer`."""
     counts = []
     for hyp_dict, ref_dict in _slot_dicts(hypotheses, references):
-        value_hyps: list[str] = []
-        value_refs: list[str] = []
-        for slot_type, ref_values in ref_dict.items():
-            for ref_value in ref_values:
-                best_value, best_rate = "", _NO_MATCH_YET
-                for hyp_value in hyp_dict.get(slot_type, ()):
-                    rate = error_rate([hyp_value], [ref_value], unit)
-                    if best_rate > rate:
-                        best_value, best_rate = hyp_value, rate
-                value_hyps.append(best_value)
-                value_refs.append(ref_value)
-        pairs = _edit_counts(value_hyps, value_refs, unit) if value_refs else (0, 0)
-        counts.append(pairs)
+        value_hyps, value_refs = _slot_value_pairs(hyp_dict, ref_dict, unit)
+        counts.append(_edit_counts(value_hyps, value_refs, unit) if value_refs else (0, 0))
     return counts
 
 
