@@ -201,15 +201,19 @@ def _ratio(table: ItemTable, numerator: str, denominator: str, rows: Sequence[in
     return sum(nums[i] for i in indices) / total if total else float("nan")
 
 
-def _mtwv(table: ItemTable, statistic: Statistic, rows: Sequence[int] | None = None) -> float:
+def detection_matrices(table: ItemTable, statistic: Statistic) -> tuple[Any, Any]:
+    """An ``mtwv`` statistic's ``(queries, documents)`` scores (``nan``: not reported) and occurrence flags."""
     import numpy as np
 
+    scores = np.array([[float(v) for v in row.split(" ")] for row in table.columns[statistic.score]])
+    targets = np.array([[c == "1" for c in row] for row in table.columns[statistic.label]])
+    return scores, targets
+
+
+def _mtwv(table: ItemTable, statistic: Statistic) -> float:
     from downstream_tasks.metrics.detection import term_weighted_value
 
-    indices = range(len(table.ids)) if rows is None else rows
-    scores = np.array([[float(v) for v in table.columns[statistic.score][i].split(" ")] for i in indices])
-    targets = np.array([[c == "1" for c in table.columns[statistic.label][i]] for i in indices])
-    return float(term_weighted_value(scores, targets)["mtwv"])
+    return float(term_weighted_value(*detection_matrices(table, statistic))["mtwv"])
 
 
 def recompute(table: ItemTable) -> dict[str, float]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchcore.errors import BenchError
-from downstream_tasks.items import ItemTable, Statistic, read_items
+from downstream_tasks.items import ItemTable, Statistic, detection_matrices, read_items
 from results import bootstrap
 from results.schema import ResultRecord
 
@@ -256,8 +256,7 @@ def query_curves(table: ItemTable, statistic: Statistic) -> tuple[np.ndarray, in
     without a true occurrence are dropped, as the scorer drops them."""
     from downstream_tasks.metrics.detection import QUESST_DEFAULT_SCORE, twv_beta
 
-    scores = np.array([[float(v) for v in row.split(" ")] for row in table.columns[statistic.score]])
-    targets = np.array([[c == "1" for c in row] for row in table.columns[statistic.label]])
+    scores, targets = detection_matrices(table, statistic)
     scores[np.isnan(scores)] = QUESST_DEFAULT_SCORE
     keep = targets.sum(axis=1) > 0
     scores, targets = scores[keep], targets[keep]
