@@ -174,6 +174,14 @@ def paired_column_test(
 ) -> bootstrap.PairedBootstrap | str:
     """The paired bootstrap of one column between two records of its task (differences in the record's units,
     fractions), or why it cannot be run. Refuses (BenchError) when the two runs scored different items."""
+    tested = _column_test(record_a, record_b, column, n_resamples, seed)
+    return tested if isinstance(tested, str) else tested[0]
+
+
+def _column_test(
+    record_a: ResultRecord, record_b: ResultRecord, column: Column, n_resamples: int, seed: int
+) -> tuple[bootstrap.PairedBootstrap, str] | str:
+    """:func:`paired_column_test` and what was resampled ("192 utterances")."""
     tables_a, tables_b = unit_tables(record_a), unit_tables(record_b)
     for tables, record in ((tables_a, record_a), (tables_b, record_b)):
         if isinstance(tables, NoInterval):
@@ -188,9 +196,10 @@ def paired_column_test(
         if isinstance(inputs, NoInterval):
             return str(inputs)
     try:
-        return _paired(inputs_a, inputs_b, n_resamples, seed)
+        paired = _paired(inputs_a, inputs_b, n_resamples, seed)
     except ValueError as error:  # the statistic undefined on every resample (too few items or blocks)
         return str(error)
+    return paired if isinstance(paired, str) else (paired, f"{inputs_a.n_units} {inputs_a.units}")
 
 
 def compare(
@@ -208,21 +217,14 @@ def compare(
         for column in (column for column in all_columns() if column.task == task):
             if column.metric not in record_a.metrics or column.metric not in record_b.metrics:
                 continue
-            paired = paired_column_test(record_a, record_b, column, n_resamples, seed)
-            if isinstance(paired, str):
-                skipped.append((column.title, paired))
+            tested = _column_test(record_a, record_b, column, n_resamples, seed)
+            if isinstance(tested, str):
+                skipped.append((column.title, tested))
                 continue
-            tables_a, tables_b = unit_tables(record_a), unit_tables(record_b)
-            inputs = resampling_inputs(tables_a, tables_a[0][0].statistics[column.metric])
+            paired, resampled = tested
+            mcnemar = _mcnemar(column.metric, unit_tables(record_a), unit_tables(record_b))
             measured.append(
-                (
-                    column,
-                    record_a.metrics[column.metric],
-                    record_b.metrics[column.metric],
-                    paired,
-                    _mcnemar(column.metric, tables_a, tables_b),
-                    f"{inputs.n_units} {inputs.units}",
-                )
+                (column, record_a.metrics[column.metric], record_b.metrics[column.metric], paired, mcnemar, resampled)
             )
     holm = bootstrap.holm_bonferroni([paired.p_value for _, _, _, paired, _, _ in measured])
     rows = [

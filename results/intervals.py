@@ -19,6 +19,7 @@ it. Records written before per-item outputs have no interval.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,19 @@ class NoInterval(str):
     """Why a cell has no interval (a record without per-item outputs, a statistic not bootstrapped yet)."""
 
 
+def _read_items_once(path: Path) -> ItemTable:
+    """:func:`read_items`, each file read once per process while unchanged: a report asks for the same record's
+    tables for every cell interval, score interval and tie test, `bench compare` for every column. The tables are
+    shared, so callers only read them."""
+    stat = path.stat()
+    return _read_items_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_items_cached(path: str, mtime_ns: int, size: int) -> ItemTable:  # noqa: ARG001 - the cache key
+    return read_items(Path(path))
+
+
 def unit_tables(record: ResultRecord) -> list[list[ItemTable]] | NoInterval:
     """Per seed (the record's order), the test item tables of its folds, for the units at the selected learning
     rate."""
@@ -72,7 +86,7 @@ def unit_tables(record: ResultRecord) -> list[list[ItemTable]] | NoInterval:
                 "scores it again with them)"
             )
         try:
-            by_seed.setdefault(int(unit["seed"]), []).append(read_items(path))
+            by_seed.setdefault(int(unit["seed"]), []).append(_read_items_once(path))
         except BenchError as error:  # a damaged items file costs its cell's interval, not the report
             return NoInterval(str(error))
     if not by_seed:
