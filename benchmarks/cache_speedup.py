@@ -17,6 +17,8 @@ huggingface_hub (`HfFolder` was removed) and its KS expert needs catalyst.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = Path(tempfile.mkdtemp(prefix="cache_speedup_"))
+    atexit.register(shutil.rmtree, work, True)
     data_root = args.data_root
     if data_root is None:
         from bench.superb_mini.corpus import generate_corpus

@@ -20,6 +20,8 @@ config's 8 s unless --crop-seconds says otherwise; KS's `_silence_` crop is 1 s.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crop_deviation_"))
+    atexit.register(shutil.rmtree, work, True)  # the random model and its caches are only for this measurement
     name = args.upstream or random_hubert_base(work / "hubert_base_random")
     upstream = load_upstream(name)
     overrides = ["data.crop_mode=block_mean", f"cache.block_seconds={args.block_seconds}"]
