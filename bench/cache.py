@@ -220,6 +220,10 @@ class PooledCache:
         self.key = key
         self.root = root or default_cache_root()
         self.directory = self.root / key.layout / key.digest()
+        #: what this object's fills encoded: seconds of audio, and wall seconds spent encoding them (the extraction
+        #: throughput a result record states)
+        self.encoded_audio_seconds = 0.0
+        self.encoding_seconds = 0.0
         #: the damaged shards this object moved aside (a run passes its own list, and its record lists them)
         self.repairs: list[dict] = [] if repairs is None else repairs
 
@@ -358,6 +362,7 @@ class PooledCache:
             unit="utt",
             disable=not progress,
         )
+        started = time.perf_counter()
         for shard_start in range(0, len(todo), shard_size):
             shard = todo[shard_start : shard_start + shard_size]
             means, counts, first_block, num_blocks = [], [], [], []
@@ -365,6 +370,7 @@ class PooledCache:
             for batch_start in range(0, len(shard), batch_size):
                 batch = shard[batch_start : batch_start + batch_size]
                 waveforms = [encoder_input(u, self.key.gain_db) for u in batch]
+                self.encoded_audio_seconds += sum(waveform.numel() for waveform in waveforms) / SAMPLE_RATE
                 output = encode(upstream, waveforms, [str(u.path) for u in batch], [u.segment is None for u in batch])
                 stacked = torch.stack(output["hidden_states"]).cpu()
                 if layers is not None:
@@ -385,6 +391,7 @@ class PooledCache:
                 files[suffix.lstrip(".")] = file_facts(path)
             self._commit_shard(shard_id, shard, first_block, num_blocks, known_shards, files)
         bar.close()
+        self.encoding_seconds += time.perf_counter() - started
         return len(todo)
 
     def _commit_shard(

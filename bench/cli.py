@@ -90,12 +90,14 @@ def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple[Pat
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import run_task
     from bench.summary import format_summary
-    from upstream.registry import load_upstream
+    from upstream.registry import load_upstream, split_random_init, with_random_init
 
     data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
-    upstream = load_upstream(args.upstream, device=args.device, dtype=args.dtype)
+    random_init, args.overrides = split_random_init(list(args.overrides))
+    name = with_random_init(args.upstream) if random_init else args.upstream
+    upstream = load_upstream(name, device=args.device, dtype=args.dtype)
     seeds = list(range(args.seed, args.seed + args.seeds))
     if args.lm and "asr" not in tasks:
         raise BenchError("--lm decodes ASR with a language model: add asr to --task")
@@ -140,7 +142,12 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     if not args.data_root:
         raise BenchError("bench suite needs --data-root")
     data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.tasks)
+    from upstream.registry import split_random_init, with_random_init
+
     upstreams = [name.strip() for name in args.upstreams.split(",") if name.strip()]
+    random_init, args.overrides = split_random_init(list(args.overrides))
+    if random_init:  # the lower bound of every upstream named
+        upstreams = [with_random_init(name) for name in upstreams]
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
     if args.extract_shards is not None and args.extract_shards < 1:
@@ -504,7 +511,13 @@ def build_parser(task_help: bool = True) -> argparse.ArgumentParser:
         "--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)"
     )
     run.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
-    run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    run.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides; random_init=true runs an hf:/meralion: upstream's architecture with the model's own "
+        "random initialisation (seed 0, no checkpoint read), named '<upstream> (random init)': a lower bound",
+    )
     run.set_defaults(handler=_cmd_run)
 
     report = commands.add_parser(
@@ -644,7 +657,12 @@ def build_parser(task_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="jobs each feature-cache extraction is split into (default: as many as run at once)",
     )
-    suite.add_argument("overrides", nargs="*", metavar="[task:]key=value", help="config overrides")
+    suite.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="[task:]key=value",
+        help="config overrides; random_init=true: every upstream's random-init lower bound (bench run --help)",
+    )
     suite.set_defaults(handler=_cmd_suite)
 
     cache = commands.add_parser(

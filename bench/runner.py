@@ -31,6 +31,7 @@ from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.summary import Extraction, UnitKey, summarise
 from bench.trainer import evaluate, train
 from benchcore.atomic import write_json_atomic, write_text_atomic
+from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
 from benchcore.integrity import set_aside, warn
 from downstream_tasks import expand_task_names, get_task
@@ -38,6 +39,7 @@ from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, che
 from downstream_tasks.items import write_items
 from results.schema import RecordedMetric, ResultRecord, UnitRecord
 from upstream.base import Upstream
+from upstream.cost import upstream_cost
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,22 @@ class TaskRun:
         self._feature_plan = prepared.plan_features()
         if self.progress:
             print(f"{prepared.task.title}: {self._feature_plan.reason}")
-        encoded = 0
+        encoded, audio_seconds, encoding_seconds = 0, 0.0, 0.0
         if self._feature_plan.mode == "cache":
             for data in prepared.data.values():
-                encoded += self.cache_for(data).fill(
-                    prepared.cached_utterances(data), lambda: self.upstream, progress=self.progress
-                )
-        return Extraction(round(time.perf_counter() - started, 3), encoded, peak_memory_mb(self.upstream.device))
+                cache = self.cache_for(data)
+                encoded += cache.fill(prepared.cached_utterances(data), lambda: self.upstream, progress=self.progress)
+                audio_seconds += cache.encoded_audio_seconds
+                encoding_seconds += cache.encoding_seconds
+        return Extraction(
+            round(time.perf_counter() - started, 3),
+            encoded,
+            peak_memory_mb(self.upstream.device),
+            audio_seconds=audio_seconds,
+            encoding_seconds=encoding_seconds,
+            device=device_description(self.upstream.device),
+            dtype=str(self.upstream.autocast_dtype).replace("torch.", ""),
+        )
 
     def source_for(self, data: TaskData) -> FeatureSource:
         prepared = self.prepared
@@ -411,6 +422,7 @@ def run_task(
         device=device_description(upstream.device),
         extraction=extraction,
         cache_repairs=run.cache_repairs,
+        cost=upstream_cost(upstream, prepared.cache_root or default_cache_root()),
     )
     result_path = prepared.directory / "result.json"
     write_json_atomic(result_path, result.to_dict())

@@ -22,6 +22,7 @@ from downstream_tasks import get_task
 from downstream_tasks.base import Task
 from downstream_tasks.chance import ChanceLevel
 from results.schema import RecordedMetric, ResultRecord, UnitRecord
+from upstream.cost import UpstreamCost
 
 #: a unit's place in the grid: (fold, seed, learning rate)
 UnitKey = tuple[str | None, int, float]
@@ -35,6 +36,25 @@ class Extraction:
     seconds: float | None = None
     encoded_utterances: int | None = None
     peak_memory: dict[str, float] | None = None
+    #: seconds of audio encoded and wall seconds spent encoding them (the throughput the record states), and where
+    audio_seconds: float | None = None
+    encoding_seconds: float | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+    def cost_entry(self) -> dict[str, Any] | None:
+        """The record's ``cost.extraction``: throughput in seconds of audio per second, with device and dtype; None
+        when this run encoded nothing (its cache was full)."""
+        if not self.audio_seconds or not self.encoding_seconds:
+            return None
+        return {
+            "audio_seconds": round(self.audio_seconds, 3),
+            "encoding_seconds": round(self.encoding_seconds, 3),
+            "audio_seconds_per_second": round(self.audio_seconds / self.encoding_seconds, 2),
+            "device": self.device,
+            "dtype": self.dtype,
+            "peak_memory": self.peak_memory,
+        }
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -71,11 +91,12 @@ def summarise(
     device: str,
     extraction: Extraction,
     cache_repairs: Sequence[dict[str, Any]] = (),
+    cost: UpstreamCost | None = None,
 ) -> ResultRecord:
     """The result of ``unit_records`` (every (fold, seed, lr) of the grid): the learning rate selected on dev, test
     metrics as mean and std over seeds (each seed's folds combined by the task), the mean layer weights of the selected
     units. ``device`` is the one the units ran on, ``extraction`` what the cache fill took, ``cache_repairs`` the
-    damaged shards the run moved aside."""
+    damaged shards the run moved aside, ``cost`` the upstream's parameters and MACs (upstream.cost)."""
     task = prepared.task
     chosen, sweep = _selected_learning_rate(prepared, unit_records, seeds, lrs)
     per_seed = []
@@ -140,7 +161,17 @@ def summarise(
         if task.trainable
         else [],
         cache_repairs=list(cache_repairs),
+        cost=_cost(cost, extraction),
     )
+
+
+def _cost(cost: UpstreamCost | None, extraction: Extraction) -> dict[str, Any]:
+    """The record's ``cost``: the upstream's parameters and MACs, and this run's extraction throughput if it encoded."""
+    entry: dict[str, Any] = cost.as_dict() if cost is not None else {}
+    throughput = extraction.cost_entry()
+    if throughput is not None:
+        entry["extraction"] = throughput
+    return entry
 
 
 def recorded_metric_kinds(task: Task, metrics: Mapping[str, Any]) -> dict[str, str]:

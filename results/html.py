@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from downstream_tasks.metadata import benchmark_info
 from results.columns import superb_columns
-from results.leaderboard import Cell, Leaderboard, Row, ScoreCell
+from results.leaderboard import COST_HEADERS, Cell, Leaderboard, Row, ScoreCell
 from results.plots import Plot
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
 from results.tables import (
@@ -102,6 +102,7 @@ def _score_td(row: Row, cell: ScoreCell, what: str) -> str:
 def _leaderboard_table(board: Leaderboard) -> str:
     cell_columns = display_columns()
     header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
+    header += list(COST_HEADERS)
     lines = [
         '<table class="leaderboard">',
         "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
@@ -127,6 +128,7 @@ def _leaderboard_table(board: Leaderboard) -> str:
                         + "</span>"
                     )
                 cells.append(f'<td class="num">{" / ".join(parts)}</td>')
+        cells += [f'<td class="num cost">{_e(text)}</td>' for text in row.cost_texts()]
         lines.append(f'<tr class="{row.kind}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from benchcore.errors import BenchError
 from downstream_tasks.metadata import SUPERB
@@ -18,6 +18,15 @@ from results.references import ReferencePoints, ReferenceRow, Source, load_refer
 from results.scores import Score, card_overall_score, normalised_task_scores, superb_score
 
 MISSING = "–"
+#: The Params and MACs/s columns (last, so the card's columns keep their order), and their note under the table.
+COST_HEADERS = ("Params", "MACs/s")
+COST_NOTE = (
+    "Params: the upstream's parameters. MACs/s: multiply-accumulates per second of 16 kHz audio over SUPERB's short "
+    "profiling bucket (eight LibriSpeech test-clean utterances of 1.3-3.4 s, 21.1 s in all, each encoded alone), the "
+    "one length at which SUPERB's challenge published MACs; ours are counted with torch's FlopCounterMode "
+    "(upstream.cost; records also hold 2, 5, 10 and 20 s inputs, where attention makes longer inputs cost more per "
+    "second), published ones come from the SUPERB leaderboard data (sources below). –: none published."
+)
 DEV_SELECTED_SUFFIX = "_dev_selected"
 #: The opt-in approximations of the recipes' random crops a record's `config.data.crop_mode` may name (bench/crops.py;
 #: the recipe's own mode, "waveform", encodes each crop alone and needs no note), and what each one does instead.
@@ -101,6 +110,36 @@ class Row:
 
     def source_title(self) -> str:
         return self.reference.source.title.split(",")[0] if self.reference is not None else "this harness"
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        """A run's upstream cost as its records state it (upstream.cost; the first record that has one)."""
+        for record in self.records.values():
+            if record.cost.get("parameters") is not None:
+                return record.cost
+        return {}
+
+    @property
+    def params(self) -> float | None:
+        """The Params column: the upstream's parameters (published ones for a reference row), None if unknown."""
+        if self.reference is not None:
+            return self.reference.params
+        value = self.cost.get("parameters")
+        return None if value is None else float(value)
+
+    @property
+    def macs_per_second(self) -> float | None:
+        """The MACs column: MACs per second of audio over SUPERB's short profiling bucket, None if unknown."""
+        if self.reference is not None:
+            return self.reference.macs_per_second
+        value = self.cost.get("superb_short_macs_per_second")
+        return None if value is None else float(value)
+
+    def cost_texts(self) -> tuple[str, str]:
+        """(Params, MACs/s) as the tables print them: '94.70M', '7.07 G', '–' where unknown."""
+        from upstream.cost import format_macs, format_parameters
+
+        return format_parameters(self.params), format_macs(self.macs_per_second)
 
 
 @dataclass
@@ -554,5 +593,6 @@ def build_leaderboard(
         "learning-rate sweep shows the point selected on dev; the provenance table gives seeds, learning rate and "
         "record of every cell.",
         "– : no result for that task, or a run result that does not beat its audio-blind answer (footnoted).",
+        COST_NOTE,
     ]
     return Leaderboard(rows, notes.texts, general, points, record_set, bootstrap)

@@ -40,6 +40,11 @@ class ReferenceRow:
     values: dict[str, float]
     value_sources: dict[str, Source] = field(default_factory=dict)
     printed_overall_score: float | None = None
+    #: published parameters and MACs per second of audio over SUPERB's short profiling bucket (the Params and MACs
+    #: columns), and where they come from; None where none is published
+    params: float | None = None
+    macs_per_second: float | None = None
+    cost_source: Source | None = None
 
     def source_of(self, column_key: str) -> Source:
         return self.value_sources.get(column_key, self.source)
@@ -77,6 +82,21 @@ def _check_columns(path: Path, where: str, keys: Any) -> None:
         )
 
 
+def _cost_fields(spec: dict[str, Any], sources: dict[str, Source]) -> dict[str, Any]:
+    """A row's ``cost`` entry as ReferenceRow fields: MACs per second from the challenge's short-bucket sum."""
+    from upstream.cost import SUPERB_SHORT_BUCKET_SECONDS
+
+    cost = spec.get("cost")
+    if not cost:
+        return {}
+    macs_short = cost.get("macs_short")
+    return {
+        "params": None if cost.get("params") is None else float(cost["params"]),
+        "macs_per_second": None if macs_short is None else float(macs_short) / SUPERB_SHORT_BUCKET_SECONDS,
+        "cost_source": sources[spec["cost_source"]],
+    }
+
+
 @functools.cache
 def load_reference_rows(path: Path = ROWS_FILE) -> tuple[ReferenceRow, ...]:
     content = _read_yaml(path, "superb-bench/reference-rows")
@@ -96,6 +116,7 @@ def load_reference_rows(path: Path = ROWS_FILE) -> tuple[ReferenceRow, ...]:
                 values={key: float(value) for key, value in spec["values"].items()},
                 value_sources={key: sources[name] for key, name in spec.get("value_sources", {}).items()},
                 printed_overall_score=spec.get("printed_overall_score"),
+                **_cost_fields(spec, sources),
             )
         except KeyError as error:
             raise BenchError(f"{path}: row {spec.get('id')} names an unknown source or lacks {error}") from None

@@ -232,6 +232,9 @@ class ResultRecord(_Record):
     #: damaged feature-cache shards the run moved aside and encoded again before training (bench.cache; written only
     #: then): shard, cache key, what was wrong, utterances, where the files went
     cache_repairs: list[dict[str, Any]] = field(default_factory=list, metadata={"optional": True})
+    #: what the upstream costs (upstream.cost.UpstreamCost: parameters, MACs per second of audio at several lengths and
+    #: over SUPERB's short profiling bucket) and, under ``extraction``, the throughput of the cache fill this run did
+    cost: dict[str, Any] = field(default_factory=dict, metadata={"optional": True})
     extra: dict[str, Any] = _flattened()
     path: Path | None = field(default=None, compare=False, metadata={"json": False})
 
@@ -319,6 +322,7 @@ class ResultRecord(_Record):
                 chance_level=content.get("chance"),
                 checkpoint_rules=list(content.get("checkpoint_rules") or []),
                 cache_repairs=list(content.get("cache_repairs") or []),
+                cost=dict(content.get("cost") or {}),
                 extra=unknown,
                 path=path,
             ),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from downstream_tasks.metadata import SUPERB, benchmark_info
 from results.columns import Column, all_columns, column_by_key, task_order, task_titles
 from results.intervals import Interval
-from results.leaderboard import MISSING, Cell, Leaderboard, Row, ScoreCell
+from results.leaderboard import COST_HEADERS, MISSING, Cell, Leaderboard, Row, ScoreCell
 from results.scores import OVERALL_LABEL, SUPERB_S_LABEL
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹˒")
@@ -79,10 +79,12 @@ def leaderboard_markdown(board: Leaderboard) -> str:
     """The main table in the card's layout, then its footnotes (those of the other benchmarks' tables too)."""
     cell_columns = display_columns()
     header = ["Model", OVERALL_LABEL, SUPERB_S_LABEL] + [column_header(columns) for _, columns in cell_columns]
+    header += list(COST_HEADERS)
     body = []
     for row in table_rows(board):
         cells = [row_label_text(row), _md_cell(row.overall), _md_cell(row.superb_s)]
         cells += [" / ".join(_md_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
+        cells += list(row.cost_texts())
         body.append(cells)
     table = _md_table(header, body, [":---"] + ["---:"] * (len(header) - 1))
     notes = [f"- {note}" for note in board.general_notes]
@@ -155,6 +157,8 @@ def reference_source_lines(board: Leaderboard) -> list[str]:
             overrides.setdefault(source.cite(), []).append(column_by_key()[key].title)
         for cite, titles in overrides.items():
             line += f"; {', '.join(titles)}: {cite}"
+        if row.reference.cost_source is not None:
+            line += f"; Params and MACs/s: {row.reference.cost_source.cite()}"
         lines.append(line)
     return lines
 
@@ -196,6 +200,9 @@ def leaderboard_csv(board: Leaderboard) -> str:
             "superb_s": row.superb_s.score.value,
             "superb_s_partial": row.superb_s.score.partial,
         }
+        entry["params"], entry["macs_per_second_superb_short"] = row.params, row.macs_per_second
+        for seconds, macs in (row.cost.get("macs_per_second") or {}).items():
+            entry[f"macs_per_second_{seconds}s"] = macs
         for name, cell in (("overall_score_card", row.overall), ("superb_s", row.superb_s)):
             bounds = cell.interval if isinstance(cell.interval, tuple) else (None, None)
             entry[f"{name}_ci_low"], entry[f"{name}_ci_high"] = bounds
@@ -323,7 +330,7 @@ def leaderboard_tex(board: Leaderboard) -> str:
     """A `table*` with booktabs rules (\\usepackage{booktabs}); footnotes below the tabular. Every other benchmark's
     table follows as a `table*` of its own."""
     cell_columns = display_columns()
-    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in cell_columns]
+    units = ["", "", ""] + [tex_escape(columns[0].unit) for _, columns in cell_columns] + ["", ""]
     titles = ["Model", "Overall (card)", r"SUPERB$_s$"]
     for _, columns in cell_columns:
         if len(columns) == 1:
@@ -335,9 +342,11 @@ def leaderboard_tex(board: Leaderboard) -> str:
                 + " / ".join(column.title.split()[-1] + _tex_arrow(column) for column in columns)
                 + ")"
             )
+    titles += list(COST_HEADERS)
     body = [
         [_tex_label(row), _tex_cell(row.overall), _tex_cell(row.superb_s)]
         + [" / ".join(_tex_cell(row.cells[column.key]) for column in columns) for _, columns in cell_columns]
+        + [tex_escape(text) for text in row.cost_texts()]
         for row in table_rows(board)
     ]
     notes = [tex_escape(note) for note in board.general_notes]

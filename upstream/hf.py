@@ -19,7 +19,13 @@ from torch import Tensor, nn
 from benchcore.errors import BenchError
 from upstream.base import SAMPLE_RATE, PaddingPolicy, Upstream
 from upstream.hub import HubUnavailable, cached_file, describe, load_pretrained
-from upstream.load_integrity import parameters_the_forward_reads, repair_loaded_model, shown
+from upstream.load_integrity import (
+    LoadReport,
+    parameters_the_forward_reads,
+    repair_loaded_model,
+    shown,
+    tensors_on_meta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,8 @@ log = logging.getLogger(__name__)
 # convolutional front end (GroupNorm over time in "group" models) runs per utterance. Measured
 # by tests/upstream/test_padding_invariance.py; every other family runs one utterance at a time.
 BATCH_SAFE_MODEL_TYPES = {"wav2vec2", "hubert", "wavlm", "wav2vec2-bert"}
+#: The seed of a `random_init=true` upstream's weights (the model's own initialisation, drawn once, reproducibly).
+RANDOM_INIT_SEED = 0
 
 
 class _PerUtteranceFrontEnd(nn.Module):
@@ -85,13 +93,26 @@ class HFUpstream(Upstream):
         source: str,
         feature_extractor_overrides: dict[str, Any] | None = None,
         padding_policy: PaddingPolicy | None = None,
+        random_init: bool = False,
     ) -> None:
         super().__init__(name, source)
-        from transformers import AutoFeatureExtractor, AutoModel
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        self.random_init = random_init
+
+        def build_from_config(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
+            """The same architecture with the model's own initialisation, seeded; no checkpoint is read."""
+            feature_extractor = AutoFeatureExtractor.from_pretrained(
+                source, trust_remote_code=self.trust_remote_code, **hub_kwargs
+            )
+            config = AutoConfig.from_pretrained(source, trust_remote_code=self.trust_remote_code, **hub_kwargs)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_INIT_SEED)
+                model = AutoModel.from_config(config, trust_remote_code=self.trust_remote_code, dtype=torch.float32)
+            return feature_extractor, model, {}
 
         def load(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
             # hub_kwargs is local_files_only=True on the first try of a hub id (see upstream.hub).
@@ -110,10 +131,18 @@ class HFUpstream(Upstream):
             return feature_extractor, model, loading_info
 
         try:
-            self.feature_extractor, self.model, loading_info = load_pretrained(source, load)
+            self.feature_extractor, self.model, loading_info = load_pretrained(
+                source, build_from_config if random_init else load
+            )
         except (OSError, ValueError, HubUnavailable) as error:
             raise _load_error(source, error, self.trust_remote_code) from error
-        self.load_report, missing_parameters = repair_loaded_model(self.model, loading_info, f"'{name}'")
+        if random_init:
+            left = tensors_on_meta(self.model)
+            if left:
+                raise BenchError(f"upstream '{name}': building from the config left {shown(left)} on meta")
+            self.load_report, missing_parameters = LoadReport(random_init_seed=RANDOM_INIT_SEED), []
+        else:
+            self.load_report, missing_parameters = repair_loaded_model(self.model, loading_info, f"'{name}'")
         self.feature_extractor_overrides = dict(feature_extractor_overrides or {})
         self.input_key = self.feature_extractor.model_input_names[0]
         self._disable_layerdrop()

@@ -50,9 +50,15 @@ class LoadReport:
     rebuilt: tuple[str, ...] = ()
     missing_unused: tuple[str, ...] = ()
     unexpected: tuple[str, ...] = ()
+    #: set for a `random_init=true` upstream: no checkpoint was read, the weights are the model's own initialisation
+    #: drawn with this seed
+    random_init_seed: int | None = None
 
     def as_dict(self) -> dict:
-        return {key: list(value) for key, value in asdict(self).items()}
+        content = {key: list(value) for key, value in asdict(self).items() if key != "random_init_seed"}
+        if self.random_init_seed is not None:
+            content["random_init_seed"] = self.random_init_seed
+        return content
 
 
 def shown(names: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from upstream.base import SAMPLE_RATE, Upstream
+from upstream.cost import SUPERB_SHORT_BUCKET_SECONDS, format_macs, format_parameters, measure_cost
 from upstream.load_integrity import shown
 
 #: Feature-extractor settings worth showing, under the names transformers' extractors use for them.
@@ -53,6 +54,14 @@ def _load_lines(upstream: Upstream) -> list[ProbeLine]:
     report = upstream.load_report
     if report is None:
         return [ProbeLine("load", "no transformers checkpoint (built-in upstream)")]
+    if report.random_init_seed is not None:
+        return [
+            ProbeLine(
+                "load",
+                f"random init (a lower bound): the config's architecture with the model's own initialisation, seed "
+                f"{report.random_init_seed}; no checkpoint read; nothing left on meta",
+            )
+        ]
     lines = [ProbeLine("load", "every learned tensor came from the checkpoint; nothing left on meta")]
     lines.append(ProbeLine("rebuilt", shown(report.rebuilt) if report.rebuilt else "nothing"))
     if report.missing_unused:
@@ -165,13 +174,30 @@ def _output_lines(upstream: Upstream) -> list[ProbeLine]:
     ]
 
 
+def _cost_lines(upstream: Upstream) -> list[ProbeLine]:
+    cost = measure_cost(upstream)
+    used = "unknown" if cost.forward_parameters is None else format_parameters(cost.forward_parameters)
+    per_length = ", ".join(f"{seconds} s: {format_macs(macs)}" for seconds, macs in cost.macs_per_second.items())
+    return [
+        ProbeLine("parameters", f"{format_parameters(cost.parameters)} in all, {used} read by the forward"),
+        ProbeLine("MACs per second", f"{per_length} (input length; attention grows with its square)"),
+        ProbeLine(
+            "MACs/s, SUPERB",
+            f"{format_macs(cost.superb_short_macs_per_second)} over SUPERB's short profiling bucket "
+            f"({SUPERB_SHORT_BUCKET_SECONDS:.1f} s, the leaderboard's MACs column)",
+        ),
+    ]
+
+
 def probe(upstream: Upstream) -> list[ProbeLine]:
-    """Measure the checklist for a loaded upstream (a few forwards, one of them on 60 s of audio)."""
+    """Measure the checklist for a loaded upstream (a few forwards, one of them on 60 s of audio; the MAC count runs
+    one forward per length)."""
     return [
         ProbeLine("source", f"{upstream.source} ({type(getattr(upstream, 'model', upstream)).__name__})"),
         *_load_lines(upstream),
         *_feature_extractor_lines(upstream),
         *_output_lines(upstream),
+        *_cost_lines(upstream),
     ]
 
 

@@ -188,8 +188,49 @@ def register_upstream(entry: KnownUpstream) -> KnownUpstream:
     return entry
 
 
+#: Kinds whose models transformers can build from their config alone (`random_init=true`).
+RANDOM_INIT_KINDS = ("hf", "meralion")
+#: How a random-init upstream is named everywhere (records, caches, every table): ``<upstream> (random init)``.
+RANDOM_INIT_SUFFIX = " (random init)"
+
+
+def with_random_init(name: str) -> str:
+    """The name of ``name``'s random-init lower bound (`random_init=true`), checked: only hf: and meralion: models."""
+    if name.endswith(RANDOM_INIT_SUFFIX):
+        return name
+    kind, _, _ = parse_upstream_name(name)
+    if kind not in RANDOM_INIT_KINDS:
+        raise BenchError(
+            f"random_init=true builds a transformers model from its config, so it needs an hf: or meralion: upstream "
+            f"(or an alias of one: {', '.join(n for n, e in KNOWN_UPSTREAMS.items() if e.kind in RANDOM_INIT_KINDS)}); "
+            f"'{name}' is a {kind} upstream"
+        )
+    return name + RANDOM_INIT_SUFFIX
+
+
+def split_random_init(overrides: list[str]) -> tuple[bool, list[str]]:
+    """Take `random_init=true|false` out of a command's key=value overrides (it names the upstream, not the task's
+    config): (whether it was true, the other overrides)."""
+    chosen, rest = False, []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "random_init":
+            if value.strip().lower() not in ("true", "false"):
+                raise BenchError(f"random_init={value}: use random_init=true or random_init=false")
+            chosen = value.strip().lower() == "true"
+        else:
+            rest.append(item)
+    return chosen, rest
+
+
 def parse_upstream_name(name: str) -> tuple[str, str, dict[str, Any]]:
-    """Return (kind, source, options) for an alias or a ``prefix:source`` name."""
+    """Return (kind, source, options) for an alias or a ``prefix:source`` name; ``<name> (random init)`` is that
+    upstream's architecture built from its config (``options["random_init"]``)."""
+    if name.endswith(RANDOM_INIT_SUFFIX):
+        base = name[: -len(RANDOM_INIT_SUFFIX)]
+        with_random_init(base)  # refuses kinds that cannot be built from a config
+        kind, source, options = parse_upstream_name(base)
+        return kind, source, {**options, "random_init": True}
     if name in KNOWN_UPSTREAMS:
         entry = KNOWN_UPSTREAMS[name]
         return entry.kind, entry.source, dict(entry.options)

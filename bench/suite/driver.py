@@ -29,6 +29,7 @@ from bench.summary import Extraction, summarise
 from benchcore.atomic import write_json_atomic
 from benchcore.errors import BenchError
 from results.schema import ResultRecord
+from upstream.cost import cached_cost
 
 STATE_SCHEMA = "superb-bench/suite-state"
 
@@ -160,10 +161,16 @@ class SuiteDriver:
             round(sum(self.jobs[j].get("seconds") or 0.0 for j in group.extract_jobs), 3),
             sum(result["encoded"] for result in extractions),
             extractions[0]["peak_memory"] if extractions else None,
+            audio_seconds=sum(result.get("audio_seconds") or 0.0 for result in extractions),
+            # parallel workers encode side by side: the fill took as long as its slowest part
+            encoding_seconds=max((result.get("encoding_seconds") or 0.0 for result in extractions), default=0.0),
+            device=extractions[0].get("device") if extractions else None,
+            dtype=extractions[0].get("dtype") if extractions else None,
         )
         first = group.units[0]
         device = records[(first.fold, first.seed, first.learning_rate)].device
-        result = summarise(prepared, records, group.seeds, group.lrs, device=device, extraction=extraction)
+        cost = cached_cost(prepared.cache_root or default_cache_root(), prepared.info.name, prepared.info.weights_hash)
+        result = summarise(prepared, records, group.seeds, group.lrs, device=device, extraction=extraction, cost=cost)
         write_json_atomic(prepared.directory / "result.json", result.to_dict())
         group.result = dataclasses.replace(result, path=prepared.directory / "result.json")
 

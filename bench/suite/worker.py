@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.prepared import FeaturePlan
-from bench.record import peak_memory_mb
+from bench.record import device_description, peak_memory_mb
 from bench.runner import TaskRun
 from bench.suite.plan import EXTRACT_BATCH_SIZE, JobSpec, fold_caches
 from benchcore.atomic import write_json_atomic
+from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
+from upstream.cost import upstream_cost
 
 
 def state_dir(output: Path) -> Path:
@@ -132,7 +134,16 @@ def _execute(job: JobSpec) -> dict:
             worker_index=job.worker_index,
             num_workers=job.num_workers,
         )
-        result: dict[str, Any] = {"encoded": encoded, "peak_memory": peak_memory_mb(run.upstream.device)}
+        result: dict[str, Any] = {
+            "encoded": encoded,
+            "peak_memory": peak_memory_mb(run.upstream.device),
+            "audio_seconds": cache.encoded_audio_seconds,
+            "encoding_seconds": cache.encoding_seconds,
+            "device": device_description(run.upstream.device),
+            "dtype": str(run.upstream.autocast_dtype).replace("torch.", ""),
+        }
+        if job.worker_index == 0:  # the upstream's parameters and MACs, counted once and kept in the cache root
+            upstream_cost(run.upstream, run.prepared.cache_root or default_cache_root())
     elif job.kind == "unit":
         unit = run.prepared.unit(job.fold, job.seed, job.learning_rate)
         if unit.unit_id != job.unit_id:
