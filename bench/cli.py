@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import __version__
+from bench.layers import FRAME_TASK_COST
 from benchcore.errors import BenchError
 
 DESCRIPTION = """\
@@ -96,6 +97,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
     random_init, args.overrides = split_random_init(list(args.overrides))
+    if args.layer is not None:
+        args.overrides.append(f"featurizer.layer={args.layer}")
     name = with_random_init(args.upstream) if random_init else args.upstream
     upstream = load_upstream(name, device=args.device, dtype=args.dtype)
     seeds = list(range(args.seed, args.seed + args.seeds))
@@ -126,6 +129,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results.append(result)
     print(format_summary(results))
     print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from bench.layers import format_layers, parse_layers, probe_plan, run_layers
+    from bench.runner import run_task
+    from upstream.registry import load_upstream, split_random_init, with_random_init
+
+    data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
+    if args.seeds < 1:
+        raise BenchError("--seeds must be at least 1")
+    random_init, overrides = split_random_init(list(args.overrides))
+    name = with_random_init(args.upstream) if random_init else args.upstream
+    upstream = load_upstream(name, device=args.device, dtype=args.dtype)
+    plan = probe_plan(upstream, tasks, parse_layers(args.layers, upstream.num_hidden_states))
+    seeds = list(range(args.seed, args.seed + args.seeds))
+
+    def run(task: str, task_overrides):
+        return run_task(
+            upstream,
+            task,
+            data_root,
+            Path(args.output),
+            seeds,
+            lr_sweep=args.lr_sweep,
+            profile=args.profile,
+            overrides=task_overrides,
+            force=args.force,
+            cache_root=Path(args.cache_dir) if args.cache_dir else None,
+            progress=not args.quiet,
+        )
+
+    print(format_layers(run_layers(upstream, plan, run, overrides)))
     return 0
 
 
@@ -518,7 +554,43 @@ def build_parser(task_help: bool = True) -> argparse.ArgumentParser:
         help="config overrides; random_init=true runs an hf:/meralion: upstream's architecture with the model's own "
         "random initialisation (seed 0, no checkpoint read), named '<upstream> (random init)': a lower bound",
     )
+    run.add_argument(
+        "--layer",
+        type=int,
+        metavar="L",
+        help="train on hidden state L alone instead of the weighted sum (featurizer.layer=L; a per-layer probe, "
+        "recorded beside the weighted sum's record and never in the SUPERB scores; `bench layers` runs them all)",
+    )
     run.set_defaults(handler=_cmd_run)
+
+    layers = commands.add_parser(
+        "layers",
+        parents=[unit_options],
+        help="per-layer probes: the task's head on each hidden state alone, beside the weighted sum",
+        description="For each task, train the head on the learned weighted sum (reused if its record is current) and "
+        "on each hidden state alone, with the same schedule and seeds. KS, SID, ER, IC and LID read the pooled cache, "
+        "which holds every hidden state: L probes cost one encoder pass plus L head trainings. Frame tasks (PR, ASR, "
+        f"SF, SD, ASV, MLASR) need --layers: {FRAME_TASK_COST}. Probe records sit beside the weighted sum's "
+        "(OUTPUT/<task>/<upstream>__layer_<L>/result.json) and never enter the SUPERB scores; `bench report` draws "
+        "metric against layer per upstream and writes layers.csv. Trailing key=value arguments override the config.",
+    )
+    layers.add_argument("--upstream", required=True, help="upstream name (see `bench upstreams`)")
+    layers.add_argument(
+        "--task",
+        default="ks,sid,er,ic",
+        help="tasks to probe (default ks,sid,er,ic: the pooled SUPERB tasks; mlid too; frame tasks need --layers)",
+    )
+    layers.add_argument(
+        "--layers",
+        metavar="L,L,...",
+        help="hidden states to probe (default: all for pooled tasks); 'all' or indices like 0,6,12",
+    )
+    layers.add_argument(
+        "--data-root", required=True, help="folder holding the datasets in their official layouts (or superb-mini)"
+    )
+    layers.add_argument("--output", default="runs", help="where run directories and records go (default: runs)")
+    layers.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (random_init=true too)")
+    layers.set_defaults(handler=_cmd_layers)
 
     report = commands.add_parser(
         "report",

@@ -32,7 +32,11 @@ PROFILES = ("superb", "mini")
 #: dataset's metadata names but the disk lacks (bench/dataset_check.py); the record lists them.
 #: ``max_nonfinite_updates``: consecutive updates with a NaN/Inf loss or gradient a head may skip (as s3prl skips them)
 #: before the unit stops with an error instead of writing a record (bench.trainer)
-COMMON_DEFAULTS = OmegaConf.create({"data": {"allow_missing": False}, "max_nonfinite_updates": 100})
+#: ``featurizer.layer``: train on that hidden state alone instead of the learned weighted sum (a per-layer probe,
+#: `bench layers`; its record is marked and never enters the SUPERB scores).
+COMMON_DEFAULTS = OmegaConf.create(
+    {"data": {"allow_missing": False}, "max_nonfinite_updates": 100, "featurizer": {"layer": None}}
+)
 
 
 def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:

@@ -106,6 +106,13 @@ class PreparedTask:
         self.profile = profile
         self.cache_root = cache_root
         self.directory = output_dir / task.name / slug(info.name)
+        if self.probe_layer is not None:  # a per-layer probe's record sits beside the weighted sum's, never over it
+            if not 0 <= self.probe_layer < info.num_hidden_states:
+                raise BenchError(
+                    f"featurizer.layer={self.probe_layer}: {info.name} has hidden states 0 to "
+                    f"{info.num_hidden_states - 1}"
+                )
+            self.directory = self.directory.with_name(f"{self.directory.name}__layer_{self.probe_layer}")
         self.folds = list(task.folds)
         task.prepare(info)
         # caches a reader makes (ASV's trimmed audio) follow --cache-dir too, and its progress bars --quiet
@@ -126,14 +133,27 @@ class PreparedTask:
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
         config_for_id.pop("max_nonfinite_updates", None)  # a guard: a unit it does not stop trains the same
+        if self.probe_layer is None:  # the weighted sum, as before the setting existed: unit ids stay the same
+            config_for_id.pop("featurizer", None)
         self.config_digest = _digest(config_for_id)
         self.upstream_digest = _digest([self.info.source, self.info.weights_hash])
 
     # ---- features -------------------------------------------------------------------------------
     @property
+    def probe_layer(self) -> int | None:
+        """The one hidden state a per-layer probe trains on (config `featurizer.layer`), None for the weighted sum."""
+        layer = self.config.featurizer.get("layer")
+        return None if layer is None else int(layer)
+
+    @property
     def layers(self) -> list[int] | None:
-        """The hidden states a frame task keeps (config `cache.layers`, default all); pooled tasks keep all."""
-        if self.task.head_input != "frames" or self.config.cache.get("layers") is None:
+        """The hidden states a frame task keeps (config `cache.layers`, default all; a probe's one layer); pooled tasks
+        keep all (a pooled probe selects its layer in the featurizer, from the same cache)."""
+        if self.task.head_input != "frames":
+            return None
+        if self.probe_layer is not None:
+            return [self.probe_layer]
+        if self.config.cache.get("layers") is None:
             return None
         return [int(layer) for layer in self.config.cache.layers]
 

@@ -448,7 +448,8 @@ class ClassificationTask(TrainedTask):
     def build_model(self, num_layers: int, hidden_size: int, data: TaskData, config: Any) -> nn.Module:
         from upstream.featurizer import WeightedSumFeaturizer
 
-        return UtteranceClassifier(WeightedSumFeaturizer(num_layers), self.build_head(hidden_size, data, config))
+        featurizer = WeightedSumFeaturizer(num_layers, probe_layer_selection(config))
+        return UtteranceClassifier(featurizer, self.build_head(hidden_size, data, config))
 
     def loss(self, logits: Tensor, labels: Tensor, data: TaskData) -> Tensor:
         total = logits.new_zeros(())
@@ -489,6 +490,13 @@ class ClassificationTask(TrainedTask):
 
     def _slices(self, logits: Tensor, data: TaskData) -> list[Tensor]:
         return list(torch.split(logits, self.output_sizes(data), dim=-1))
+
+
+def probe_layer_selection(config: Any) -> list[int] | None:
+    """``[L]`` when the config asks for a per-layer probe (``featurizer.layer=L``), else None (every hidden state)."""
+    featurizer = config.get("featurizer") if hasattr(config, "get") else None
+    layer = None if featurizer is None else featurizer.get("layer")
+    return None if layer is None else [int(layer)]
 
 
 class UtteranceClassifier(nn.Module):

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 
 from benchcore.atomic import atomic_path  # noqa: E402
 from downstream_tasks.metadata import SUPERB  # noqa: E402
-from results.columns import superb_columns, task_order, task_titles  # noqa: E402
+from results.columns import columns_of_task, superb_columns, task_order, task_titles  # noqa: E402
+from results.layers import LayerProbe, layer_probes  # noqa: E402
 from results.leaderboard import Leaderboard, Row, is_smoke_test  # noqa: E402
 from results.records import ResultRecord  # noqa: E402
 
@@ -119,6 +120,47 @@ def layer_weights_figure(row: Row) -> plt.Figure | None:
         colorbar = figure.colorbar(image, ax=axis, fraction=0.03, pad=0.02)
         colorbar.set_label("softmax weight")
         figure.tight_layout()
+    return figure
+
+
+# ---- per-layer probes ----------------------------------------------------------------------------------------------
+def layer_probe_figure(upstream: str, probes_by_task: dict[str, list[LayerProbe]]) -> plt.Figure:
+    """One panel per task: the probe's test value on each hidden state alone (line), the weighted sum's value
+    (dashed line) and its learned weight of each layer (bars, right axis)."""
+    tasks = list(probes_by_task)
+    columns = min(len(tasks), 4)
+    rows = math.ceil(len(tasks) / columns)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            rows, columns, figsize=(PAGE_WIDTH_IN, 2.2 * rows + 0.4), squeeze=False, constrained_layout=True
+        )
+        for axis in axes.flat[len(tasks) :]:
+            axis.set_visible(False)
+        for axis, task in zip(axes.flat, tasks):
+            probes = probes_by_task[task]
+            column = next(c for c in columns_of_task(task) if c.metric == probes[0].metric)
+            layers = [probe.layer for probe in probes]
+            weights_axis = axis.twinx()
+            weights = [probe.layer_weight for probe in probes]
+            if any(weight is not None for weight in weights):
+                weights_axis.bar(layers, [w or 0.0 for w in weights], width=0.6, color="#bbbbbb", alpha=0.6, zorder=0)
+            weights_axis.set_ylim(0, max([w or 0.0 for w in weights] + [0.5]) * 1.15)
+            weights_axis.set_ylabel("weighted-sum weight", fontsize=6, color="#777777")
+            weights_axis.tick_params(labelsize=6, colors="#777777")
+            axis.set_zorder(weights_axis.get_zorder() + 1)
+            axis.patch.set_visible(False)
+            axis.plot(
+                layers, [column.display(p.value) for p in probes], marker="o", color="#1f77b4", label="layer alone"
+            )
+            summed = probes[0].weighted_sum
+            if summed is not None and not math.isnan(summed):
+                axis.axhline(column.display(summed), color="#d62728", linestyle="--", linewidth=1, label="weighted sum")
+            axis.set_title(f"{column.title}{column.arrow} ({column.metric})", fontsize=8)
+            axis.set_xlabel("hidden state", fontsize=7)
+            axis.set_ylabel(column.unit, fontsize=7)
+            axis.set_xticks(layers if len(layers) <= 13 else layers[:: max(1, len(layers) // 13)])
+        axes.flat[0].legend(fontsize=6, loc="best")
+        figure.suptitle(f"Per-layer probes: {upstream}", fontsize=9)
     return figure
 
 
@@ -343,6 +385,20 @@ def write_plots(board: Leaderboard, out_dir: Path) -> list[Plot]:
                     svg,
                 )
             )
+    for upstream, probes_by_task in layer_probes(board.record_set).items():
+        name = f"layer_probes_{file_slug(upstream)}"
+        png, svg = _save(layer_probe_figure(upstream, probes_by_task), out_dir, name)
+        plots.append(
+            Plot(
+                name,
+                f"Per-layer probes: {upstream}",
+                "The task's head trained on each hidden state alone (`bench layers`, same schedule and seeds; means "
+                "over seeds), the weighted sum's result (dashed) and its learned weight of each layer (grey bars, "
+                "right axis). Probe records never enter the leaderboard or its scores; the values are in layers.csv.",
+                png,
+                svg,
+            )
+        )
     board_figures = (
         (
             task_bars_figure,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchcore.errors import BenchError
@@ -45,6 +45,8 @@ def find_record_files(roots: Iterable[Path]) -> list[Path]:
 class RecordSet:
     records: list[ResultRecord]
     superseded: list[tuple[ResultRecord, ResultRecord]]  # (older record left out, the newer one kept)
+    #: per-layer probe records (`bench layers`): the per-layer figure and layers.csv read them, the leaderboard never
+    layer_probes: list[ResultRecord] = field(default_factory=list)
 
 
 def load_records(roots: Iterable[Path]) -> RecordSet:
@@ -54,10 +56,10 @@ def load_records(roots: Iterable[Path]) -> RecordSet:
     files = find_record_files(roots)
     if not files:
         raise BenchError(f"no result records (result.json) under {', '.join(map(str, roots))}; run `bench run` first")
-    kept: dict[tuple[str, str], ResultRecord] = {}
+    kept: dict[tuple[str, str, int | None], ResultRecord] = {}
     superseded = []
     for record in (read_record(path) for path in files):
-        key = (record.upstream_name, record.task)
+        key = (record.upstream_name, record.task, record.probe_layer)
         previous = kept.get(key)
         if previous is None:
             kept[key] = record
@@ -65,7 +67,9 @@ def load_records(roots: Iterable[Path]) -> RecordSet:
         newer, older = (record, previous) if record.created >= previous.created else (previous, record)
         kept[key] = newer
         superseded.append((older, newer))
-    return RecordSet(list(kept.values()), superseded)
+    records = [record for record in kept.values() if record.probe_layer is None]
+    probes = [record for record in kept.values() if record.probe_layer is not None]
+    return RecordSet(records, superseded, probes)
 
 
 def records_frame(records: Iterable[ResultRecord]):

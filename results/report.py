@@ -9,6 +9,7 @@ from pathlib import Path
 from benchcore.atomic import write_text_atomic
 from benchcore.errors import BenchError
 from results.intervals import DEFAULT_RESAMPLES
+from results.layers import layers_csv
 from results.leaderboard import Leaderboard, build_leaderboard
 from results.records import load_records
 from results.references import select_references
@@ -139,6 +140,11 @@ def write_report(board: Leaderboard, out_dir: Path, formats: Sequence[str], plot
                 f"No layer-weight heatmap for {', '.join(skipped)}: every task there has a single hidden "
                 "state (e.g. FBANK), so there is nothing to weight."
             )
+    probes_csv = layers_csv(board.record_set) if "csv" in formats else None
+    if probes_csv is not None:  # per-layer probes (`bench layers`): beside the leaderboard, never in it
+        path = out_dir / "layers.csv"
+        write_text_atomic(path, probes_csv)
+        written.append(path)
     for name, writer in REPORT_FORMATS.items():  # the registry's order, whatever order --format lists them in
         if name in formats:
             written += writer.write(board, out_dir, figures, output.notes)

@@ -259,6 +259,13 @@ class ResultRecord(_Record):
         return ChanceLevel.from_dict(self.chance_level) if self.chance_level else None
 
     @property
+    def probe_layer(self) -> int | None:
+        """The hidden state a per-layer probe trained on alone (`bench layers`, config ``featurizer.layer``); None for
+        the weighted sum. Probe records never enter a leaderboard or its scores."""
+        layer = (self.config.get("featurizer") or {}).get("layer")
+        return None if layer is None else int(layer)
+
+    @property
     def layer_indices(self) -> list[int] | None:
         """The hidden-state index of each layer weight (frame tasks may keep a subset, `cache.layers`)."""
         if self.layer_weights is None:

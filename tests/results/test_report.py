@@ -21,19 +21,6 @@ from results.references import select_references
 from results.report import load_leaderboard
 
 
-@pytest.fixture(scope="module")
-def report_dir(report_runs, tmp_path_factory):
-    """One full report (every format, every figure, all reference rows), shared by the tests that read it."""
-    out = tmp_path_factory.mktemp("report")
-    # The fixture's 20-step heads sit at chance on superb-mini tiny; --show-unlearned keeps their values in the cells
-    # so that every format and figure has numbers to show (leaving them out is tested on its own below).
-    assert (
-        main(["report", "--runs", str(report_runs.runs), "--out", str(out), "--references", "all", "--show-unlearned"])
-        == 0
-    )
-    return out
-
-
 def _record(report_runs, task, upstream="fbank_no_cmvn"):
     return next(
         record
@@ -95,11 +82,11 @@ def test_report_writes_the_four_formats(report_runs, report_dir):
     tex = (report_dir / "leaderboard.tex").read_text()
     assert r"\toprule" in tex and r"\textbf{84.77}" in tex and r"fbank\_no\_cmvn" in tex and r"$\pm$" in tex
     body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0]
-    assert all(line.count("&") == 12 for line in body.strip().splitlines())  # 13 columns in every row
+    assert all(line.count("&") == 14 for line in body.strip().splitlines())  # 13 columns, Params and MACs/s
     assert re.search(r"(?<!\\)[_%#]", body.replace("$^{", "").replace(r"\_", "").replace(r"\%", "")) is None
 
     html = (report_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and 'src="http' not in html and "<link" not in html
+    assert html.count("data:image/png;base64,") == 4 and 'src="http' not in html and "<link" not in html
     assert str(ks.path) in html  # provenance of the measured cells
 
 
@@ -222,7 +209,8 @@ def test_html_report_renders_offline_in_headless_chromium(report_dir, tmp_path):
         [*flags, "--virtual-time-budget=5000", "--dump-dom", page], capture_output=True, text=True, timeout=120
     ).stdout
     # the page's own check: every embedded figure decoded (naturalWidth > 0) once the page loaded
-    assert 'data-images-loaded="3/3"' in dom
+    assert 'data-images-loaded="4/4"' in dom  # with the tiny HuBERT's per-layer probe figure
+    assert "Per-layer probes" in dom
     assert "Overall Score (card)" in dom and "fbank_no_cmvn" in dom
     shot = tmp_path / "report.png"
     subprocess.run([*flags, f"--screenshot={shot}", page], capture_output=True, timeout=120)

@@ -18,7 +18,7 @@ def _written(report_runs, name: str) -> list[tuple[str, dict]]:
 @pytest.mark.slow
 def test_result_records_written_by_bench_run_round_trip(report_runs):
     written = _written(report_runs, "result.json")
-    assert len(written) == 3  # ks and ic on fbank, ks on the tiny HuBERT
+    assert len(written) == 6  # ks and ic on fbank, ks on the tiny HuBERT and its 3 per-layer probes
     for path, content in written:
         record = ResultRecord.from_dict(content)
         assert record.to_dict() == content, path
@@ -31,7 +31,7 @@ def test_result_records_written_by_bench_run_round_trip(report_runs):
 
 def test_unit_records_written_by_bench_run_round_trip(report_runs):
     written = _written(report_runs, "record.json")
-    assert len(written) == 6  # ks: 2 seeds x 2 learning rates; ic; ks on HuBERT
+    assert len(written) == 9  # ks: 2 seeds x 2 learning rates; ic; ks on HuBERT and its 3 per-layer probes
     for path, content in written:
         record = UnitRecord.from_dict(content, path)
         assert record.to_dict() == content, path

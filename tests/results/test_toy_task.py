@@ -84,7 +84,7 @@ def test_a_registered_task_runs_and_gets_its_own_report_table(toy_module, mini_t
     )
     superb_part, toy_part = (out / "leaderboard.md").read_text().split("\n## toy\n")  # its benchmark's own table
     superb_header = next(line for line in superb_part.splitlines() if line.startswith("| Model"))
-    assert "CMD" not in superb_header and superb_header.rstrip(" |").endswith("SF F1↑ / CER↓ (%)")
+    assert "CMD" not in superb_header and superb_header.rstrip(" |").endswith("SF F1↑ / CER↓ (%) | Params | MACs/s")
     assert next(line for line in toy_part.splitlines() if line.startswith("| Model")) == "| Model | CMD↑ (%) |"
     assert "cmd" in (out / "leaderboard.csv").read_text().splitlines()[0]
 
