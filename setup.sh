@@ -70,6 +70,9 @@ for upstream in fbank resemblyzer; do
   # beyond SUPERB: FLEURS's language ID and multilingual ASR (their own report table, never in the SUPERB scores)
   .venv/bin/bench run --upstream "$upstream" --task fleurs --data-root data/superb-mini --profile mini --output runs/superb-mini
 done
+# Where resemblyzer's knowledge sits: its head on each of its four hidden states alone, beside the weighted sum (the
+# pooled cache the runs above filled: no second encoder pass; about 5 minutes of head training on 2 cores).
+.venv/bin/bench layers --upstream resemblyzer --task ks,sid,er,ic --data-root data/superb-mini --profile mini --output runs/superb-mini --quiet
 # 4) The report of the superb-mini run, with the model card's rows and SUPERB's FBANK row beside it.
 .venv/bin/bench report --runs runs/superb-mini --references card,superb:fbank --format md,csv,tex,html --out runs/superb-mini/report
 # 5) Is resemblyzer better than fbank here? Paired bootstrap tests on the same test items, column by column.

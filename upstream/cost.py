@@ -15,6 +15,7 @@ challenge reported several too) and given per second of 16 kHz audio at each.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -212,15 +213,20 @@ def cached_cost(cache_root: Path, name: str, weights_hash: str | None) -> Upstre
         return None
 
 
-def upstream_cost(upstream: Upstream, cache_root: Path) -> UpstreamCost:
-    """:func:`measure_cost`, counted once per upstream and weights and kept beside the feature caches."""
+def upstream_cost(upstream: Upstream, cache_root: Path) -> UpstreamCost | None:
+    """:func:`measure_cost`, counted once per upstream and weights and kept beside the feature caches. A forward the
+    counter cannot follow costs the record its cost fields (a warning says why), never the run's results."""
     from benchcore.atomic import write_json_atomic
 
     info = upstream.info()
     known = cached_cost(cache_root, info.name, info.weights_hash)
     if known is not None:
         return known
-    cost = measure_cost(upstream)
+    try:
+        cost = measure_cost(upstream)
+    except Exception as error:  # noqa: BLE001 - any failure of the count leaves the record without cost fields
+        logging.getLogger(__name__).warning("upstream '%s': its MACs could not be counted (%s)", info.name, error)
+        return None
     write_json_atomic(_cost_path(cache_root, info.name, info.weights_hash), cost.as_dict())
     return cost
 
