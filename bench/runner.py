@@ -246,6 +246,7 @@ class TaskRun:
         for attempt in range(2):
             torch.manual_seed(unit.seed)
             model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
+            _check_probe_layer(prepared, model)
             outcome = train(
                 task,
                 data,
@@ -386,6 +387,20 @@ def current_unit_record(prepared: PreparedTask, unit: RunUnit) -> UnitRecord | N
     if record is None:
         return None
     return record if record.decoding == prepared.task.decoding_signature() else None
+
+
+def _check_probe_layer(prepared: PreparedTask, model: torch.nn.Module) -> None:
+    """A pooled probe (``featurizer.layer=L``) must train on layer L alone: a task whose model ignores the setting
+    would silently train the weighted sum under a probe's name. (Frame tasks keep only layer L in their features.)"""
+    if prepared.probe_layer is None or prepared.task.head_input == "frames":
+        return
+    selected = getattr(getattr(model, "featurizer", None), "layer_selections", None)
+    if selected != [prepared.probe_layer]:
+        raise BenchError(
+            f"{prepared.task.title}: featurizer.layer={prepared.probe_layer} asks for a per-layer probe, but the "
+            f"task's model reads hidden states {selected}; its build_model must pass probe_layer_selection(config) to "
+            "its featurizer (downstream_tasks.base)"
+        )
 
 
 def run_task(

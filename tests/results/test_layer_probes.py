@@ -59,3 +59,22 @@ def test_nothing_to_sweep_and_frame_tasks_are_refused_in_one_line(mini_tiny, rep
     assert not list(tmp_path.iterdir())  # refused before anything ran
     record = json.loads(next(report_runs.runs.glob("ks/*__layer_1/result.json")).read_text())
     assert record["config"]["featurizer"] == {"layer": 1}
+
+
+def test_a_pooled_model_that_ignores_the_probe_layer_is_refused():
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from bench.runner import _check_probe_layer
+    from benchcore.errors import BenchError
+    from upstream.featurizer import WeightedSumFeaturizer
+
+    prepared = SimpleNamespace(probe_layer=1, task=SimpleNamespace(head_input="pooled", title="KS"))
+    weighted_sum = nn.Module()
+    weighted_sum.featurizer = WeightedSumFeaturizer(3)
+    with pytest.raises(BenchError, match=r"reads hidden states \[0, 1, 2\]; its build_model must pass"):
+        _check_probe_layer(prepared, weighted_sum)
+    probe = nn.Module()
+    probe.featurizer = WeightedSumFeaturizer(3, [1])
+    _check_probe_layer(prepared, probe)  # layer 1 alone: accepted
