@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to set everything up into .venv/ and run the main job on the built-in data.
-#   bash setup.sh             # install (system packages + .venv) and run the main job (7 tasks, under 10 minutes)
+#   bash setup.sh             # install (system packages + .venv) and run the main job (about 20 minutes on 2 cores)
 #   bash setup.sh --no-run    # install only (what .ci/run uses)
 #   bash setup.sh --all-tasks # the main job with all ten tasks (PR, ASR and SF add about 45 minutes on 2 cores)
 # Idempotent: rerunning it reuses what is already installed.

@@ -270,6 +270,8 @@ class ResultRecord(_Record):
         """The hidden-state index of each layer weight (frame tasks may keep a subset, `cache.layers`)."""
         if self.layer_weights is None:
             return None
+        if self.probe_layer is not None:
+            return [self.probe_layer]
         selected = (self.config.get("cache") or {}).get("layers")
         if selected is not None and len(selected) == len(self.layer_weights):
             return [int(layer) for layer in selected]

@@ -78,3 +78,19 @@ def test_a_pooled_model_that_ignores_the_probe_layer_is_refused():
     probe = nn.Module()
     probe.featurizer = WeightedSumFeaturizer(3, [1])
     _check_probe_layer(prepared, probe)  # layer 1 alone: accepted
+
+
+@pytest.mark.slow
+def test_a_frame_task_probes_the_layers_named(mini_tiny, report_runs, tmp_path):
+    """PR keeps only the probed layer in its frame features (its own cache), and says so in the record."""
+    args = ["layers", "--upstream", report_runs.hubert_name, "--task", "pr", "--layers", "1"]
+    common = ["--data-root", str(mini_tiny), "--output", str(tmp_path / "runs"), "--profile", "mini", "--quiet"]
+    short = ["--cache-dir", str(tmp_path / "cache"), "total_steps=10", "eval_step=5", "save_step=5"]
+    assert main([*args, *common, *short]) == 0
+    record_set = load_records([tmp_path / "runs"])
+    (weighted,) = record_set.records
+    (probe,) = record_set.layer_probes
+    assert probe.probe_layer == 1 and probe.layer_indices == [1] and probe.layer_weights == [1.0]
+    assert len(weighted.layer_weights) == 3
+    # the probe's frame cache holds layer 1 alone: a cache of its own beside the weighted sum's
+    assert len(list((tmp_path / "cache" / "frames").iterdir())) == 2
