@@ -563,6 +563,8 @@ def list_caches(root: Path | None = None) -> list[dict]:
     """One entry per cache directory: its key, number of utterances and size on disk."""
     entries = []
     for directory in sorted((root or default_cache_root()).glob("*/*")):
+        if not directory.is_dir():  # cost/<upstream>.json (upstream.cost): a counted fact, not a cache
+            continue
         meta_path = directory / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         utterances = sum(len(json.loads(p.read_text())["uids"]) for p in directory.glob("shards/*.json"))

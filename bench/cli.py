@@ -88,65 +88,21 @@ def _checked_data_root_and_tasks(data_root_arg: str, task_arg: str) -> tuple[Pat
     return data_root, tasks
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_task
-    from bench.summary import format_summary
-    from upstream.registry import load_upstream, split_random_init, with_random_init
-
-    data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
-    if args.seeds < 1:
-        raise BenchError("--seeds must be at least 1")
-    random_init, args.overrides = split_random_init(list(args.overrides))
-    if args.layer is not None:
-        args.overrides.append(f"featurizer.layer={args.layer}")
-    name = with_random_init(args.upstream) if random_init else args.upstream
-    upstream = load_upstream(name, device=args.device, dtype=args.dtype)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    if args.lm and "asr" not in tasks:
-        raise BenchError("--lm decodes ASR with a language model: add asr to --task")
-    if args.lexicon and "pr" not in tasks:
-        raise BenchError("--lexicon adds pronunciations for PR: add pr to --task")
-    results = []
-    for task in tasks:
-        overrides = list(args.overrides)
-        if task == "asr" and args.lm:
-            overrides.append(f"decoder.lm={Path(args.lm).resolve()}")
-        if task == "pr" and args.lexicon:
-            overrides.append(f"data.lexicon={Path(args.lexicon).resolve()}")
-        result = run_task(
-            upstream,
-            task,
-            data_root,
-            Path(args.output),
-            seeds,
-            lr_sweep=args.lr_sweep,
-            profile=args.profile,
-            overrides=overrides,
-            force=args.force,
-            cache_root=Path(args.cache_dir) if args.cache_dir else None,
-            progress=not args.quiet,
-        )
-        results.append(result)
-    print(format_summary(results))
-    print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
-    return 0
-
-
-def _cmd_layers(args: argparse.Namespace) -> int:
-    from bench.layers import format_layers, parse_layers, probe_plan, run_layers
+def _task_runner(args: argparse.Namespace, tasks: list[str]):
+    """What `bench run` and `bench layers` share: the upstream (``random_init=true`` taken out of the overrides), the
+    remaining overrides, and ``run(task, overrides) -> ResultRecord`` with every other option bound."""
     from bench.runner import run_task
     from upstream.registry import load_upstream, split_random_init, with_random_init
 
-    data_root, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
     if args.seeds < 1:
         raise BenchError("--seeds must be at least 1")
+    data_root = Path(args.data_root)
     random_init, overrides = split_random_init(list(args.overrides))
     name = with_random_init(args.upstream) if random_init else args.upstream
     upstream = load_upstream(name, device=args.device, dtype=args.dtype)
-    plan = probe_plan(upstream, tasks, parse_layers(args.layers, upstream.num_hidden_states))
     seeds = list(range(args.seed, args.seed + args.seeds))
 
-    def run(task: str, task_overrides):
+    def run(task: str, task_overrides: Sequence[str]):
         return run_task(
             upstream,
             task,
@@ -161,6 +117,39 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
 
+    return upstream, overrides, run
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.summary import format_summary
+
+    _, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
+    if args.lm and "asr" not in tasks:
+        raise BenchError("--lm decodes ASR with a language model: add asr to --task")
+    if args.lexicon and "pr" not in tasks:
+        raise BenchError("--lexicon adds pronunciations for PR: add pr to --task")
+    _, overrides, run = _task_runner(args, tasks)
+    if args.layer is not None:
+        overrides.append(f"featurizer.layer={args.layer}")
+    results = []
+    for task in tasks:
+        task_overrides = list(overrides)
+        if task == "asr" and args.lm:
+            task_overrides.append(f"decoder.lm={Path(args.lm).resolve()}")
+        if task == "pr" and args.lexicon:
+            task_overrides.append(f"data.lexicon={Path(args.lexicon).resolve()}")
+        results.append(run(task, task_overrides))
+    print(format_summary(results))
+    print(f"records: {Path(args.output).resolve()}/<task>/<upstream>/result.json")
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from bench.layers import format_layers, parse_layers, probe_plan, run_layers
+
+    _, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
+    upstream, overrides, run = _task_runner(args, tasks)
+    plan = probe_plan(upstream, tasks, parse_layers(args.layers, upstream.num_hidden_states))
     print(format_layers(run_layers(upstream, plan, run, overrides)))
     return 0
 

@@ -34,15 +34,7 @@ from bench.sources import encode_waveforms
 from downstream_tasks import get_task
 from upstream.base import SAMPLE_RATE
 from upstream.registry import load_upstream
-
-
-def random_hubert_base(directory: Path) -> str:
-    import transformers
-
-    torch.manual_seed(0)
-    transformers.HubertModel(transformers.HubertConfig()).save_pretrained(directory)
-    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(directory)
-    return f"hf:{directory}"
+from upstream.testing import build_random_hubert_base
 
 
 def main() -> None:
@@ -57,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="crop_deviation_"))
     atexit.register(shutil.rmtree, work, True)  # the random model and its caches are only for this measurement
-    name = args.upstream or random_hubert_base(work / "hubert_base_random")
+    name = args.upstream or build_random_hubert_base(work / "hubert_base_random")
     upstream = load_upstream(name)
     overrides = ["data.crop_mode=block_mean", f"cache.block_seconds={args.block_seconds}"]
     if args.task == "sid" and args.crop_seconds is not None:

@@ -26,15 +26,7 @@ import torch
 from bench.layers import parse_layers, probe_plan, run_layers
 from bench.runner import run_task
 from upstream.registry import load_upstream
-
-
-def random_hubert_base(directory: Path) -> str:
-    import transformers
-
-    torch.manual_seed(0)
-    transformers.HubertModel(transformers.HubertConfig()).save_pretrained(directory)
-    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(directory)
-    return f"hf:{directory}"
+from upstream.testing import build_random_hubert_base
 
 
 def main() -> None:
@@ -57,7 +49,7 @@ def main() -> None:
 
         data_root = work / "superb-mini"
         generate_corpus(data_root, size="tiny", progress=False)
-    upstream = load_upstream(random_hubert_base(work / "hubert_base_random"))
+    upstream = load_upstream(build_random_hubert_base(work / "hubert_base_random"))
     plan = probe_plan(upstream, [args.task], parse_layers(args.layers, upstream.num_hidden_states))
     layers = plan[args.task]
     steps = max(10, args.total_steps // 2)
