@@ -147,9 +147,6 @@ class UpstreamCost:
             extra={key: value for key, value in content.items() if key not in known},
         )
 
-    def macs_per_second_at(self, seconds: float) -> float | None:
-        return self.macs_per_second.get(seconds_key(seconds))
-
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
