@@ -150,7 +150,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     _, tasks = _checked_data_root_and_tasks(args.data_root, args.task)
     upstream, overrides, run = _task_runner(args, tasks)
     plan = probe_plan(upstream, tasks, parse_layers(args.layers, upstream.num_hidden_states))
-    print(format_layers(run_layers(upstream, plan, run, overrides)))
+    print(format_layers(run_layers(plan, run, overrides)))
     return 0
 
 

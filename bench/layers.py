@@ -70,7 +70,6 @@ def probe_plan(upstream: Upstream, tasks: Sequence[str], layers: list[int] | Non
 
 
 def run_layers(
-    upstream: Upstream,
     plan: dict[str, list[int]],
     run: Callable[[str, Sequence[str]], ResultRecord],
     overrides: Sequence[str] = (),

@@ -123,7 +123,7 @@ class TaskRun:
             audio_seconds=audio_seconds,
             encoding_seconds=encoding_seconds,
             device=device_description(self.upstream.device),
-            dtype=str(self.upstream.autocast_dtype).replace("torch.", ""),
+            dtype=self.upstream.forward_dtype_name,
         )
 
     def source_for(self, data: TaskData) -> FeatureSource:

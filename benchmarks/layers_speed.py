@@ -72,7 +72,7 @@ def main() -> None:
         return run
 
     started = time.perf_counter()
-    results = run_layers(upstream, plan, runner(work / "shared", work / "shared-cache"), schedule)
+    results = run_layers(plan, runner(work / "shared", work / "shared-cache"), schedule)
     shared = time.perf_counter() - started
     weighted, probes = results[args.task]
     shared_encoding = weighted.timings["extract_s"]

@@ -99,6 +99,11 @@ class Upstream(nn.Module):
         self.autocast_dtype = DTYPES[dtype]
         return self
 
+    @property
+    def forward_dtype_name(self) -> str:
+        """The dtype the forward runs in, as records and the probe print it (``float32``, ``bfloat16``, ``float16``)."""
+        return str(self.autocast_dtype).removeprefix("torch.")
+
     def to_device(self, device: str | torch.device) -> Upstream:
         """Move the encoder to ``device``; parameter-free encoders (FBANK) remember it for their inputs."""
         self._device = torch.device(device)

@@ -101,13 +101,13 @@ class HFUpstream(Upstream):
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self.random_init = random_init
+
+        def load_feature_extractor(**hub_kwargs: Any) -> Any:
+            return AutoFeatureExtractor.from_pretrained(source, trust_remote_code=self.trust_remote_code, **hub_kwargs)
 
         def build_from_config(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
             """The same architecture with the model's own initialisation, seeded; no checkpoint is read."""
-            feature_extractor = AutoFeatureExtractor.from_pretrained(
-                source, trust_remote_code=self.trust_remote_code, **hub_kwargs
-            )
+            feature_extractor = load_feature_extractor(**hub_kwargs)
             config = AutoConfig.from_pretrained(source, trust_remote_code=self.trust_remote_code, **hub_kwargs)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(RANDOM_INIT_SEED)
@@ -116,9 +116,7 @@ class HFUpstream(Upstream):
 
         def load(**hub_kwargs: Any) -> tuple[Any, nn.Module, dict[str, Any]]:
             # hub_kwargs is local_files_only=True on the first try of a hub id (see upstream.hub).
-            feature_extractor = AutoFeatureExtractor.from_pretrained(
-                source, trust_remote_code=self.trust_remote_code, **hub_kwargs
-            )
+            feature_extractor = load_feature_extractor(**hub_kwargs)
             # fp32 weights whatever the checkpoint's dtype: bf16/fp16 run through autocast (set_precision), never
             # through weights silently rounded at load time.
             model, loading_info = AutoModel.from_pretrained(

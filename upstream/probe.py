@@ -168,8 +168,7 @@ def _output_lines(upstream: Upstream) -> list[ProbeLine]:
         ),
         ProbeLine(
             "dtype",
-            f"weights {weights_dtype}, forward {str(upstream.autocast_dtype).replace('torch.', '')}, "
-            f"device {upstream.device}",
+            f"weights {weights_dtype}, forward {upstream.forward_dtype_name}, device {upstream.device}",
         ),
     ]
 

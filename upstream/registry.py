@@ -194,17 +194,21 @@ RANDOM_INIT_KINDS = ("hf", "meralion")
 RANDOM_INIT_SUFFIX = " (random init)"
 
 
-def with_random_init(name: str) -> str:
-    """The name of ``name``'s random-init lower bound (`random_init=true`), checked: only hf: and meralion: models."""
-    if name.endswith(RANDOM_INIT_SUFFIX):
-        return name
-    kind, _, _ = parse_upstream_name(name)
+def _refuse_random_init_of(name: str, kind: str) -> None:
+    """Only hf: and meralion: models can be built from their config alone."""
     if kind not in RANDOM_INIT_KINDS:
         raise BenchError(
             f"random_init=true builds a transformers model from its config, so it needs an hf: or meralion: upstream "
             f"(or an alias of one: {', '.join(n for n, e in KNOWN_UPSTREAMS.items() if e.kind in RANDOM_INIT_KINDS)}); "
             f"'{name}' is a {kind} upstream"
         )
+
+
+def with_random_init(name: str) -> str:
+    """The name of ``name``'s random-init lower bound (`random_init=true`), checked: only hf: and meralion: models."""
+    if name.endswith(RANDOM_INIT_SUFFIX):
+        return name
+    _refuse_random_init_of(name, parse_upstream_name(name)[0])
     return name + RANDOM_INIT_SUFFIX
 
 
@@ -228,8 +232,8 @@ def parse_upstream_name(name: str) -> tuple[str, str, dict[str, Any]]:
     upstream's architecture built from its config (``options["random_init"]``)."""
     if name.endswith(RANDOM_INIT_SUFFIX):
         base = name[: -len(RANDOM_INIT_SUFFIX)]
-        with_random_init(base)  # refuses kinds that cannot be built from a config
         kind, source, options = parse_upstream_name(base)
+        _refuse_random_init_of(base, kind)
         return kind, source, {**options, "random_init": True}
     if name in KNOWN_UPSTREAMS:
         entry = KNOWN_UPSTREAMS[name]

@@ -140,7 +140,7 @@ def _execute(job: JobSpec) -> dict:
             "audio_seconds": cache.encoded_audio_seconds,
             "encoding_seconds": cache.encoding_seconds,
             "device": device_description(run.upstream.device),
-            "dtype": str(run.upstream.autocast_dtype).replace("torch.", ""),
+            "dtype": run.upstream.forward_dtype_name,
         }
         if job.worker_index == 0:  # the upstream's parameters and MACs, counted once and kept in the cache root
             upstream_cost(run.upstream, run.prepared.cache_root or default_cache_root())
