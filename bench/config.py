@@ -34,8 +34,16 @@ PROFILES = ("superb", "mini")
 #: before the unit stops with an error instead of writing a record (bench.trainer)
 #: ``featurizer.layer``: train on that hidden state alone instead of the learned weighted sum (a per-layer probe,
 #: `bench layers`; its record is marked and never enters the SUPERB scores).
+#: ``sweep.shared``: with the encoder in the loop, train the learning rates of a sweep side by side from one encoder
+#: forward per step (bench.trainer.train_sweep; each head trains exactly as alone); ``sweep.max_heads``: at most that
+#: many heads side by side (None: as many as fit the memory estimate, bench.sweep_memory).
 COMMON_DEFAULTS = OmegaConf.create(
-    {"data": {"allow_missing": False}, "max_nonfinite_updates": 100, "featurizer": {"layer": None}}
+    {
+        "data": {"allow_missing": False},
+        "max_nonfinite_updates": 100,
+        "featurizer": {"layer": None},
+        "sweep": {"shared": True, "max_heads": None},
+    }
 )
 
 

@@ -133,6 +133,7 @@ class PreparedTask:
         config_for_id.pop("lr_sweep", None)
         config_for_id.pop("decoder", None)  # decoding settings rescore a trained unit, they do not define it
         config_for_id.pop("max_nonfinite_updates", None)  # a guard: a unit it does not stop trains the same
+        config_for_id.pop("sweep", None)  # a sweep's heads train the same side by side or one at a time
         if self.probe_layer is None:  # the weighted sum, as before the setting existed: unit ids stay the same
             config_for_id.pop("featurizer", None)
         self.config_digest = _digest(config_for_id)

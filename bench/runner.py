@@ -9,12 +9,13 @@ forced). :class:`TaskRun` runs units with an encoder on a :class:`~bench.prepare
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from bench.prepared import FeaturePlan, PreparedTask, RunUnit, unit_grid
 from bench.record import device_description, now, peak_memory_mb, versions
 from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.summary import Extraction, UnitKey, summarise
-from bench.trainer import evaluate, train
+from bench.trainer import SweepHead, TrainOutcome, evaluate, train, train_sweep
 from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
@@ -145,10 +146,110 @@ class TaskRun:
         return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()}, frames=frames)
 
     # ---- units ----------------------------------------------------------------------------------
+    @property
+    def shares_forward(self) -> bool:
+        """Whether units that differ only in learning rate train side by side from one encoder forward per step: when
+        the encoder runs during training (in the loop, or for the recipe's crops) and ``sweep.shared`` is on."""
+        return (
+            self.prepared.task.trainable and self.feature_plan.needs_encoder and bool(self.prepared.config.sweep.shared)
+        )
+
+    def sweep_groups(self, units: Sequence[RunUnit]) -> list[list[RunUnit]]:
+        """The units trained together: those of one (fold, seed) when :attr:`shares_forward`, else one by one."""
+        if not self.shares_forward:
+            return [[unit] for unit in units]
+        by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
+        for unit in units:
+            by_key.setdefault((unit.fold, unit.seed), []).append(unit)
+        return list(by_key.values())
+
+    def run_units(self, units: Sequence[RunUnit], force: bool = False) -> dict[RunUnit, UnitRecord]:
+        """Every unit's record, training sweeps side by side where :meth:`sweep_groups` says so."""
+        records: dict[RunUnit, UnitRecord] = {}
+        for group in self.sweep_groups(units):
+            if len(group) == 1:
+                records[group[0]] = self.run_unit(group[0], force)
+            else:
+                records.update(self.run_sweep(group, force))
+        return records
+
     def run_unit(self, unit: RunUnit, force: bool = False) -> UnitRecord:
         # one process at a time decides and trains: one that waited finds the record and reuses it, as a rerun does
         with unit_lock(self.prepared.unit_dir(unit), self.progress):
             return self._run_unit(unit, force)
+
+    def run_sweep(self, units: Sequence[RunUnit], force: bool = False) -> dict[RunUnit, UnitRecord]:
+        """Train units of one (fold, seed) that differ only in learning rate side by side, one encoder forward per
+        step (:func:`bench.trainer.train_sweep`); each writes its own checkpoints, predictions and record, as
+        :meth:`run_unit` would. Units already finished are reused; a unit whose loss stays NaN fails after the others'
+        records are written."""
+        prepared = self.prepared
+        with contextlib.ExitStack() as locks:
+            for unit in sorted(units, key=lambda unit: str(prepared.unit_dir(unit))):
+                locks.enter_context(unit_lock(prepared.unit_dir(unit), self.progress))
+            records: dict[RunUnit, UnitRecord] = {}
+            pending = []
+            for unit in units:
+                previous = None if force else _read_unit_record(prepared.unit_dir(unit) / "record.json")
+                if previous is None:
+                    pending.append(unit)
+                else:  # finished, or rescored from its checkpoints with other decoding settings: nothing to train
+                    records[unit] = self._run_unit(unit, force=False)
+            if len(pending) == 1:
+                records[pending[0]] = self._run_unit(pending[0], force)
+            elif pending:
+                records.update(self._train_sweep(pending, force))
+            return records
+
+    def _train_sweep(self, units: list[RunUnit], force: bool) -> dict[RunUnit, UnitRecord]:
+        prepared = self.prepared
+        task, config = prepared.task, prepared.config
+        data = prepared.data[units[0].fold]
+        source = self.source_for(data)
+        rates = [unit.learning_rate for unit in units]
+        with contextlib.ExitStack() as logs:
+            heads = []
+            for unit in units:
+                run_dir = self._start_unit_dir(unit, force)
+                log = logs.enter_context(_unit_log(unit, run_dir))
+                self._log_unit(unit, log)
+                log.info("trained beside lr %s, one encoder forward per step", ", ".join(f"{lr:g}" for lr in rates))
+                torch.manual_seed(unit.seed)
+                model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
+                _check_probe_layer(prepared, model)
+                heads.append(SweepHead(model, unit.learning_rate, unit.seed, run_dir, log))
+            outcomes = train_sweep(task, data, source, heads, config, progress=self.progress)
+            train_memory = peak_memory_mb(self.upstream.device)
+            records: dict[RunUnit, UnitRecord] = {}
+            errors = []
+            for unit, head, outcome in zip(units, heads, outcomes):
+                if isinstance(outcome, BenchError):
+                    errors.append(outcome)
+                    continue
+                kept = self._kept_checkpoints(head.run_dir)
+                if kept is None:  # a kept checkpoint is damaged: this unit trains again, alone, from step 0
+                    warn(f"{head.run_dir}: a kept checkpoint was unreadable; training this unit again from step 0")
+                    (head.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+                    records[unit] = self._run_unit(unit, force=False)
+                    continue
+                scores = self._score_trained(data, source, head.run_dir, head.log, head.model, outcome, kept)
+                scores = dataclasses.replace(scores, peak_memory={**scores.peak_memory, "train": train_memory})
+                others = [lr for lr in rates if lr != unit.learning_rate]
+                record = dataclasses.replace(self._unit_record(unit, scores, rescored=False), shared_forward=others)
+                write_json_atomic(head.run_dir / "record.json", record.to_dict())
+                records[unit] = record
+            if errors:
+                raise errors[0]
+            return records
+
+    def _start_unit_dir(self, unit: RunUnit, force: bool) -> Path:
+        """The unit's directory, with its resolved config; ``force`` forgets its training state first."""
+        run_dir = self.prepared.unit_dir(unit)
+        if force and run_dir.exists():
+            remove_training_state(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(self.prepared.config))
+        return run_dir
 
     def _run_unit(self, unit: RunUnit, force: bool) -> UnitRecord:
         run_dir = self.prepared.unit_dir(unit)
@@ -156,39 +257,33 @@ class TaskRun:
         previous = None if force else _read_unit_record(record_path)
         if previous is not None and previous.decoding == self.prepared.task.decoding_signature():
             return previous
-        if force and run_dir.exists():
-            remove_training_state(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(self.prepared.config))
-        log = logging.getLogger(f"bench.unit.{unit.unit_id}")
-        log.setLevel(logging.INFO)
-        handler = logging.FileHandler(run_dir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        try:
+        run_dir = self._start_unit_dir(unit, force)
+        with _unit_log(unit, run_dir) as log:
             scores = self._train_and_score(unit, run_dir, log)
             if previous is not None:  # rescored with other decoding settings: the training time is the original one
                 scores = dataclasses.replace(scores, timings={**scores.timings, "train_s": previous.timings["train_s"]})
             record = self._unit_record(unit, scores, rescored=previous is not None)
+            if previous is not None and previous.shared_forward:
+                record = dataclasses.replace(record, shared_forward=previous.shared_forward)
             write_json_atomic(record_path, record.to_dict())
             return record
-        finally:
-            log.removeHandler(handler)
-            handler.close()
+
+    def _log_unit(self, unit: RunUnit, log: logging.Logger) -> None:
+        log.info(
+            "unit %s: task %s fold %s seed %d lr %g upstream %s",
+            unit.unit_id,
+            self.prepared.task.name,
+            unit.fold,
+            unit.seed,
+            unit.learning_rate,
+            self.prepared.info.name,
+        )
 
     def _train_and_score(self, unit: RunUnit, run_dir: Path, log: logging.Logger) -> UnitScores:
         prepared = self.prepared
         data = prepared.data[unit.fold]
         source = self.source_for(data)
-        log.info(
-            "unit %s: task %s fold %s seed %d lr %g upstream %s",
-            unit.unit_id,
-            prepared.task.name,
-            unit.fold,
-            unit.seed,
-            unit.learning_rate,
-            prepared.info.name,
-        )
+        self._log_unit(unit, log)
         if prepared.task.trainable:
             return self._train(unit, data, source, run_dir, log)
         return self._score_untrained(data, source, run_dir, log)
@@ -238,11 +333,9 @@ class TaskRun:
     def _train(
         self, unit: RunUnit, data: TaskData, source: FeatureSource, run_dir: Path, log: logging.Logger
     ) -> UnitScores:
-        """Train the head (resumable), then score test with each checkpoint rule's checkpoint (the first rule's files go
-        in the unit directory, another rule's in `selected_by_<rule>/`) and dev with the first dev rule's."""
+        """Train the head (resumable), then score it (:meth:`_score_trained`)."""
         prepared = self.prepared
         task, config = prepared.task, prepared.config
-        rules = task.checkpoint_rules(config)
         for attempt in range(2):
             torch.manual_seed(unit.seed)
             model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
@@ -259,11 +352,8 @@ class TaskRun:
                 progress=self.progress,
                 log=log,
             )
-            kept = {
-                rule.name: read_checkpoint(run_dir / checkpoint_file(rules, rule), f"the {rule.name} checkpoint")
-                for rule in rules
-            }
-            if all(state is not None for state in kept.values()):
+            kept = self._kept_checkpoints(run_dir)
+            if kept is not None:
                 break
             if attempt == 1:
                 raise BenchError(
@@ -273,6 +363,32 @@ class TaskRun:
             # a kept checkpoint is damaged: the resume state alone cannot rebuild it, so the unit trains again
             warn(f"{run_dir}: a kept checkpoint was unreadable; training this unit again from step 0")
             (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        return self._score_trained(data, source, run_dir, log, model, outcome, kept)
+
+    def _kept_checkpoints(self, run_dir: Path) -> dict[str, dict[str, Any]] | None:
+        """Each checkpoint rule's kept checkpoint; None when one cannot be read (moved aside by read_checkpoint)."""
+        rules = self.prepared.task.checkpoint_rules(self.prepared.config)
+        kept = {
+            rule.name: read_checkpoint(run_dir / checkpoint_file(rules, rule), f"the {rule.name} checkpoint")
+            for rule in rules
+        }
+        return kept if all(state is not None for state in kept.values()) else None  # type: ignore[return-value]
+
+    def _score_trained(
+        self,
+        data: TaskData,
+        source: FeatureSource,
+        run_dir: Path,
+        log: logging.Logger,
+        model: torch.nn.Module,
+        outcome: TrainOutcome,
+        kept: dict[str, dict[str, Any]],
+    ) -> UnitScores:
+        """Score test with each checkpoint rule's checkpoint (the first rule's files go in the unit directory, another
+        rule's in `selected_by_<rule>/`) and dev with the first dev rule's."""
+        prepared = self.prepared
+        task, config = prepared.task, prepared.config
+        rules = task.checkpoint_rules(config)
         train_memory = peak_memory_mb(self.upstream.device)
         started = time.perf_counter()
         dev_rule = next((rule for rule in rules if rule.split == "dev"), None)
@@ -337,6 +453,21 @@ class TaskRun:
             timings={"train_s": 0.0, "eval_s": round(time.perf_counter() - started, 3)},
             peak_memory={"eval": peak_memory_mb(self.upstream.device)},
         )
+
+
+@contextlib.contextmanager
+def _unit_log(unit: RunUnit, run_dir: Path) -> Iterator[logging.Logger]:
+    """The unit's logger, writing to its `train.log` for the ``with`` block."""
+    log = logging.getLogger(f"bench.unit.{unit.unit_id}")
+    log.setLevel(logging.INFO)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def remove_training_state(run_dir: Path) -> None:
@@ -426,9 +557,9 @@ def run_task(
     if previous is not None:
         return previous
     extraction = run.fill_cache()
-    records: dict[UnitKey, UnitRecord] = {}
-    for unit in units:
-        records[(unit.fold, unit.seed, unit.learning_rate)] = run.run_unit(unit, force=force)
+    records: dict[UnitKey, UnitRecord] = {
+        (unit.fold, unit.seed, unit.learning_rate): record for unit, record in run.run_units(units, force).items()
+    }
     result = summarise(
         prepared,
         records,

@@ -10,9 +10,11 @@ Everything random (head init, sampling order, crops) draws from generators whose
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,96 +142,242 @@ def train(
     log: logging.Logger | None = None,
 ) -> TrainOutcome:
     """Train until `total_steps` updates, resuming from `run_dir/checkpoint.pt` if present; keep each checkpoint rule's
-    checkpoint (`best.pt` for the recipe's, see :mod:`bench.checkpoints`)."""
-    log = log or logging.getLogger("bench.trainer")
-    # LSTM gates saturated by unnormalised features (fbank_no_cmvn) produce denormal floats, which made CPU steps about
-    # 3x slower (measured); flushing them to zero changes nothing a metric can see
-    torch.set_flush_denormal(True)
-    # keys beside name and lr (ML-SUPERB's weight_decay) go to the optimizer as they are
-    options = {str(key): value for key, value in config.optimizer.items() if key not in ("name", "lr")}
-    optimizer = getattr(torch.optim, str(config.optimizer.name))(model.parameters(), lr=lr, **options)
-    train_utterances = data.splits["train"]
-    generator = torch.Generator().manual_seed(seed)
-    sampler = SampleOrder(
-        len(train_utterances),
-        int(config.batch_size),
-        task.train_sample_weights(train_utterances),
-        generator,
-        task.train_batches(train_utterances, config),
-    )
-    total_steps, accumulate = int(config.total_steps), int(config.gradient_accumulate_steps)
-    eval_step, save_step = int(config.eval_step), int(config.save_step)
-    keeper = CheckpointKeeper(task.checkpoint_rules(config), run_dir, eval_step, total_steps)
-    step, history = 0, []
-    checkpoint_path = run_dir / "checkpoint.pt"
-    state = read_checkpoint(checkpoint_path, "the resume checkpoint") if checkpoint_path.exists() else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sampler.load_state(state["sampler"])
-        keeper.load_state(state["kept"])
-        step, history = state["step"], state["history"]
-        log.info("resumed from step %d", step)
-    resumed_from = step
-    nonfinite = NonFiniteGuard(int(config.get("max_nonfinite_updates", 100)), task.name, lr)
-    started = time.perf_counter()
+    checkpoint (`best.pt` for the recipe's, see :mod:`bench.checkpoints`). A sweep of one head (:func:`train_sweep`)."""
+    (outcome,) = train_sweep(task, data, source, [SweepHead(model, lr, seed, run_dir, log)], config, progress)
+    if isinstance(outcome, BenchError):
+        raise outcome
+    return outcome
+
+
+class GlobalRandomState:
+    """A head's own stream of torch's global generators (CPU, and CUDA once initialised): what dropout draws from.
+
+    Each head's work runs inside :meth:`active`, so heads trained side by side draw exactly what each would draw alone;
+    the state is part of the resume checkpoint, so a resumed head draws what an uninterrupted one does."""
+
+    def __init__(self) -> None:
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        outside = GlobalRandomState()
+        self._install()
+        try:
+            yield
+        finally:
+            self.cpu = torch.get_rng_state()
+            self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+            outside._install()
+
+    def _install(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None and torch.cuda.is_initialized():
+            torch.cuda.set_rng_state_all(self.cuda)
+
+    def state(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "cuda": self.cuda}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.cpu = state["cpu"]
+        if state.get("cuda") is not None and torch.cuda.is_initialized():
+            self.cuda = state["cuda"]
+
+
+@dataclass
+class SweepHead:
+    """One head of a (shared-forward) sweep: its model, built under ``torch.manual_seed(seed)``, its learning rate and
+    seed, and the unit directory its checkpoints go to. Create it right after building the model: ``random`` is then
+    the global generators' state that head's dropout would draw from alone."""
+
+    model: nn.Module
+    lr: float
+    seed: int
+    run_dir: Path
+    log: logging.Logger | None = None
+    random: GlobalRandomState = field(default_factory=lambda: GlobalRandomState())
+
+
+class _HeadTraining:
+    """Everything one head's training changes: optimiser, sampler and its generator, kept checkpoints, history."""
+
+    def __init__(self, head: SweepHead, task: TrainedTask, data: TaskData, config: Any) -> None:
+        self.head, self.model = head, head.model
+        self.log = head.log or logging.getLogger("bench.trainer")
+        self.random = head.random
+        # keys beside name and lr (ML-SUPERB's weight_decay) go to the optimizer as they are
+        options = {str(key): value for key, value in config.optimizer.items() if key not in ("name", "lr")}
+        optimizer_class = getattr(torch.optim, str(config.optimizer.name))
+        self.optimizer = optimizer_class(head.model.parameters(), lr=head.lr, **options)
+        train_utterances = data.splits["train"]
+        self.generator = torch.Generator().manual_seed(head.seed)
+        self.sampler = SampleOrder(
+            len(train_utterances),
+            int(config.batch_size),
+            task.train_sample_weights(train_utterances),
+            self.generator,
+            task.train_batches(train_utterances, config),
+        )
+        self.keeper = CheckpointKeeper(
+            task.checkpoint_rules(config), head.run_dir, int(config.eval_step), int(config.total_steps)
+        )
+        self.nonfinite = NonFiniteGuard(int(config.get("max_nonfinite_updates", 100)), task.name, head.lr)
+        self.step, self.history = 0, []
+        self.checkpoint_path = head.run_dir / "checkpoint.pt"
+        self.error: BenchError | None = None
+        self.seconds = 0.0
+        state = None
+        if self.checkpoint_path.exists():
+            state = read_checkpoint(self.checkpoint_path, "the resume checkpoint")
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.sampler.load_state(state["sampler"])
+            self.keeper.load_state(state["kept"])
+            if "global_random" in state:  # checkpoints written before it existed resume with the state after building
+                self.random.load_state(state["global_random"])
+            self.step, self.history = state["step"], state["history"]
+            self.log.info("resumed from step %d", self.step)
+        self.resumed_from = self.step
+
+    def save(self) -> None:
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "sampler": self.sampler.state(),
+                "global_random": self.random.state(),
+                "step": self.step,
+                "kept": plain(self.keeper.state()),
+                "history": plain(self.history),
+            },
+        )
+
+    def outcome(self) -> TrainOutcome:
+        selected = self.keeper.finish()
+        dev_rule = self.keeper.first_dev_rule()
+        best_step, best_dev = 0, {}
+        if dev_rule is not None and selected[dev_rule.name]["steps"]:
+            best_step = selected[dev_rule.name]["steps"][0]
+            best_dev = next(
+                {key: value for key, value in entry.items() if key not in ("step", "test")}
+                for entry in self.history
+                if entry["step"] == best_step
+            )
+        return TrainOutcome(best_step, best_dev, self.history, self.seconds, self.resumed_from, selected)
+
+
+def train_sweep(
+    task: TrainedTask,
+    data: TaskData,
+    source: FeatureSource,
+    heads: Sequence[SweepHead],
+    config: Any,
+    progress: bool = True,
+) -> list[TrainOutcome | BenchError]:
+    """Train heads that differ only in learning rate side by side: each step reads one batch from ``source`` (one
+    encoder forward when the encoder runs in the loop) and updates every head from it.
+
+    Heads seeded alike draw the same batches and crops: the batch is drawn with the first head's generator, whose state
+    the others take (they would have drawn the same values), and each head's SpecAugment, frame crops and dropout then
+    draw from its own generators (:class:`GlobalRandomState`), so every head trains exactly as it would alone. Heads
+    resumed from different steps advance separately until they meet. A head whose loss stays NaN stops with its
+    :class:`BenchError` in its place of the result; the others go on."""
+    torch.set_flush_denormal(True)  # denormals from saturated LSTM gates made CPU steps ~3x slower (measured)
+    states = [_HeadTraining(head, task, data, config) for head in heads]
+    total_steps = int(config.total_steps)
+    rates = ",".join(f"{head.lr:g}" for head in heads)
     bar = tqdm(
-        total=total_steps,
-        initial=step,
-        desc=f"train {task.name} lr={lr:g} seed={seed}",
+        total=total_steps * len(states),
+        initial=sum(state.step for state in states),
+        desc=f"train {task.name} lr={rates} seed={heads[0].seed}" + (" (shared forward)" if len(heads) > 1 else ""),
         unit="step",
         disable=not progress,
     )
-    model.train()
-    while step < total_steps:
-        for _ in range(accumulate):
-            indices = sampler.next_batch()
-            outputs = model(source.batch("train", indices, generator), generator)
-            loss = task.loss(outputs, task.collate_labels([train_utterances[i] for i in indices]), data) / accumulate
-            loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.gradient_clipping))
-        if math.isnan(float(grad_norm)):  # s3prl skips the update; a NaN that persists stops the unit (NonFiniteGuard)
-            log.warning("grad norm is NaN at step %d; update skipped", step + 1)
-            nonfinite.skipped(step + 1)
-        else:
-            nonfinite.reset()
-            optimizer.step()
-        optimizer.zero_grad()
-        step += 1
-        bar.update(1)
-        due = keeper.splits_due(step)
-        if due:
-            entry: dict[str, Any] = {"step": step}
-            for split in due:
-                metrics = evaluate(model, task, data, source, split, int(config.batch_size)).metrics
-                if split == "dev":  # dev metrics sit at the top of a history entry, test's under "test"
-                    entry.update(metrics)
-                else:
-                    entry[split] = metrics
-                keeper.offer(split, metrics, step, model)
-            history.append(entry)
-            log.info("step %d %s", step, entry)
-        if step % save_step == 0 or step == total_steps:
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "sampler": sampler.state(),
-                    "step": step,
-                    "kept": plain(keeper.state()),
-                    "history": plain(history),
-                },
-            )
+    for state in states:
+        state.model.train()
+    while True:
+        active = [state for state in states if state.error is None and state.step < total_steps]
+        if not active:
+            break
+        step = min(state.step for state in active)
+        _update(task, data, source, [state for state in active if state.step == step], config, bar)
     bar.close()
-    selected = keeper.finish()
-    dev_rule = keeper.first_dev_rule()
-    best_step, best_dev = 0, {}
-    if dev_rule is not None and selected[dev_rule.name]["steps"]:
-        best_step = selected[dev_rule.name]["steps"][0]
-        best_dev = next(
-            {key: value for key, value in entry.items() if key not in ("step", "test")}
-            for entry in history
-            if entry["step"] == best_step
-        )
-    return TrainOutcome(best_step, best_dev, history, time.perf_counter() - started, resumed_from, selected)
+    return [state.error if state.error is not None else state.outcome() for state in states]
+
+
+def _update(
+    task: TrainedTask,
+    data: TaskData,
+    source: FeatureSource,
+    group: list[_HeadTraining],
+    config: Any,
+    bar: tqdm,
+) -> None:
+    """One optimiser update of every head in ``group`` (all at the same step), from one batch read per micro-batch."""
+    accumulate, total_steps = int(config.gradient_accumulate_steps), int(config.total_steps)
+    leader, train_utterances = group[0], data.splits["train"]
+    started = time.perf_counter()
+    for _ in range(accumulate):
+        indices = leader.sampler.next_batch()
+        for other in group[1:]:
+            if other.sampler.next_batch() != indices or not torch.equal(
+                other.generator.get_state(), leader.generator.get_state()
+            ):
+                raise BenchError(
+                    f"{task.name}: the heads of a learning-rate sweep drew different batches at step "
+                    f"{leader.step + 1}, so they cannot share the encoder's forward; run the sweep one rate at a "
+                    "time with sweep.shared=false"
+                )
+        features = source.batch("train", indices, leader.generator)
+        drawn = leader.generator.get_state()
+        labels = task.collate_labels([train_utterances[i] for i in indices])
+        for state in group:
+            state.generator.set_state(drawn)  # what its own draws of this batch's crops would have left
+            with state.random.active():
+                outputs = state.model(features, state.generator)
+                loss = task.loss(outputs, labels, data) / accumulate
+                loss.backward()
+    shared_seconds = (time.perf_counter() - started) / len(group)
+    for state in group:
+        head_started = time.perf_counter()
+        with state.random.active():
+            _finish_update(task, data, source, state, config, total_steps)
+        state.seconds += shared_seconds + time.perf_counter() - head_started
+        bar.update(1)
+
+
+def _finish_update(
+    task: TrainedTask, data: TaskData, source: FeatureSource, state: _HeadTraining, config: Any, total_steps: int
+) -> None:
+    """Clip, step (or skip a NaN update), evaluate when due, and save the resume checkpoint when due."""
+    model = state.model
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.gradient_clipping))
+    if math.isnan(float(grad_norm)):  # s3prl skips the update; a NaN that persists stops the unit (NonFiniteGuard)
+        state.log.warning("grad norm is NaN at step %d; update skipped", state.step + 1)
+        try:
+            state.nonfinite.skipped(state.step + 1)
+        except BenchError as error:
+            state.error = error
+            return
+    else:
+        state.nonfinite.reset()
+        state.optimizer.step()
+    state.optimizer.zero_grad()
+    state.step += 1
+    step = state.step
+    due = state.keeper.splits_due(step)
+    if due:
+        entry: dict[str, Any] = {"step": step}
+        for split in due:
+            metrics = evaluate(model, task, data, source, split, int(config.batch_size)).metrics
+            if split == "dev":  # dev metrics sit at the top of a history entry, test's under "test"
+                entry.update(metrics)
+            else:
+                entry[split] = metrics
+            state.keeper.offer(split, metrics, step, model)
+        state.history.append(entry)
+        state.log.info("step %d %s", step, entry)
+    if step % int(config.save_step) == 0 or step == total_steps:
+        state.save()

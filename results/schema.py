@@ -152,6 +152,9 @@ class UnitRecord(_Record):
     #: How the recipe's random crops were made, for tasks that crop (SID, KS, ASV; written only there): "waveform"
     #: (the recipe: each crop encoded alone) or an approximation, "block_mean" or "frames" (bench/crops.py)
     crop_mode: str | None = field(default=None, metadata={"optional": True})
+    #: The learning rates of the heads this one trained beside, one encoder forward per step feeding all of them (a
+    #: shared-forward sweep, bench.trainer.train_sweep; written only then). Its training is what it would be alone.
+    shared_forward: list[float] | None = field(default=None, metadata={"optional": True})
     #: what a protocol without a head adds at the top level (QbE: chosen_layer, per_layer_dev, test_detail,
     #: dtw_timings), and keys a newer writer added
     protocol: dict[str, Any] = _flattened()
@@ -189,6 +192,7 @@ class UnitRecord(_Record):
                 dataset=dict(content.get("dataset") or {}),
                 rescored=bool(content.get("rescored", False)),
                 crop_mode=content.get("crop_mode"),
+                shared_forward=content.get("shared_forward"),
                 protocol=unknown,
             ),
         )

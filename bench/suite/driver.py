@@ -130,7 +130,7 @@ class SuiteDriver:
                 started=job["finished"] - result["seconds"],
                 cuda_visible_devices=result.get("cuda_visible_devices"),
             )
-            if job["kind"] == "unit":
+            if job["kind"] in ("unit", "sweep"):
                 job["resumed_from_step"] = result.get("resumed_from_step")
             else:
                 self.extract_results[outcome.job_id] = result
@@ -139,7 +139,8 @@ class SuiteDriver:
         if self.bar is not None:
             self.bar.update(1)
         group = self.group_of[outcome.job_id]
-        if job["kind"] == "unit" and all(self.jobs[j]["state"] in ("done", "failed") for j in group.unit_jobs):
+        finished = all(self.jobs[j]["state"] in ("done", "failed") for j in group.unit_jobs)
+        if job["kind"] in ("unit", "sweep") and finished:
             self.summarise(group)
         self.write_state()
 
@@ -202,6 +203,7 @@ class SuiteDriver:
                         "state": "pending",
                         "after": list(job.after),
                         "attempts": 0,
+                        "units": len(payload.sweep) or (0 if kind == "extract" else 1),
                     }
                     self.group_of[job.job_id] = group
                 for group in self.groups:  # every unit already has its record: only the summary is missing
@@ -214,7 +216,13 @@ class SuiteDriver:
 
                         print(
                             f"{len(planned)} jobs ({sum(k == 'extract' for _, k, _ in planned)} extraction shards, "
-                            f"{sum(k == 'unit' for _, k, _ in planned)} units) on {self.executor_description}; "
+                            f"{sum(self.jobs[job.job_id]['units'] for job, _, _ in planned)} units"
+                            + (
+                                f", {sweeps} of them shared-forward sweeps"
+                                if (sweeps := sum(k == "sweep" for _, k, _ in planned))
+                                else ""
+                            )
+                            + f") on {self.executor_description}; "
                             f"watch from another shell: bench suite --status --output {spec.output}",
                             flush=True,
                         )

@@ -1,13 +1,15 @@
 """Grid planning for `bench suite`: what was asked for (:class:`SuiteSpec`, with `task:key=value` overrides split by
 task), the (upstream, task) groups planned in the driver with their pending units (:func:`plan_groups`), and the job
 graph built from them (:func:`build_jobs`): extraction shards of each incomplete feature cache, then one job per
-pending unit waiting for the shards of the cache it reads. Every job is a :class:`JobSpec` of plain values that a
+pending unit waiting for the shards of the cache it reads (or, where the encoder runs in the loop, one "sweep" job per
+fold and seed training its learning rates side by side). Every job is a :class:`JobSpec` of plain values that a
 worker (bench.suite.worker) can rebuild its TaskRun from. Nothing here touches the executor or the state files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +72,7 @@ class JobSpec:
     """One job as a worker receives it: everything needed to rebuild its TaskRun, as plain values."""
 
     job_id: str
-    kind: str  # "extract" or "unit"
+    kind: str  # "extract", "unit" or "sweep" (units of one fold and seed trained side by side: `sweep`)
     label: str
     suite_run: str  # id of the `bench suite` invocation (markers of older invocations are ignored)
     upstream: str
@@ -89,6 +91,8 @@ class JobSpec:
     seed: int = 0
     learning_rate: float = 0.0
     unit_id: str | None = None
+    #: a "sweep" job: (learning rate, unit id) of each unit it trains side by side, one encoder forward per step
+    sweep: tuple[tuple[float, str], ...] = ()
     feature_mode: str = "cache"
     threads: int | None = None
     includes: tuple[str, ...] = ()
@@ -128,9 +132,23 @@ def fold_caches(
     return caches
 
 
-def _unit_label(group: Group, unit: RunUnit) -> str:
-    fold = f"{unit.fold} " if unit.fold else ""
-    return f"{group.task} {group.upstream} {fold}seed{unit.seed} lr{unit.learning_rate:g}"
+def _unit_label(group: Group, units: Sequence[RunUnit]) -> str:
+    fold = f"{units[0].fold} " if units[0].fold else ""
+    rates = ",".join(f"{unit.learning_rate:g}" for unit in units)
+    shared = f" ({len(units)} units, one encoder forward per step)" if len(units) > 1 else ""
+    return f"{group.task} {group.upstream} {fold}seed{units[0].seed} lr{rates}{shared}"
+
+
+def shared_sweeps(group: Group) -> list[list[RunUnit]]:
+    """The group's pending units as jobs: those of one (fold, seed) together when they share the encoder's forward
+    (:meth:`bench.runner.TaskRun.shares_forward`: the encoder runs during training and ``sweep.shared`` is on)."""
+    prepared = group.prepared
+    if not (prepared.task.trainable and group.needs_encoder and bool(prepared.config.sweep.shared)):
+        return [[unit] for unit in group.pending_units]
+    by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
+    for unit in group.pending_units:
+        by_key.setdefault((unit.fold, unit.seed), []).append(unit)
+    return list(by_key.values())
 
 
 def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
@@ -228,25 +246,29 @@ def build_jobs(
             extraction_of[cache_dir] = ids
             group.extract_jobs.extend(ids)
     for group in groups:
-        for unit in group.pending_units:
+        for units in shared_sweeps(group):
+            unit = units[0]
             after: tuple[str, ...] = ()
             if group.feature_mode == "cache":
                 after = tuple(extraction_of[str(group.prepared.cache_for(group.prepared.data[unit.fold]).directory)])
-            job_id = f"unit-{unit.unit_id}"
+            kind = "sweep" if len(units) > 1 else "unit"
+            ids = "+".join(sorted(u.unit_id for u in units)).encode()
+            job_id = f"unit-{unit.unit_id}" if kind == "unit" else f"sweep-{hashlib.sha256(ids).hexdigest()[:12]}"
             on_cpu = cpu_units and not group.needs_encoder
             payload = job_spec(
                 group,
                 job_id,
-                "unit",
-                _unit_label(group, unit),
+                kind,
+                _unit_label(group, units),
                 fold=unit.fold,
                 seed=unit.seed,
                 learning_rate=unit.learning_rate,
                 unit_id=unit.unit_id,
+                sweep=tuple((u.learning_rate, u.unit_id) for u in units) if kind == "sweep" else (),
                 feature_mode=group.feature_mode,
             )
             if on_cpu:
                 payload = dataclasses.replace(payload, device="cpu", dtype="fp32")
-            jobs.append((Job(job_id, payload, after, gpu=not on_cpu), "unit", group))
+            jobs.append((Job(job_id, payload, after, gpu=not on_cpu), kind, group))
             group.unit_jobs.append(job_id)
     return jobs

@@ -86,6 +86,16 @@ def _driver_alive(state: dict) -> str:
     return f"running (pid {driver.get('pid')})"
 
 
+def _unit_line(jobs: Sequence[dict]) -> list[str]:
+    """How many units the unit jobs train, when shared-forward sweeps make that differ from the job count."""
+    sweeps = [job for job in jobs if job["kind"] == "sweep"]
+    if not sweeps:
+        return []
+    units = sum(int(job.get("units", 1)) for job in jobs if job["kind"] in ("unit", "sweep"))
+    in_sweeps = sum(int(job.get("units", 1)) for job in sweeps)
+    return [f"units: {units}, {in_sweeps} of them in {len(sweeps)} shared-forward sweeps (one job each)"]
+
+
 def format_status(output: Path) -> str:
     """`bench suite --status`: jobs done/running/failed/pending, ETA, running and failed jobs, results written."""
     state = _read_json(state_dir(output) / "state.json")
@@ -105,6 +115,7 @@ def format_status(output: Path) -> str:
         f"driver {_driver_alive(state)}",
         f"jobs: {len(jobs)} to run: {counts['done']} done, {counts['running']} running, {counts['failed']} failed, "
         f"{counts['pending']} pending" + ("" if state.get("finished") else f"; ETA {format_seconds(eta)}"),
+        *_unit_line(jobs),
         f"results: {sum(r['state'] == 'done' for r in results)} of {len(results)} (upstream x task) written",
     ]
     running = [job for job in jobs if job["state"] == "running"]

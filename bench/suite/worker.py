@@ -1,8 +1,9 @@
 """What a worker runs for `bench suite`, in a Ray worker process or in the driver's own (local executor):
 :func:`execute_job` rebuilds a job's TaskRun from its :class:`~bench.suite.plan.JobSpec` (keeping the last upstream
-and TaskRuns in a module-global cache, since Ray reuses worker processes), then fills one extraction shard or runs
-one unit, safe to run again after a kill. It leaves a marker per job under `OUTPUT/.suite/jobs/` (:func:`state_dir`
-names the suite's state folder) that the driver's live view and `bench suite --status` read.
+and TaskRuns in a module-global cache, since Ray reuses worker processes), then fills one extraction shard, runs one
+unit or trains a shared-forward sweep of units, safe to run again after a kill. It leaves a marker per job under
+`OUTPUT/.suite/jobs/` (:func:`state_dir` names the suite's state folder) that the driver's live view and
+`bench suite --status` read.
 """
 
 from __future__ import annotations
@@ -144,13 +145,15 @@ def _execute(job: JobSpec) -> dict:
         }
         if job.worker_index == 0:  # the upstream's parameters and MACs, counted once and kept in the cache root
             upstream_cost(run.upstream, run.prepared.cache_root or default_cache_root())
-    elif job.kind == "unit":
-        unit = run.prepared.unit(job.fold, job.seed, job.learning_rate)
-        if unit.unit_id != job.unit_id:
-            raise BenchError(
-                f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {job.unit_id}: "
-                "every node must see the same --data-root, configs and upstream weights"
-            )
+    elif job.kind in ("unit", "sweep"):
+        planned = job.sweep or ((job.learning_rate, job.unit_id),)
+        units = [run.prepared.unit(job.fold, job.seed, lr) for lr, _ in planned]
+        for unit, (_, unit_id) in zip(units, planned):
+            if unit.unit_id != unit_id:
+                raise BenchError(
+                    f"this worker computes unit id {unit.unit_id} for {job.label}, the driver planned {unit_id}: "
+                    "every node must see the same --data-root, configs and upstream weights"
+                )
         run.follow_plan(FeaturePlan(job.feature_mode, "planned by bench suite"))
         if job.feature_mode == "cache":
             data = run.prepared.data[job.fold]
@@ -160,8 +163,13 @@ def _execute(job: JobSpec) -> dict:
                     f"the feature cache {run.cache_for(data).directory} lacks {len(missing)} utterances "
                     f"(first: {missing[0].uid}); its extraction did not complete"
                 )
-        record = run.run_unit(unit)
-        result = {"unit_id": record.unit_id, "device": record.device, "resumed_from_step": record.resumed_from_step}
+        records = list(run.run_sweep(units).values()) if job.kind == "sweep" else [run.run_unit(units[0])]
+        result = {
+            "unit_id": records[0].unit_id,
+            "unit_ids": [record.unit_id for record in records],
+            "device": records[0].device,
+            "resumed_from_step": min(record.resumed_from_step for record in records),
+        }
     else:
         raise ValueError(f"unknown job kind {job.kind}")
     seconds = time.time() - started
