@@ -396,7 +396,12 @@ def _unit_options() -> argparse.ArgumentParser:
     options.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     options.add_argument("--seeds", type=int, default=1, help="number of seeds: seed, seed+1, ... (default: 1)")
     options.add_argument(
-        "--lr-sweep", action="store_true", help="train every learning rate of each config's lr_sweep and select on dev"
+        "--lr-sweep",
+        action="store_true",
+        help="train every learning rate of each config's lr_sweep and select on dev; where the encoder runs in the "
+        "loop (frame tasks over cache.max_gb, the recipe's crops), the rates train side by side from one encoder "
+        "forward per step, each exactly as alone (sweep.shared=false: one rate at a time; sweep.max_heads=N: at most "
+        "N together)",
     )
     options.add_argument("--force", action="store_true", help="redo finished units")
     options.add_argument(

@@ -30,13 +30,16 @@ from bench.prepared import FeaturePlan, PreparedTask, RunUnit, unit_grid
 from bench.record import device_description, now, peak_memory_mb, versions
 from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.summary import Extraction, UnitKey, summarise
-from bench.trainer import SweepHead, TrainOutcome, evaluate, train, train_sweep
+from bench.sweep_memory import SweepMemory, gigabytes, largest_train_batch, split_line
+from bench.sweep_memory import estimate as estimate_sweep_memory
+from bench.trainer import SampleOrder, SweepHead, TrainOutcome, evaluate, train, train_sweep
 from benchcore.atomic import write_json_atomic, write_text_atomic
 from benchcore.cache_root import default_cache_root
 from benchcore.errors import BenchError
 from benchcore.integrity import set_aside, warn
 from downstream_tasks import expand_task_names, get_task
 from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, checkpoint_file
+from downstream_tasks.bucketing import num_samples
 from downstream_tasks.items import write_items
 from results.schema import RecordedMetric, ResultRecord, UnitRecord
 from upstream.base import Upstream
@@ -202,10 +205,69 @@ class TaskRun:
             return records
 
     def _train_sweep(self, units: list[RunUnit], force: bool) -> dict[RunUnit, UnitRecord]:
+        """Train ``units`` side by side, in groups when the memory estimate (:mod:`bench.sweep_memory`) or
+        ``sweep.max_heads`` says not all of them fit at once."""
         prepared = self.prepared
-        task, config = prepared.task, prepared.config
         data = prepared.data[units[0].fold]
         source = self.source_for(data)
+        max_heads = prepared.config.sweep.get("max_heads")
+        max_heads = None if max_heads is None else max(1, int(max_heads))
+        memory = self._sweep_memory(units[0], data, source)
+        sizes = memory.group_sizes(len(units), max_heads)
+        if len(sizes) > 1:
+            warn(split_line(prepared.task.title, memory, len(units), sizes, max_heads))
+        records: dict[RunUnit, UnitRecord] = {}
+        errors: list[BenchError] = []
+        start = 0
+        for size in sizes:
+            try:
+                records.update(self._train_together(units[start : start + size], force, data, source, memory))
+            except BenchError as error:  # a head whose loss stayed NaN: the next group still trains
+                errors.append(error)
+            start += size
+        if errors:
+            raise errors[0]
+        return records
+
+    def _sweep_memory(self, unit: RunUnit, data: TaskData, source: FeatureSource) -> SweepMemory:
+        """The memory estimate of a sweep, measured on its first training batch (one extra read from ``source``)."""
+        prepared = self.prepared
+        task, config = prepared.task, prepared.config
+        train_utterances = data.splits["train"]
+        generator = torch.Generator().manual_seed(unit.seed)
+        sampler = SampleOrder(
+            len(train_utterances),
+            int(config.batch_size),
+            task.train_sample_weights(train_utterances),
+            generator,
+            task.train_batches(train_utterances, config),
+        )
+        indices = sampler.next_batch()
+        features = source.batch("train", indices, generator)
+        labels = task.collate_labels([train_utterances[i] for i in indices])
+
+        def build() -> torch.nn.Module:
+            torch.manual_seed(unit.seed)
+            return task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
+
+        frames = task.head_input == "frames"
+        return estimate_sweep_memory(
+            build,
+            features,
+            lambda outputs: task.loss(outputs, labels, data),
+            config.optimizer,
+            largest_train_batch(task, data, config, prepared.info.stride_samples, frames, num_samples),
+            encoder_on_head_device=self.upstream.device.type == "cpu",
+            generator=generator,
+        )
+
+    def _train_together(
+        self, units: list[RunUnit], force: bool, data: TaskData, source: FeatureSource, memory: SweepMemory
+    ) -> dict[RunUnit, UnitRecord]:
+        if len(units) == 1:
+            return {units[0]: self._run_unit(units[0], force)}
+        prepared = self.prepared
+        task, config = prepared.task, prepared.config
         rates = [unit.learning_rate for unit in units]
         with contextlib.ExitStack() as logs:
             heads = []
@@ -213,7 +275,15 @@ class TaskRun:
                 run_dir = self._start_unit_dir(unit, force)
                 log = logs.enter_context(_unit_log(unit, run_dir))
                 self._log_unit(unit, log)
-                log.info("trained beside lr %s, one encoder forward per step", ", ".join(f"{lr:g}" for lr in rates))
+                log.info(
+                    "trained beside lr %s, one encoder forward per step; memory estimate %s peak for %d heads "
+                    "(%s free on the %s)",
+                    ", ".join(f"{lr:g}" for lr in rates),
+                    gigabytes(memory.peak_bytes(len(units))),
+                    len(units),
+                    "?" if memory.free_bytes is None else gigabytes(memory.free_bytes),
+                    memory.device,
+                )
                 torch.manual_seed(unit.seed)
                 model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
                 _check_probe_layer(prepared, model)

@@ -172,9 +172,13 @@ def test_killed_shared_sweep_resumes_every_head_and_the_suite_runs_it_as_one_job
         "--quiet",
         "--lr-sweep",
         "cache.max_gb=0",
+        "sweep.max_heads=2",  # the job trains two heads side by side, then the third: the same records
         *overrides,
     ]
+    capsys.readouterr()
     assert main(suite_args) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "learning-rate sweep of 3 heads" in line]
+    assert "trains in 2 groups of 2/1" in line and "sweep.max_heads=2" in line
     state = json.loads((suite / ".suite" / "state.json").read_text())
     (job,) = state["jobs"]
     assert job["kind"] == "sweep" and job["units"] == 3 and job["state"] == "done"
