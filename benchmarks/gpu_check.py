@@ -10,8 +10,11 @@ On a GPU (budget: 8 minutes on one H100/H200, models with random weights, no dow
    utterances, for a HuBERT-Large-sized encoder (317M parameters). Goal: ratio >= 0.9.
 3. **Encoder in the loop**: ASR training steps per second with the encoder on every batch and s3prl's length
    bucketing (``cache.max_gb=0`` forces the in-loop path), HuBERT-Base-sized encoder, recipe batch size.
-4. **`bench suite --executor ray`** on this machine: one job per GPU; checks that every unit finished, on a GPU.
-5. **Peak GPU memory** of each stage.
+4. **Shared-forward sweep**: a 3-rate ASR sweep with the encoder in the loop (HuBERT-Base-sized), heads side by side
+   from one forward per step against one rate at a time; checks the records are identical and reports both ratios
+   (whole run, training). Goal: training ratio > 1 (close to 3 where the encoder dominates).
+5. **`bench suite --executor ray`** on this machine: one job per GPU; checks that every unit finished, on a GPU.
+6. **Peak GPU memory** of each stage.
 
 ``--dry`` runs the same code on the CPU with tiny models and a few utterances (the test suite does, so the script
 cannot rot); the CUDA-only rows then read "skipped".
@@ -167,6 +170,24 @@ def asr_in_the_loop(model_dir: Path, device: str, corpus: Path, work: Path, step
     ]
 
 
+def shared_sweep(model_dir: Path, device: str, corpus: Path, work: Path, steps: int, dry: bool) -> list[Row]:
+    from shared_sweep import compare
+
+    from upstream.registry import load_upstream
+
+    upstream = load_upstream(f"hf:{model_dir}", device=device)
+    timing = compare(upstream, "asr", corpus, work / "sweep", steps, ["batch_size=16"])
+    return [
+        Row(
+            f"ASR 3-rate sweep in the loop, shared forwards vs one rate at a time ({steps} steps per head, "
+            "identical records)",
+            f"{timing.ratio:.2f}x whole run, {timing.train_ratio:.2f}x training",
+            "training > 1",
+            None if dry else timing.train_ratio > 1,  # a tiny model on the CPU is all overhead
+        )
+    ]
+
+
 def ray_suite(model_dir: Path, device: str, corpus: Path, work: Path) -> list[Row]:
     gpus = torch.cuda.device_count() if device == "cuda" else 0
     output = work / "suite"
@@ -278,6 +299,7 @@ def main() -> int:
                     base, device, mini, work, 2 if args.dry else 100, "mini" if args.dry else "superb"
                 ),
             ),
+            ("sweep", lambda: shared_sweep(base, device, mini, work, 2 if args.dry else 20, args.dry)),
             ("ray", lambda: ray_suite(tiny, device, mini, work)),
         ]
         for name, stage in stages:

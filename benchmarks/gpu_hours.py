@@ -194,8 +194,14 @@ def estimate(
     max_gb: float,
     read_gb_per_s: float,
     floor_s: float,
+    sweep: int = 1,
 ) -> dict[str, float | str]:
-    """s3prl's GPU-hours, this harness's with the approximated crops (``before``) and with the recipe's (``exact``)."""
+    """s3prl's GPU-hours, this harness's with the approximated crops (``before``) and with the recipe's (``exact``);
+    for a sweep of ``sweep`` learning rates: s3prl's (``s3prl_sweep_h``, every rate a whole run) and this harness's,
+    one rate at a time (``<version>_sweep_h``) and side by side from shared forwards (``<version>_shared_h``). A
+    protocol without training (QbE) has nothing to sweep."""
+    if recipe.head == "dtw":
+        sweep = 1
     evaluations = 0 if recipe.eval_every is None else recipe.steps // recipe.eval_every
     eval_s = evaluations * recipe.dev_hours * 3600 / audio_per_second
 
@@ -214,25 +220,32 @@ def estimate(
         "before": recipe.corpus_hours,
         "exact": recipe.corpus_hours - (crops.uncached_hours if crops else 0.0),
     }
-    row: dict[str, float | str] = {"s3prl_h": (s3prl_s + head_s) / 3600}
+    row: dict[str, float | str] = {
+        "s3prl_h": (s3prl_s + head_s) / 3600,
+        "s3prl_sweep_h": sweep * (s3prl_s + head_s) / 3600,
+    }
     for version, hours in cached_hours.items():
+        # seconds paid once (the cache's encoder pass), by the training steps' encoder calls (shared by a sweep's heads
+        # side by side), and by each head (its steps, frame reads and evaluations: a sweep pays them per head)
         cache_gb = frame_cache_gb(hours, layers, hidden, fps) if recipe.head == "frames" else 0.0
         if recipe.head in ("pooled", "dtw") or cache_gb <= max_gb:
             mode = (
                 "pooled cache" if recipe.head == "pooled" else "encode once" if recipe.head == "dtw" else "frame cache"
             )
-            seconds = hours * 3600 / audio_per_second + max(head_s, reads_s)
+            once, steps_s, per_head = hours * 3600 / audio_per_second, 0.0, max(head_s, reads_s)
             if version == "exact" and crops is not None:
-                seconds += recipe.folds * (
-                    crop_calls_seconds(recipe, audio_per_second, floor_s)
-                    + evaluations * call_seconds(crops.eval_seconds, audio_per_second, floor_s)
-                )
+                steps_s = recipe.folds * crop_calls_seconds(recipe, audio_per_second, floor_s)
+                per_head += recipe.folds * evaluations * call_seconds(crops.eval_seconds, audio_per_second, floor_s)
                 mode += " + crops"
         else:
             mode = "in the loop"
             whole = recipe.whole_seconds_per_example if version == "before" else None
-            seconds = (recipe.folds * in_loop_s(whole) if whole else s3prl_s) + head_s
-        row[f"{version}_mode"], row[f"{version}_h"], row[f"{version}_cache_gb"] = mode, seconds / 3600, cache_gb
+            once, steps_s = 0.0, recipe.folds * (in_loop_s(whole or recipe.seconds_per_example) - eval_s)
+            per_head = recipe.folds * eval_s + head_s
+        row[f"{version}_mode"], row[f"{version}_cache_gb"] = mode, cache_gb
+        row[f"{version}_h"] = (once + steps_s + per_head) / 3600
+        row[f"{version}_sweep_h"] = (once + sweep * (steps_s + per_head)) / 3600  # one rate at a time
+        row[f"{version}_shared_h"] = (once + steps_s + sweep * per_head) / 3600  # side by side (sweep.shared)
     return row
 
 
@@ -263,6 +276,13 @@ def main() -> None:
         default=3.0,
         help="frame cache read bandwidth (default 3: one NVMe SSD; the page cache only when it fits RAM)",
     )
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        default=1,
+        help="learning rates per task (default 1; the recipes' lr_sweep has 3 to 4): prices s3prl's sweep, this "
+        "harness's one rate at a time (sweep.shared=false) and its heads side by side from shared forwards",
+    )
     args = parser.parse_args()
     print(
         f"R = {args.audio_per_second:g} s of audio per GPU-second (a call at least {args.call_floor_s:g} s), head "
@@ -274,11 +294,23 @@ def main() -> None:
         f"with {100 * vox_audio_share_longer(RECIPE_CROP_S):.0f}% of the audio; s3prl encodes {VOX_PER_EXAMPLE:.2f} s "
         f"per example; KS crops 1 in {KS_CLASSES} examples"
     )
-    print(
-        f"{'task':<5} {'steps':>8} {'audio/step s':>12} {'corpus h':>9} {'frame cache GB':>15} {'mode':>20} "
-        f"{'s3prl GPU-h':>11} {'before GPU-h':>12} {'exact GPU-h':>11}"
+    columns = (
+        (("s3prl_h", "s3prl GPU-h"), ("before_h", "before GPU-h"), ("exact_h", "exact GPU-h"))
+        if args.sweep == 1
+        else (
+            ("s3prl_sweep_h", f"s3prl x{args.sweep} GPU-h"),
+            ("exact_sweep_h", "one at a time GPU-h"),
+            ("exact_shared_h", "shared fwd GPU-h"),
+        )
     )
-    totals = [0.0, 0.0, 0.0]
+    if args.sweep > 1:
+        print(
+            f"a sweep of {args.sweep} learning rates per task (exact crops): s3prl trains each rate as a whole run; "
+            "here one at a time (sweep.shared=false) or side by side from one encoder forward per step (the default)"
+        )
+    header = " ".join(f"{title:>{max(11, len(title))}}" for _, title in columns)
+    print(f"{'task':<5} {'steps':>8} {'audio/step s':>12} {'corpus h':>9} {'frame cache GB':>15} {'mode':>20} {header}")
+    totals = [0.0] * len(columns)
     for recipe in RECIPES:
         row = estimate(
             recipe,
@@ -290,20 +322,20 @@ def main() -> None:
             args.max_gb,
             args.read_gb_per_s,
             args.call_floor_s,
+            sweep=args.sweep,
         )
-        for column, key in enumerate(("s3prl_h", "before_h", "exact_h")):
+        for column, (key, _) in enumerate(columns):
             totals[column] += float(row[key])
         mark = "~" if recipe.approximate else " "
         cache_gb = float(row["exact_cache_gb"])
+        values = " ".join(f"{float(row[key]):>{max(11, len(title))}.1f}" for key, title in columns)
         print(
             f"{recipe.task:<4}{mark} {recipe.steps:>8,} {recipe.examples_per_step * recipe.seconds_per_example:>12.0f} "
             f"{recipe.corpus_hours:>9.1f} {cache_gb if cache_gb else float('nan'):>15.0f} {row['exact_mode']:>20} "
-            f"{row['s3prl_h']:>11.1f} {row['before_h']:>12.1f} {row['exact_h']:>11.1f}"
+            f"{values}"
         )
-    print(
-        f"{'total':<5} {'':>8} {'':>12} {'':>9} {'':>15} {'':>20} "
-        f"{totals[0]:>11.1f} {totals[1]:>12.1f} {totals[2]:>11.1f}"
-    )
+    total_values = " ".join(f"{total:>{max(11, len(title))}.1f}" for total, (_, title) in zip(totals, columns))
+    print(f"{'total':<5} {'':>8} {'':>12} {'':>9} {'':>15} {'':>20} {total_values}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_gpu_check_runs_in_dry_mode(tmp_path, mini_tiny):
     assert float(rows["extraction throughput ratio"]["value"]) > 0
     assert "steps/s" in rows["ASR encoder in the loop"]["value"] and rows["ASR encoder in the loop"]["passed"] is True
     assert rows["bench suite --executor ray"]["passed"] is True
+    assert "x training" in rows["ASR 3-rate sweep in the loop"]["value"]  # ran both ways, records identical
     assert "all checks passed" in out.stdout
 
 
@@ -114,6 +115,20 @@ def test_gpu_hours_prices_the_recipe_crops():
         assert "crops" in rows[task] and float(rows[task][-1]) > float(rows[task][-2])
     assert float(rows["IC"][-1]) == float(rows["IC"][-2])  # no crops, no change
     assert "34.4% of utterances are longer than 8 s" in out.stdout
+
+
+def test_gpu_hours_prices_a_sweep_with_shared_forwards():
+    command = [sys.executable, "benchmarks/gpu_hours.py", "--sweep", "3"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.split()[:1]}
+    s3prl, alone, shared = (float(value) for value in rows["PR"][-3:])
+    # in the loop, one rate at a time costs s3prl's 3 whole runs; shared forwards pay the training encoder once
+    assert alone == s3prl and shared < alone / 2
+    s3prl, alone, shared = (float(value) for value in rows["IC"][-3:])
+    assert shared == alone < s3prl  # from the pooled cache a sweep costs head steps only: nothing to share
+    assert float(rows["QbE"][-3]) == float(rows["QbE"][-1])  # no training, nothing to sweep
+    assert "s3prl x3 GPU-h" in out.stdout and "shared fwd GPU-h" in out.stdout
 
 
 def test_cache_integrity_times_checksums_against_reads():
