@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 SAME = ("unit_id", "metrics", "best_step", "dev_history", "layer_weights", "checkpoints", "learning_rate")
 
 
-def _sweep(data_root: Path, output: Path, upstream: str, task: str, *overrides: str) -> list[str]:
+def _sweep(data_root: Path, output: Path, upstream: str, task: str, *overrides: str, frames: bool = True) -> list[str]:
     return [
         "run",
         "--upstream",
@@ -39,7 +39,8 @@ def _sweep(data_root: Path, output: Path, upstream: str, task: str, *overrides: 
         "cpu",
         "--quiet",
         "--lr-sweep",
-        "cache.max_gb=0",  # no frame cache: the encoder runs in the loop, as for every real corpus
+        # no frame cache: the encoder runs in the loop, as for every real corpus
+        *(["cache.max_gb=0"] if frames else []),
         *overrides,
     ]
 
@@ -192,3 +193,23 @@ def test_killed_shared_sweep_resumes_every_head_and_the_suite_runs_it_as_one_job
         assert record["resumed_from_step"] == 0
         for key in SAME:
             assert record[key] == resumed[lr][key], (lr, key)
+
+
+def test_a_head_whose_loss_stays_nan_stops_alone_and_the_others_finish(mini_tiny, tmp_path, monkeypatch, capsys):
+    """KS encodes the recipe's `_silence_` crops in the loop, so its sweep shares forwards; one rate sends its head to
+    Inf: that unit stops with the one-line error, the other rate's head trains on and writes its record."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    args = [
+        *_sweep(mini_tiny, tmp_path / "out", "fbank_no_cmvn", "ks", frames=False),
+        "total_steps=20",
+        "eval_step=10",
+        "save_step=10",
+        "lr_sweep=[1e-3,1e30]",
+        "max_nonfinite_updates=5",
+    ]
+    assert main(args) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "lr=1e+30" in line and "NaN/Inf for 5 consecutive updates" in line, line
+    records = _unit_records(tmp_path / "out")
+    assert list(records) == [1e-3] and records[1e-3]["shared_forward"] == [1e30]
+    assert records[1e-3]["metrics"]["test"]["acc"] > 0
