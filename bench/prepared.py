@@ -316,3 +316,15 @@ def unit_grid(prepared: PreparedTask, seeds: list[int], lr_sweep: bool) -> tuple
                 "or add a dev split as that message says"
             )
     return [prepared.unit(fold, seed, lr) for lr in lrs for seed in seeds for fold in prepared.folds], seeds, lrs
+
+
+def sweep_groups(prepared: PreparedTask, needs_encoder: bool, units: Sequence[RunUnit]) -> list[list[RunUnit]]:
+    """The units trained together: where the encoder runs during training (``needs_encoder``: in the loop, or for the
+    recipe's crops) and ``sweep.shared`` is on, the units of one (fold, seed), which differ only in learning rate, share
+    its forward (bench.trainer.train_sweep); otherwise each unit alone."""
+    if not (prepared.task.trainable and needs_encoder and bool(prepared.config.sweep.shared)):
+        return [[unit] for unit in units]
+    by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
+    for unit in units:
+        by_key.setdefault((unit.fold, unit.seed), []).append(unit)
+    return list(by_key.values())

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from bench.cache import PooledCache
 from bench.checkpoints import read_checkpoint
 from bench.locks import unit_lock
-from bench.prepared import FeaturePlan, PreparedTask, RunUnit, unit_grid
+from bench.prepared import FeaturePlan, PreparedTask, RunUnit, sweep_groups, unit_grid
 from bench.record import device_description, now, peak_memory_mb, versions
 from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.summary import Extraction, UnitKey, summarise
@@ -149,27 +149,10 @@ class TaskRun:
         return CachedSource({split: cache.load(utterances) for split, utterances in data.splits.items()}, frames=frames)
 
     # ---- units ----------------------------------------------------------------------------------
-    @property
-    def shares_forward(self) -> bool:
-        """Whether units that differ only in learning rate train side by side from one encoder forward per step: when
-        the encoder runs during training (in the loop, or for the recipe's crops) and ``sweep.shared`` is on."""
-        return (
-            self.prepared.task.trainable and self.feature_plan.needs_encoder and bool(self.prepared.config.sweep.shared)
-        )
-
-    def sweep_groups(self, units: Sequence[RunUnit]) -> list[list[RunUnit]]:
-        """The units trained together: those of one (fold, seed) when :attr:`shares_forward`, else one by one."""
-        if not self.shares_forward:
-            return [[unit] for unit in units]
-        by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
-        for unit in units:
-            by_key.setdefault((unit.fold, unit.seed), []).append(unit)
-        return list(by_key.values())
-
     def run_units(self, units: Sequence[RunUnit], force: bool = False) -> dict[RunUnit, UnitRecord]:
-        """Every unit's record, training sweeps side by side where :meth:`sweep_groups` says so."""
+        """Every unit's record, training sweeps side by side where :func:`bench.prepared.sweep_groups` says so."""
         records: dict[RunUnit, UnitRecord] = {}
-        for group in self.sweep_groups(units):
+        for group in sweep_groups(self.prepared, self.feature_plan.needs_encoder, units):
             if len(group) == 1:
                 records[group[0]] = self.run_unit(group[0], force)
             else:

@@ -4,8 +4,12 @@ The loop follows `s3prl/downstream/runner.py`: `total_steps` counts optimizer up
 `gradient_accumulate_steps`, gradients are clipped to `gradient_clipping` and a NaN norm skips the update, there is
 no LR schedule. The task's checkpoint rules say which split is scored when and which checkpoints are kept (by default
 dev every `eval_step` updates and the best dev checkpoint; :mod:`bench.checkpoints`).
-Everything random (head init, sampling order, crops) draws from generators whose state is checkpointed every
-`save_step` updates, so a killed run resumes to the same result as an uninterrupted one.
+Everything random (head init, sampling order, crops, SpecAugment, dropout) draws from generators whose state is
+checkpointed every `save_step` updates, so a killed run resumes to the same result as an uninterrupted one.
+
+:func:`train_sweep` trains the heads of a learning-rate sweep side by side: one batch read per step (one encoder forward
+when the encoder runs in the loop) feeds every head, and each draws from its own generators, so each trains exactly as
+:func:`train` would train it alone.
 """
 
 from __future__ import annotations

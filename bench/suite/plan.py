@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.cache import PooledCache
 from bench.executors import Job
-from bench.prepared import PreparedTask, RunUnit, unit_grid
+from bench.prepared import PreparedTask, RunUnit, sweep_groups, unit_grid
 from bench.runner import current_result, current_unit_record
 from benchcore.errors import BenchError
 from downstream_tasks import get_task
@@ -139,18 +139,6 @@ def _unit_label(group: Group, units: Sequence[RunUnit]) -> str:
     return f"{group.task} {group.upstream} {fold}seed{units[0].seed} lr{rates}{shared}"
 
 
-def shared_sweeps(group: Group) -> list[list[RunUnit]]:
-    """The group's pending units as jobs: those of one (fold, seed) together when they share the encoder's forward
-    (:meth:`bench.runner.TaskRun.shares_forward`: the encoder runs during training and ``sweep.shared`` is on)."""
-    prepared = group.prepared
-    if not (prepared.task.trainable and group.needs_encoder and bool(prepared.config.sweep.shared)):
-        return [[unit] for unit in group.pending_units]
-    by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
-    for unit in group.pending_units:
-        by_key.setdefault((unit.fold, unit.seed), []).append(unit)
-    return list(by_key.values())
-
-
 def plan_groups(spec: SuiteSpec, progress: bool = True) -> list[Group]:
     """Load each upstream once (on CPU: only its identity is needed here), prepare every task and list its units."""
     from upstream.registry import load_upstream
@@ -246,7 +234,7 @@ def build_jobs(
             extraction_of[cache_dir] = ids
             group.extract_jobs.extend(ids)
     for group in groups:
-        for units in shared_sweeps(group):
+        for units in sweep_groups(group.prepared, group.needs_encoder, group.pending_units):
             unit = units[0]
             after: tuple[str, ...] = ()
             if group.feature_mode == "cache":
