@@ -15,13 +15,11 @@ encoding.
 from __future__ import annotations
 
 import argparse
-import atexit
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+from workspace import scratch, superb_mini
 
 from bench.layers import parse_layers, probe_plan, run_layers
 from bench.runner import run_task
@@ -41,14 +39,8 @@ def main() -> None:
     parser.add_argument("--layers", default="all", help="hidden states to probe (default: all 13)")
     parser.add_argument("--total-steps", type=int, default=100, help="head training steps of every run")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="layers_speed_"))
-    atexit.register(shutil.rmtree, work, True)
-    data_root = args.data_root
-    if data_root is None:
-        from bench.superb_mini.corpus import generate_corpus
-
-        data_root = work / "superb-mini"
-        generate_corpus(data_root, size="tiny", progress=False)
+    work = scratch("layers_speed_")
+    data_root = superb_mini(work, args.data_root)
     upstream = load_upstream(build_random_hubert_base(work / "hubert_base_random"))
     plan = probe_plan(upstream, [args.task], parse_layers(args.layers, upstream.num_hidden_states))
     layers = plan[args.task]

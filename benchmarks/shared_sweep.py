@@ -15,16 +15,14 @@ evaluations are a large share (superb-mini's: the recipes evaluate every 1,000-2
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from workspace import scratch, superb_mini
 
 from bench.runner import run_task
 from upstream.base import Upstream
@@ -99,14 +97,8 @@ def main() -> None:
     parser.add_argument("--total-steps", type=int, default=10, help="training steps of every head (default 10)")
     parser.add_argument("--batch-size", type=int, default=4, help="training batch (default 4)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="shared_sweep_"))
-    atexit.register(shutil.rmtree, work, True)
-    data_root = args.data_root
-    if data_root is None:
-        from bench.superb_mini.corpus import generate_corpus
-
-        data_root = work / "superb-mini"
-        generate_corpus(data_root, size="tiny", progress=False)
+    work = scratch("shared_sweep_")
+    data_root = superb_mini(work, args.data_root)
     upstream = load_upstream(build_random_hubert_base(work / "hubert_base_random"))
     print(
         f"{upstream.name.split('/')[-1]} (HuBERT Base size, {upstream.num_hidden_states} hidden states) in the loop, "

@@ -21,13 +21,10 @@ longest utterances (about 24.5 s): 16 x 1,225 frames at 50 frames/s.
 from __future__ import annotations
 
 import argparse
-import atexit
-import shutil
-import tempfile
-from pathlib import Path
 
 import torch
 from transformers import HubertConfig, HubertModel
+from workspace import scratch, superb_mini
 
 from bench.config import load_task_config
 from bench.sweep_memory import estimate, gigabytes
@@ -52,13 +49,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="utterances in the longest bucket")
     parser.add_argument("--encoder-bytes", type=int, default=2, help="bytes per encoder value (bf16: 2, fp32: 4)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sweep_memory_"))
-    atexit.register(shutil.rmtree, work, True)
-    from bench.superb_mini.corpus import generate_corpus
-
-    generate_corpus(work / "superb-mini", size="tiny", progress=False)
     task, config = get_task("asr"), load_task_config("asr", "superb")
-    data = task.load(work / "superb-mini", None, config)
+    data = task.load(superb_mini(scratch("sweep_memory_")), None, config)
     layers, dim = LARGE["num_hidden_layers"] + 1, LARGE["hidden_size"]
 
     utterances = data.splits["train"][:2]

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from fixtures.cli import run_args
 
 from bench.config import load_task_config
 from downstream_tasks import get_task
@@ -75,23 +76,7 @@ def _command(data_root: Path, output: Path, log: Path, barrier: Path) -> list[st
         LAUNCHER,
         str(log),
         str(barrier),
-        "run",
-        "--upstream",
-        "fbank_no_cmvn",
-        "--task",
-        "ic",
-        "--seeds",
-        "2",
-        "--data-root",
-        str(data_root),
-        "--output",
-        str(output),
-        "--profile",
-        "mini",
-        "--device",
-        "cpu",
-        "--quiet",
-        *OVERRIDES,
+        *run_args(data_root, output, "fbank_no_cmvn", "ic", "--seeds", "2", *OVERRIDES),
     ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.cli import run_args
 
 from bench.cli import main
 from benchcore.atomic import atomic_path, write_json_atomic, write_npy_atomic, write_text_atomic
@@ -85,29 +86,7 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, umask):
 def test_run_and_report_files_follow_the_umask(mini_tiny, tmp_path, monkeypatch, run_umask, capsys):
     cache, output = tmp_path / "cache", tmp_path / "out"
     monkeypatch.setenv("BENCH_CACHE_DIR", str(cache))
-    assert (
-        main(
-            [
-                "run",
-                "--upstream",
-                "fbank_no_cmvn",
-                "--task",
-                "ic",
-                "--data-root",
-                str(mini_tiny),
-                "--output",
-                str(output),
-                "--profile",
-                "mini",
-                "--device",
-                "cpu",
-                "--quiet",
-                "total_steps=4",
-                "eval_step=2",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args(mini_tiny, output, "fbank_no_cmvn", "ic", "total_steps=4", "eval_step=2")) == 0
     assert main(["report", "--runs", str(output), "--out", str(output / "report")]) == 0
     capsys.readouterr()
     unit = next((output / "ic" / "fbank_no_cmvn" / "units").iterdir())

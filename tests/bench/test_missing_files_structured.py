@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.cli import run_args
 
 from bench.cli import main
 from bench.prepared import PreparedTask
@@ -45,25 +46,7 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(task: str, corpus: Path, output: Path, *overrides: str) -> int:
-    return main(
-        [
-            "run",
-            "--task",
-            task,
-            "--upstream",
-            UPSTREAM,
-            "--data-root",
-            str(corpus),
-            "--output",
-            str(output),
-            "--profile",
-            "mini",
-            "--device",
-            "cpu",
-            "--quiet",
-            *overrides,
-        ]
-    )
+    return main(run_args(corpus, output, UPSTREAM, task, *overrides))
 
 
 def _task_run(task: str, corpus: Path, output: Path, *overrides: str) -> PreparedTask:

@@ -11,29 +11,14 @@ import time
 from pathlib import Path
 
 import torch
+from fixtures.cli import run_args
 
 from bench.cache import list_caches
 from bench.cli import main
 
 
 def _run_args(data_root: Path, output: Path, upstream: str, task: str, *overrides: str) -> list[str]:
-    return [
-        "run",
-        "--upstream",
-        upstream,
-        "--task",
-        task,
-        "--data-root",
-        str(data_root),
-        "--output",
-        str(output),
-        "--profile",
-        "mini",
-        "--device",
-        "cpu",
-        "--quiet",
-        *overrides,
-    ]
+    return run_args(data_root, output, upstream, task, *overrides)
 
 
 def _unit_dir(output: Path) -> Path:

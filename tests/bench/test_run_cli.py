@@ -6,6 +6,7 @@ import json
 import statistics
 
 import pytest
+from fixtures.cli import run_args
 
 from bench.cli import main
 from results.schema import SCHEMA_VERSION
@@ -18,25 +19,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def _run(mini_tiny, output, task, *extra):
-    return main(
-        [
-            "run",
-            "--upstream",
-            "fbank_no_cmvn",
-            "--task",
-            task,
-            "--data-root",
-            str(mini_tiny),
-            "--output",
-            str(output),
-            "--profile",
-            "mini",
-            "--device",
-            "cpu",
-            "--quiet",
-            *extra,
-        ]
-    )
+    return main(run_args(mini_tiny, output, "fbank_no_cmvn", task, *extra))
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.cli import run_args
 
 import bench.sources
 from bench.cli import main
@@ -23,26 +24,9 @@ SAME = ("unit_id", "metrics", "best_step", "dev_history", "layer_weights", "chec
 
 
 def _sweep(data_root: Path, output: Path, upstream: str, task: str, *overrides: str, frames: bool = True) -> list[str]:
-    return [
-        "run",
-        "--upstream",
-        upstream,
-        "--task",
-        task,
-        "--data-root",
-        str(data_root),
-        "--output",
-        str(output),
-        "--profile",
-        "mini",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--lr-sweep",
-        # no frame cache: the encoder runs in the loop, as for every real corpus
-        *(["cache.max_gb=0"] if frames else []),
-        *overrides,
-    ]
+    # no frame cache (frame tasks): the encoder runs in the loop, as for every real corpus
+    in_loop = ["cache.max_gb=0"] if frames else []
+    return run_args(data_root, output, upstream, task, "--lr-sweep", *in_loop, *overrides)
 
 
 def _unit_records(output: Path) -> dict[float, dict]:
