@@ -125,7 +125,7 @@ def test_killed_shared_sweep_resumes_every_head_and_the_suite_runs_it_as_one_job
     mini_tiny, tiny_hf_dirs, tmp_path, monkeypatch, capsys
 ):
     upstream = f"hf:{tiny_hf_dirs['hubert-layer']}"
-    overrides = ("total_steps=120", "eval_step=40", "save_step=5", "batch_size=4", "lr_sweep=[1e-3,1e-2,1e-1]")
+    overrides = ("total_steps=60", "eval_step=30", "save_step=5", "batch_size=4", "lr_sweep=[1e-3,1e-2,1e-1]")
     env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     killed = tmp_path / "killed"
     command = [sys.executable, "-m", "bench.cli", *_sweep(mini_tiny, killed, upstream, "pr", *overrides)]
@@ -134,7 +134,7 @@ def test_killed_shared_sweep_resumes_every_head_and_the_suite_runs_it_as_one_job
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     resumed = _unit_records(killed)
-    assert all(0 < record["resumed_from_step"] < 120 for record in resumed.values())
+    assert all(0 < record["resumed_from_step"] < 60 for record in resumed.values())
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     suite = tmp_path / "suite"
