@@ -39,7 +39,6 @@ from benchcore.errors import BenchError
 from benchcore.integrity import set_aside, warn
 from downstream_tasks import expand_task_names, get_task
 from downstream_tasks.base import FeatureSource, SplitScore, Task, TaskData, checkpoint_file
-from downstream_tasks.bucketing import num_samples
 from downstream_tasks.items import write_items
 from results.schema import RecordedMetric, ResultRecord, UnitRecord
 from upstream.base import Upstream
@@ -216,30 +215,17 @@ class TaskRun:
         """The memory estimate of a sweep, measured on its first training batch (one extra read from ``source``)."""
         prepared = self.prepared
         task, config = prepared.task, prepared.config
-        train_utterances = data.splits["train"]
         generator = torch.Generator().manual_seed(unit.seed)
-        sampler = SampleOrder(
-            len(train_utterances),
-            int(config.batch_size),
-            task.train_sample_weights(train_utterances),
-            generator,
-            task.train_batches(train_utterances, config),
-        )
-        indices = sampler.next_batch()
+        indices = SampleOrder.for_task(task, data, config, generator).next_batch()
         features = source.batch("train", indices, generator)
-        labels = task.collate_labels([train_utterances[i] for i in indices])
-
-        def build() -> torch.nn.Module:
-            torch.manual_seed(unit.seed)
-            return task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
-
+        labels = task.collate_labels([data.splits["train"][i] for i in indices])
         frames = task.head_input == "frames"
         return estimate_sweep_memory(
-            build,
+            lambda: self._build_model(unit, data),
             features,
             lambda outputs: task.loss(outputs, labels, data),
             config.optimizer,
-            largest_train_batch(task, data, config, prepared.info.stride_samples, frames, num_samples),
+            largest_train_batch(task, data, config, prepared.info.stride_samples, frames),
             encoder_on_head_device=self.upstream.device.type == "cpu",
             generator=generator,
         )
@@ -267,9 +253,7 @@ class TaskRun:
                     "?" if memory.free_bytes is None else gigabytes(memory.free_bytes),
                     memory.device,
                 )
-                torch.manual_seed(unit.seed)
-                model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
-                _check_probe_layer(prepared, model)
+                model = self._build_model(unit, data)
                 heads.append(SweepHead(model, unit.learning_rate, unit.seed, run_dir, log))
             outcomes = train_sweep(task, data, source, heads, config, progress=self.progress)
             train_memory = peak_memory_mb(self.upstream.device)
@@ -390,9 +374,7 @@ class TaskRun:
         prepared = self.prepared
         task, config = prepared.task, prepared.config
         for attempt in range(2):
-            torch.manual_seed(unit.seed)
-            model = task.build_model(prepared.num_layers, prepared.info.hidden_size, data, config)
-            _check_probe_layer(prepared, model)
+            model = self._build_model(unit, data)
             outcome = train(
                 task,
                 data,
@@ -417,6 +399,15 @@ class TaskRun:
             warn(f"{run_dir}: a kept checkpoint was unreadable; training this unit again from step 0")
             (run_dir / "checkpoint.pt").unlink(missing_ok=True)
         return self._score_trained(data, source, run_dir, log, model, outcome, kept)
+
+    def _build_model(self, unit: RunUnit, data: TaskData) -> torch.nn.Module:
+        """The unit's featurizer + head, initialised from its seed (torch's global generator is seeded here, so the
+        head's dropout then draws what it draws in any run of this unit)."""
+        prepared = self.prepared
+        torch.manual_seed(unit.seed)
+        model = prepared.task.build_model(prepared.num_layers, prepared.info.hidden_size, data, prepared.config)
+        _check_probe_layer(prepared, model)
+        return model
 
     def _kept_checkpoints(self, run_dir: Path) -> dict[str, dict[str, Any]] | None:
         """Each checkpoint rule's kept checkpoint; None when one cannot be read (moved aside by read_checkpoint)."""

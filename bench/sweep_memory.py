@@ -21,6 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from downstream_tasks.bucketing import num_samples
+from upstream.base import SAMPLE_RATE
+
 #: optimiser state per parameter, in parameter-sized tensors (Adam: first and second moments)
 OPTIMIZER_SLOTS = {"Adam": 2, "AdamW": 2, "Adamax": 2, "NAdam": 2, "RAdam": 2, "Adadelta": 2, "Adagrad": 1}
 
@@ -157,20 +160,17 @@ def estimate(
     return SweepMemory(shared, persistent, round(measured * scale), available_bytes())
 
 
-def largest_train_batch(
-    task: Any, data: Any, config: Any, stride_samples: int, frames: bool, frame_count: Callable[[Any], int]
-) -> int:
+def largest_train_batch(task: Any, data: Any, config: Any, stride_samples: int, frames: bool) -> int:
     """Padded frames (frame heads) or rows (pooled heads) of the largest batch training can draw: the largest length
-    bucket, else ``batch_size`` times the longest utterance (its crop, for utterances the recipe crops).
-    ``frame_count(utterance)`` is its length in samples."""
+    bucket, else ``batch_size`` times the longest utterance (its crop, for utterances the recipe crops)."""
     utterances = data.splits["train"]
     if not frames:
         return int(config.batch_size)
 
     def length(utterance: Any) -> int:
-        samples = frame_count(utterance)
+        samples = num_samples(utterance)
         if utterance.random_crop_seconds:
-            samples = min(samples, round(utterance.random_crop_seconds * 16000))
+            samples = min(samples, round(utterance.random_crop_seconds * SAMPLE_RATE))
         return max(1, samples // stride_samples)
 
     lengths = [length(utterance) for utterance in utterances]

@@ -69,6 +69,18 @@ class SampleOrder:
         self.order: list[int] = []
         self.position = 0
 
+    @classmethod
+    def for_task(cls, task: TrainedTask, data: TaskData, config: Any, generator: torch.Generator) -> SampleOrder:
+        """The task's training sampler over ``data``'s train split (its weights or length buckets)."""
+        utterances = data.splits["train"]
+        return cls(
+            len(utterances),
+            int(config.batch_size),
+            task.train_sample_weights(utterances),
+            generator,
+            task.train_batches(utterances, config),
+        )
+
     def _new_epoch(self) -> None:
         if self.weights is not None:  # WeightedRandomSampler(weights, len), DataLoader(drop_last=True)
             drawn = torch.multinomial(self.weights, self.num_items, replacement=True, generator=self.generator).tolist()
@@ -213,15 +225,8 @@ class _HeadTraining:
         options = {str(key): value for key, value in config.optimizer.items() if key not in ("name", "lr")}
         optimizer_class = getattr(torch.optim, str(config.optimizer.name))
         self.optimizer = optimizer_class(head.model.parameters(), lr=head.lr, **options)
-        train_utterances = data.splits["train"]
         self.generator = torch.Generator().manual_seed(head.seed)
-        self.sampler = SampleOrder(
-            len(train_utterances),
-            int(config.batch_size),
-            task.train_sample_weights(train_utterances),
-            self.generator,
-            task.train_batches(train_utterances, config),
-        )
+        self.sampler = SampleOrder.for_task(task, data, config, self.generator)
         self.keeper = CheckpointKeeper(
             task.checkpoint_rules(config), head.run_dir, int(config.eval_step), int(config.total_steps)
         )
