@@ -322,9 +322,21 @@ def sweep_groups(prepared: PreparedTask, needs_encoder: bool, units: Sequence[Ru
     """The units trained together: where the encoder runs during training (``needs_encoder``: in the loop, or for the
     recipe's crops) and ``sweep.shared`` is on, the units of one (fold, seed), which differ only in learning rate, share
     its forward (bench.trainer.train_sweep); otherwise each unit alone."""
-    if not (prepared.task.trainable and needs_encoder and bool(prepared.config.sweep.shared)):
+    shared, _ = sweep_settings(prepared.config)
+    if not (prepared.task.trainable and needs_encoder and shared):
         return [[unit] for unit in units]
     by_key: dict[tuple[str | None, int], list[RunUnit]] = {}
     for unit in units:
         by_key.setdefault((unit.fold, unit.seed), []).append(unit)
     return list(by_key.values())
+
+
+def sweep_settings(config: DictConfig) -> tuple[bool, int | None]:
+    """(``sweep.shared``, ``sweep.max_heads``), checked: a value of the wrong kind is a one-line error."""
+    shared, max_heads = config.sweep.get("shared"), config.sweep.get("max_heads")
+    if not isinstance(shared, bool):
+        raise BenchError(f"sweep.shared={shared}: true (the default) or false")
+    whole = isinstance(max_heads, (int, float)) and not isinstance(max_heads, bool) and float(max_heads).is_integer()
+    if max_heads is not None and not (whole and max_heads >= 1):
+        raise BenchError(f"sweep.max_heads={max_heads}: a whole number of heads, at least 1 (null: as many as fit)")
+    return shared, None if max_heads is None else int(max_heads)

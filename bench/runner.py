@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from bench.cache import PooledCache
 from bench.checkpoints import read_checkpoint
 from bench.locks import unit_lock
-from bench.prepared import FeaturePlan, PreparedTask, RunUnit, sweep_groups, unit_grid
+from bench.prepared import FeaturePlan, PreparedTask, RunUnit, sweep_groups, sweep_settings, unit_grid
 from bench.record import device_description, now, peak_memory_mb, versions
 from bench.sources import CachedSource, OnTheFlySource, WaveformCropSource
 from bench.summary import Extraction, UnitKey, summarise
@@ -192,8 +192,7 @@ class TaskRun:
         prepared = self.prepared
         data = prepared.data[units[0].fold]
         source = self.source_for(data)
-        max_heads = prepared.config.sweep.get("max_heads")
-        max_heads = None if max_heads is None else max(1, int(max_heads))
+        _, max_heads = sweep_settings(prepared.config)
         memory = self._sweep_memory(units[0], data, source)
         sizes = memory.group_sizes(len(units), max_heads)
         if len(sizes) > 1:

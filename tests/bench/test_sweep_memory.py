@@ -62,3 +62,23 @@ def test_group_sizes_fit_the_free_memory_and_max_heads():
     assert SweepMemory(100, 1000, 50, free_bytes=10).group_sizes(2) == [1, 1]  # one head is what alone needs
     line = split_line("ASR", memory, 3, [2, 1], None)
     assert "\n" not in line and "2 groups of 2/1" in line and "sweep.max_heads=N" in line and "free on the cpu" in line
+
+
+def test_sweep_settings_of_the_wrong_kind_are_one_line_errors():
+    import re
+
+    import pytest
+
+    from bench.config import load_task_config
+    from bench.prepared import sweep_settings
+    from benchcore.errors import BenchError
+
+    assert sweep_settings(load_task_config("pr", "mini")) == (True, None)
+    assert sweep_settings(load_task_config("pr", "mini", ["sweep.max_heads=2", "sweep.shared=false"])) == (False, 2)
+    for override, expected in (
+        ("sweep.max_heads=abc", "whole number"),
+        ("sweep.max_heads=0", "at least 1"),
+        ("sweep.shared=maybe", "true (the default) or false"),
+    ):
+        with pytest.raises(BenchError, match=re.escape(expected)):
+            sweep_settings(load_task_config("pr", "mini", [override]))
